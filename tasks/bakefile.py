@@ -1,0 +1,354 @@
+"""Read docker-bake.hcl into a stage graph, without Docker.
+
+python-hcl2 gives raw values: string literals keep their quotes, expressions come as
+`${...}` or bare identifiers. We resolve what bake itself would for the constructs we
+use (variables with defaults, overridden by same-name environment variables; `${VAR}`
+inside strings; `inherits`) and refuse anything else with the file and line, so the
+graph we plan with is the graph bake builds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import graphlib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import hcl2
+import lark
+
+from tasks.console import ZoneError
+
+_INTERPOLATION = re.compile(r"\$\$\{|\$\{([^}]*)\}|%\{")
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_SUPPORTED_BLOCKS = {"variable", "target", "group"}
+_RAW = hcl2.SerializationOptions(with_comments=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One bake target: one image of the stack."""
+
+    name: str
+    context: str  # folder, relative to the bake file's directory, posix style
+    dockerfile: str  # relative to the bake file's directory
+    parents: tuple[str, ...]  # stages linked through `target:` named contexts
+    tags: tuple[str, ...]
+    definition: Mapping[str, Any]  # the resolved target, compared across commits
+
+    @property
+    def parent(self) -> str | None:
+        return self.parents[0] if self.parents else None
+
+    @property
+    def folder_alias(self) -> str:
+        return PurePosixPath(self.context).name
+
+    def context_key_for(self, parent: str) -> str:
+        """The named-context key through which this stage reaches `parent`."""
+        for key, value in self.definition.get("contexts", {}).items():
+            if value == f"target:{parent}":
+                return key
+        raise KeyError(parent)
+
+    def owns(self, path: str) -> bool:
+        """Is `path` (relative to the repo root) an input of this stage?"""
+        if path == self.dockerfile:
+            return True
+        if self.context in ("", "."):
+            return True
+        return path.startswith(self.context.rstrip("/") + "/")
+
+
+@dataclasses.dataclass(frozen=True)
+class BakeGraph:
+    source: str  # the file's name, for messages
+    stages: dict[str, Stage]  # in build order: every parent before its children
+    groups: dict[str, tuple[str, ...]]
+
+    def children(self, name: str) -> list[str]:
+        return [s.name for s in self.stages.values() if name in s.parents]
+
+    def ancestors(self, name: str) -> list[str]:
+        """Every stage `name` is built on, in build order."""
+        seen: set[str] = set()
+        todo = list(self.stages[name].parents)
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo.extend(self.stages[current].parents)
+        return [n for n in self.stages if n in seen]
+
+    def descendants(self, name: str) -> list[str]:
+        return [n for n in self.stages if name in self.ancestors(n)]
+
+    def leaves(self) -> list[str]:
+        return [n for n in self.stages if not self.children(n)]
+
+    def with_ancestors(self, names: list[str]) -> list[str]:
+        wanted = set(names)
+        for name in names:
+            wanted.update(self.ancestors(name))
+        return [n for n in self.stages if n in wanted]
+
+    def resolve(self, requested: str) -> list[str]:
+        """A target name, an image folder name or a group -> stage names."""
+        aliases = self.aliases()
+        key = requested.strip().rstrip("/")
+        key = key.removeprefix("images/")
+        for candidate in (key, key.replace("_", "-"), key.replace("-", "_")):
+            if candidate in aliases:
+                return [aliases[candidate]]
+            if candidate in self.groups:
+                return list(self.groups[candidate])
+        known = sorted(set(aliases) | set(self.groups))
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        suggestion = f"; did you mean {aliases.get(close[0], close[0])!r}?" if close else ""
+        raise ZoneError(
+            f"unknown image {requested!r}{suggestion}",
+            hint=f"known images: {', '.join(self.stages)} (or their folder names), "
+            f"groups: {', '.join(self.groups) or 'none'}",
+        )
+
+    def aliases(self) -> dict[str, str]:
+        names = {s.folder_alias: s.name for s in self.stages.values()}
+        names.update({s.name: s.name for s in self.stages.values()})
+        return names
+
+
+def load(path: Path, environ: Mapping[str, str] | None = None) -> BakeGraph:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ZoneError(
+            f"no bake file at {path}",
+            hint="run from the repository root, or set [tool.zone] bake-file in pyproject.toml",
+        ) from None
+    return parse(text, path.name, environ)
+
+
+def parse(text: str, source: str, environ: Mapping[str, str] | None = None) -> BakeGraph:
+    environ = os.environ if environ is None else environ
+    try:
+        raw = hcl2.loads(text, serialization_options=_RAW)
+    except lark.exceptions.UnexpectedInput as exc:
+        raise ZoneError(
+            f"{source}:{exc.line}:{exc.column}: not valid HCL",
+            hint=_context_line(text, exc.line),
+        ) from None
+    except Exception as exc:  # python-hcl2 raises several types for bad input
+        raise ZoneError(f"{source}: not valid HCL ({exc})") from None
+    for block in raw:
+        if block not in _SUPPORTED_BLOCKS:
+            raise ZoneError(
+                f"{source}:{_line_of(text, block)}: `{block}` is not supported here",
+                hint="the runner reads variable, target and group blocks; "
+                "keep the bake file to those so `nox -s plan` sees what bake builds",
+            )
+    resolver = _Resolver(text, source, _blocks(raw, "variable"), environ)
+    targets = {name: resolver.target(name, body) for name, body in _blocks(raw, "target").items()}
+    targets = {name: resolver.inherit(name, targets) for name in targets}
+    stages = {name: _stage(name, definition, source, text) for name, definition in targets.items()}
+    groups = {
+        name: tuple(resolver.value(body.get("targets", []), f'group "{name}"'))
+        for name, body in _blocks(raw, "group").items()
+    }
+    for name, members in groups.items():
+        for member in members:
+            if member not in stages and member not in groups:
+                raise ZoneError(
+                    f"{source}:{_line_of(text, 'group', name)}: "
+                    f"group {name!r} names unknown target {member!r}"
+                )
+    groups = {name: tuple(_expand(name, groups, set())) for name in groups}
+    return BakeGraph(source=source, stages=_in_build_order(stages, source, text), groups=groups)
+
+
+def _expand(name: str, groups: dict[str, tuple[str, ...]], seen: set[str]) -> list[str]:
+    if name in seen:
+        return []
+    seen.add(name)
+    members: list[str] = []
+    for member in groups[name]:
+        members += _expand(member, groups, seen) if member in groups else [member]
+    return list(dict.fromkeys(members))
+
+
+def _stage(name: str, definition: dict[str, Any], source: str, text: str) -> Stage:
+    where = f"{source}:{_line_of(text, 'target', name)}"
+    context = definition.get("context", ".")
+    if not isinstance(context, str) or "://" in context or context.startswith("target:"):
+        raise ZoneError(f"{where}: target {name!r} must have a local folder as context")
+    context = _normal(context)
+    dockerfile = definition.get("dockerfile", "Dockerfile")
+    dockerfile = _normal(str(PurePosixPath(context) / dockerfile))
+    contexts = definition.get("contexts", {})
+    parents = tuple(
+        value.removeprefix("target:")
+        for value in contexts.values()
+        if isinstance(value, str) and value.startswith("target:")
+    )
+    tags = definition.get("tags", [])
+    return Stage(name, context, dockerfile, parents, tuple(tags), definition)
+
+
+def _normal(path: str) -> str:
+    parts: list[str] = []
+    for part in PurePosixPath(path).parts:
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return "/".join(parts) or "."
+
+
+def _in_build_order(stages: dict[str, Stage], source: str, text: str) -> dict[str, Stage]:
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for stage in stages.values():
+        for parent in stage.parents:
+            if parent not in stages:
+                raise ZoneError(
+                    f"{source}:{_line_of(text, 'target', stage.name)}: target "
+                    f"{stage.name!r} links to unknown target {parent!r} (contexts)"
+                )
+        sorter.add(stage.name, *stage.parents)
+    try:
+        order = list(sorter.static_order())
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(reversed(exc.args[1]))
+        raise ZoneError(
+            f"{source}: cycle between stages: {cycle}",
+            hint="each stage may only build on stages before it; fix the `target:` contexts",
+        ) from None
+    return {name: stages[name] for name in order}
+
+
+def _blocks(raw: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """python-hcl2 gives [{'"name"': {...}}, ...]; we want {name: body}."""
+    blocks: dict[str, dict[str, Any]] = {}
+    for entry in raw.get(kind, []):
+        for label, body in entry.items():
+            blocks[_unquote(label)] = {k: v for k, v in body.items() if not k.startswith("__")}
+    return blocks
+
+
+def _unquote(raw: str) -> str:
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        return raw[1:-1]
+    return raw
+
+
+def _line_of(text: str, kind: str, label: str | None = None) -> int:
+    pattern = rf'^\s*{re.escape(kind)}\s*"{re.escape(label)}"' if label else rf"^\s*{kind}\b"
+    match = re.search(pattern, text, re.MULTILINE)
+    return text.count("\n", 0, match.start()) + 1 if match else 1
+
+
+def _context_line(text: str, line: int) -> str:
+    lines = text.splitlines()
+    return f"  {line} | {lines[line - 1]}" if 0 < line <= len(lines) else ""
+
+
+def _merge(into: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """bake's inheritance: maps merge key by key, everything else is replaced."""
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            value = {**into[key], **value}
+        into[key] = value
+
+
+class _Resolver:
+    """Turns python-hcl2's raw values into plain Python values, as bake would."""
+
+    def __init__(
+        self, text: str, source: str, variables: dict[str, dict], environ: Mapping[str, str]
+    ):
+        self.text = text
+        self.source = source
+        self.variables = variables
+        self.environ = environ
+        self.cache: dict[str, Any] = {}
+        self.resolving: list[str] = []
+
+    def variable(self, name: str, where: str) -> Any:
+        if name not in self.variables:
+            raise ZoneError(f"{where}: unknown variable {name!r}")
+        if name in self.cache:
+            return self.cache[name]
+        if name in self.environ:  # bake's rule: a same-name environment variable wins
+            value: Any = self.environ[name]
+        else:
+            if name in self.resolving:
+                chain = " -> ".join([*self.resolving, name])
+                raise ZoneError(f"{where}: variables refer to each other in a loop: {chain}")
+            self.resolving.append(name)
+            value = self.value(self.variables[name].get("default", '""'), f"variable {name!r}")
+            self.resolving.pop()
+        self.cache[name] = value
+        return value
+
+    def target(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        where = f"{self.source}:{_line_of(self.text, 'target', name)}"
+        if "matrix" in body:
+            raise ZoneError(f"{where}: target {name!r} uses `matrix`, which is not supported here")
+        return {key: self.value(value, where) for key, value in body.items()}
+
+    def inherit(self, name: str, targets: dict[str, dict], chain: tuple[str, ...] = ()) -> dict:
+        if name in chain:
+            raise ZoneError(f"{self.source}: targets inherit in a loop: {' -> '.join(chain)}")
+        definition: dict[str, Any] = {}
+        for parent in targets[name].get("inherits", []):
+            if parent not in targets:
+                line = _line_of(self.text, "target", name)
+                raise ZoneError(f"{self.source}:{line}: {name!r} inherits unknown {parent!r}")
+            _merge(definition, self.inherit(parent, targets, (*chain, name)))
+        _merge(definition, {k: v for k, v in targets[name].items() if k != "inherits"})
+        return definition
+
+    def value(self, raw: Any, where: str) -> Any:
+        if isinstance(raw, list):
+            return [self.value(item, where) for item in raw]
+        if isinstance(raw, dict):
+            return {
+                _unquote(k): self.value(v, where) for k, v in raw.items() if not k.startswith("__")
+            }
+        if not isinstance(raw, str):
+            return raw
+        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            return self.template(raw[1:-1], where)
+        expression = raw[2:-1] if raw.startswith("${") and raw.endswith("}") else raw
+        if _IDENTIFIER.fullmatch(expression.strip()):
+            return self.variable(expression.strip(), where)
+        raise ZoneError(
+            f"{where}: cannot resolve expression `{expression}`",
+            hint="the runner resolves string literals and ${VARIABLE} references only",
+        )
+
+    def template(self, body: str, where: str) -> str:
+        if body.startswith("<<"):  # heredoc: <<EOT\n...\nEOT
+            body = body.split("\n", 1)[1].rsplit("\n", 1)[0] + "\n"
+        body = _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
+
+        def substitute(match: re.Match[str]) -> str:
+            if match.group(0) == "$${":
+                return "${"
+            if match.group(0) == "%{":
+                raise ZoneError(f"{where}: template directives (%{{...}}) are not supported")
+            inner = match.group(1).strip()
+            if not _IDENTIFIER.fullmatch(inner):
+                raise ZoneError(
+                    f"{where}: cannot resolve `${{{inner}}}`",
+                    hint="the runner resolves ${VARIABLE} references only",
+                )
+            value = self.variable(inner, where)
+            return str(value).lower() if isinstance(value, bool) else str(value)
+
+        return _INTERPOLATION.sub(substitute, body)

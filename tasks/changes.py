@@ -1,0 +1,110 @@
+"""What changed since the merge base, according to git (GitPython)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import git
+
+from tasks.console import ZoneError
+
+# Tried in order when neither --base nor GitHub Actions names the base branch.
+FALLBACK_BASES = ("origin/master", "origin/main", "master", "main")
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkout:
+    """The repository the project lives in, seen from the project's root folder."""
+
+    repo: git.Repo
+    prefix: str  # the project root relative to the repository's top, "" when they match
+
+    @property
+    def sha(self) -> str:
+        return self.repo.head.commit.hexsha
+
+    @property
+    def branch(self) -> str | None:
+        """The checked-out branch, or None on a detached HEAD."""
+        return None if self.repo.head.is_detached else self.repo.active_branch.name
+
+    def resolves(self, ref: str) -> bool:
+        try:
+            self.repo.commit(ref)
+        except (git.BadName, git.GitCommandError, ValueError):
+            return False
+        return True
+
+    def merge_base(self, ref: str) -> str | None:
+        try:
+            bases = self.repo.merge_base(ref, "HEAD")
+        except git.GitCommandError:
+            return None
+        return bases[0].hexsha if bases else None
+
+    def changed_paths(self, since: str) -> list[str]:
+        """Committed, staged, unstaged and untracked-not-ignored paths, root-relative."""
+        git_cmd = self.repo.git
+        # --no-renames: a moved file changes both the folder it left and the one it joined.
+        diffed = git_cmd.diff("--name-only", "--no-renames", "-z", since, "--").split("\0")
+        untracked = git_cmd.ls_files("--others", "--exclude-standard", "-z").split("\0")
+        paths = {p for p in diffed + untracked if p}
+        return sorted(self._relative(p) for p in paths if p.startswith(self.prefix))
+
+    def file_at(self, sha: str, path: str) -> str | None:
+        try:
+            blob = self.repo.commit(sha).tree / (self.prefix + path)
+        except KeyError:
+            return None
+        return blob.data_stream.read().decode()
+
+    def _relative(self, path: str) -> str:
+        return path[len(self.prefix) :]
+
+
+def open_checkout(root: Path) -> Checkout | None:
+    """The git checkout holding `root`, or None when there is none (or no commit yet)."""
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+        repo.head.commit  # noqa: B018 - raises on a repository with no commit
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        return None
+    except git.GitCommandNotFound:
+        raise ZoneError("git is not installed", hint="install git, then run this again") from None
+    top = Path(repo.working_tree_dir).resolve()
+    prefix = root.resolve().relative_to(top).as_posix()
+    return Checkout(repo, "" if prefix == "." else prefix + "/")
+
+
+def find_base(
+    checkout: Checkout, explicit: str | None, environ: Mapping[str, str] = os.environ
+) -> tuple[str | None, str]:
+    """The ref to compare with and how it was chosen; (None, why) when none is found.
+
+    An explicit --base that does not resolve is the user's error; auto-detection that
+    finds nothing is not (the plan then builds everything).
+    """
+    if explicit:
+        if not checkout.resolves(explicit):
+            raise ZoneError(
+                f"--base {explicit!r} does not name a commit in this repository",
+                hint="fetch it first (git fetch origin BRANCH) or name an existing branch or SHA",
+            )
+        return explicit, "given with --base"
+    pr_base = environ.get("GITHUB_BASE_REF", "") if environ.get("GITHUB_ACTIONS") else ""
+    if pr_base:
+        ref = f"origin/{pr_base}"
+        if checkout.resolves(ref):
+            return ref, "the pull request's base branch (GITHUB_BASE_REF)"
+        return None, f"the pull request's base {ref} is not fetched (use fetch-depth: 0)"
+    try:
+        origin_head = checkout.repo.git.symbolic_ref("--short", "refs/remotes/origin/HEAD")
+    except git.GitCommandError:
+        origin_head = ""
+    for ref in filter(None, (origin_head, *FALLBACK_BASES)):
+        if checkout.resolves(ref):
+            return ref, "origin/HEAD" if ref == origin_head else "the first default branch found"
+    return None, f"none of origin/HEAD, {', '.join(FALLBACK_BASES)} exists"

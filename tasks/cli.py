@@ -1,0 +1,185 @@
+"""`python -m tasks COMMAND ...`: what the nox sessions run inside their venvs."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+from rich.table import Table
+
+from tasks import bakefile, changes, engine, plan
+from tasks.bake import BakeOptions, invocation, reuse_parents, select
+from tasks.console import FAILURE, USAGE, ZoneError, err, fail, note, out, warn
+from tasks.settings import Settings, load
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but bad usage is a ZoneError like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ZoneError(f"{message}", hint=self.format_usage().rstrip())
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="nox -s", description="Task runner for the image stack.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    plan_cmd = commands.add_parser("plan", help="which stages to rebuild and which to reuse")
+    plan_cmd.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    plan_cmd.add_argument(
+        "--github-output", action="store_true", help="also write build/test/matrix there"
+    )
+    _common(plan_cmd)
+
+    bake_cmd = commands.add_parser(
+        "bake",
+        help="build images and the ancestors they need",
+        usage="nox -s bake -- [IMAGE ...] [options] [-- RAW_BAKE_FLAGS]",
+    )
+    bake_cmd.add_argument("images", nargs="*", metavar="IMAGE", help="target or folder name")
+    bake_cmd.add_argument(
+        "--changed", action="store_true", help="build only what the plan marks for build"
+    )
+    bake_cmd.add_argument("--push", action="store_true", help="push every tag")
+    bake_cmd.add_argument("--base-image", help="another upstream image for the root stage")
+    bake_cmd.add_argument("--builder", help="buildx builder to use (e.g. a kubernetes one)")
+    bake_cmd.add_argument("--no-cache", action="store_true", help="build without cache")
+    bake_cmd.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="id=ID,env=VAR",
+        help="BuildKit secret for every built stage (repeatable)",
+    )
+    bake_cmd.add_argument(
+        "--print", action="store_true", help="show the resolved definition, build nothing"
+    )
+    _common(bake_cmd)
+    return parser
+
+
+def _common(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--base", metavar="REF", help="compare with this ref (default: auto)")
+    command.add_argument("--all", action="store_true", help="mark every stage for build")
+    command.add_argument("--repo", help="registry/namespace prefix of image names")
+    command.add_argument(
+        "--tag", action="append", default=[], help="extra tag for every built image (repeatable)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Raw bake flags follow a second `--` (nox consumed the first one).
+    raw: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, raw = argv[:at], argv[at + 1 :]
+    try:
+        args = _parser().parse_args(argv)
+        if raw and args.command != "bake":
+            raise ZoneError(f"{args.command} takes no raw flags after a second `--`")
+        settings = load(Path.cwd())
+        settings = dataclasses.replace(
+            settings,
+            registry=args.repo or settings.registry,
+            base_image=getattr(args, "base_image", None) or settings.base_image,
+        )
+        graph = bakefile.load(settings.bake_path)
+        if args.command == "plan":
+            return run_plan(settings, graph, args)
+        return run_bake(settings, graph, args, tuple(raw))
+    except ZoneError as error:
+        return fail(error)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+
+
+def _make_plan(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace):
+    checkout = changes.open_checkout(settings.root)
+    the_plan = plan.make(
+        settings, graph, checkout, base=args.base, everything=args.all, extra_tags=tuple(args.tag)
+    )
+    for warning in the_plan.warnings:
+        (note if warning.startswith("detached") else warn)(warning)
+    return the_plan
+
+
+def run_plan(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace) -> int:
+    if args.github_output and not os.environ.get("GITHUB_OUTPUT"):
+        raise ZoneError(
+            "--github-output needs the GITHUB_OUTPUT environment variable (set in GitHub Actions)"
+        )
+    the_plan = _make_plan(settings, graph, args)
+    _show(the_plan)
+    if args.json:
+        out(the_plan.to_json())
+    if args.github_output:
+        with open(os.environ["GITHUB_OUTPUT"], "a") as handle:
+            for key, value in the_plan.github_outputs().items():
+                handle.write(f"{key}={value}\n")
+    return 0
+
+
+def run_bake(
+    settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace, raw: tuple[str, ...]
+) -> int:
+    requested = [name for image in args.images for name in graph.resolve(image)]
+    the_plan = _make_plan(settings, graph, args)
+    targets = select(graph, the_plan, requested, args.changed)
+    if not targets:
+        note("nothing to build: no requested stage changed since the merge base")
+        return 0
+    engine.preflight(args.builder, need_engine=args.changed or not args.print)
+    reused: dict[str, str] = {}
+    if args.changed:
+        targets, reused = reuse_parents(graph, the_plan, settings, targets, engine.registry_has)
+    options = BakeOptions(
+        push=args.push,
+        no_cache=args.no_cache,
+        builder=args.builder,
+        secrets=tuple(args.secret),
+        print_only=args.print,
+        raw=raw,
+    )
+    call = invocation(graph, the_plan, settings, targets, reused, options)
+    note(f"building {', '.join(targets)}" + (" and pushing" if args.push else ""))
+    code = engine.run(call.argv)
+    if code != 0:
+        raise ZoneError(f"docker buildx bake failed (exit {code})", exit_code=FAILURE)
+    if not args.print:
+        _show_built(the_plan, targets, reused)
+    return 0
+
+
+def _show(the_plan: plan.Plan) -> None:
+    base = the_plan.base_ref or "nothing"
+    where = f" (merge base {the_plan.merge_base[:8]})" if the_plan.merge_base else ""
+    table = Table(title=f"Plan for {the_plan.branch}: compared with {base}{where}")
+    for column in ("stage", "action", "why", "tags"):
+        table.add_column(column)
+    for stage in the_plan.stages:
+        action = "[bold]build[/]" if stage.action == "build" else "reuse"
+        why = "\n".join(stage.reasons[:5] + ([f"... {len(stage.reasons) - 5} more"] if len(stage.reasons) > 5 else []))
+        tag_names = ", ".join(ref.rsplit(":", 1)[1] for ref in stage.tags)
+        table.add_row(stage.name, action, why or "unchanged", tag_names)
+    err.print(table)
+    err.print(f"test: {', '.join(the_plan.test) or 'nothing'}")
+
+
+def _show_built(the_plan: plan.Plan, targets: list[str], reused: dict[str, str]) -> None:
+    table = Table(title="Built")
+    table.add_column("stage")
+    table.add_column("images")
+    for name in targets:
+        table.add_row(name, "\n".join(the_plan.stage(name).tags))
+    for name, ref in reused.items():
+        table.add_row(name, f"reused {ref}")
+    err.print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

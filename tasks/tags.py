@@ -1,0 +1,65 @@
+"""Which tags an image gets: branch, full and short SHA, and the release branch's moving tags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+
+from tasks.changes import Checkout
+from tasks.settings import Settings
+
+SHORT_SHA_LENGTH = 8
+NO_GIT_TAG = "local"
+_OUTSIDE_TAG_ALPHABET = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def sanitize(name: str) -> str:
+    """A branch name made a valid Docker tag: [A-Za-z0-9._-], no leading . or -, <= 128."""
+    tag = _OUTSIDE_TAG_ALPHABET.sub("-", name).lstrip(".-")[:128]
+    return tag or "unnamed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Revision:
+    """The commit being built and the branch it is built for."""
+
+    branch: str  # already a valid tag
+    sha: str | None  # None outside a git repository
+    note: str = ""  # why the branch tag is not simply the branch's name
+
+    @property
+    def short_sha(self) -> str | None:
+        return self.sha[:SHORT_SHA_LENGTH] if self.sha else None
+
+    def tags(self, settings: Settings, extra: tuple[str, ...] = ()) -> list[str]:
+        tags = [self.branch]
+        if self.sha:
+            tags += [self.sha, self.short_sha]
+        if self.branch == sanitize(settings.release_branch):
+            tags += [settings.version_tag, "latest"]
+        return list(dict.fromkeys([*tags, *extra]))
+
+
+def revision(checkout: Checkout | None, environ: Mapping[str, str] = os.environ) -> Revision:
+    if checkout is None:
+        return Revision(NO_GIT_TAG, None, f"not a git repository: images get the tag {NO_GIT_TAG!r}")
+    sha = checkout.sha
+    if environ.get("GITHUB_ACTIONS"):
+        # No API calls: a pull request names its branch, a push names its ref.
+        if environ.get("GITHUB_HEAD_REF"):
+            return Revision(sanitize(environ["GITHUB_HEAD_REF"]), sha)
+        ref = environ.get("GITHUB_REF", "")
+        for prefix in ("refs/heads/", "refs/tags/"):
+            if ref.startswith(prefix):
+                return Revision(sanitize(ref.removeprefix(prefix)), sha)
+    if checkout.branch is None:
+        short = sha[:SHORT_SHA_LENGTH]
+        return Revision(short, sha, f"detached HEAD: the branch tag is the short SHA {short}")
+    return Revision(sanitize(checkout.branch), sha)
+
+
+def image_refs(registry: str, stage: str, tags: list[str]) -> list[str]:
+    prefix = f"{registry.rstrip('/')}/{stage}" if registry else stage
+    return [f"{prefix}:{tag}" for tag in tags]
