@@ -18,7 +18,8 @@ def _install(session: nox.Session, *groups: str) -> None:
 
 def _runner(session: nox.Session, command: str) -> None:
     _install(session, "runner")
-    session.run("python", "-m", "tasks", command, *session.posargs)
+    # stderr kept apart: `--json` on stdout must stay parseable (nox merges them by default).
+    session.run("python", "-m", "tasks", command, *session.posargs, stderr=None)
 
 
 @nox.session

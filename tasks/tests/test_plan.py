@@ -1,0 +1,334 @@
+"""The plan in throwaway git repositories: which stages build, which are retested, tags."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tasks import bakefile, changes, plan, tags
+from tasks.console import ZoneError
+from tasks.settings import load
+from tasks.tests.conftest import clean_env, commit_all, git, run_nox, run_tasks, write
+
+ALL = ["base", "mid", "sas-kernel", "jupyterlab-cpu", "sas"]
+
+
+def make_plan(repo: Path, base: str | None = "master", environ=None, everything=False):
+    settings = load(repo)
+    graph = bakefile.load(settings.bake_path, environ={})
+    checkout = changes.open_checkout(repo)
+    return plan.make(
+        settings, graph, checkout, base=base, everything=everything, environ=environ or {}
+    )
+
+
+def on_branch(repo: Path, name: str = "feature") -> Path:
+    git(repo, "checkout", "-q", "-b", name)
+    return repo
+
+
+def edit_bake_file(repo: Path, old: str, new: str) -> None:
+    path = repo / "docker-bake.hcl"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def sas_gets_a_build_arg(repo: Path) -> None:
+    edit_bake_file(
+        repo,
+        'args     = { BASE_IMAGE = "sas-kernel" }\n  tags     = ["${REPO}/sas:${TAG}"]',
+        'args     = { BASE_IMAGE = "sas-kernel", EXTRA = "1" }\n  tags = ["${REPO}/sas:${TAG}"]',
+    )
+
+
+def new_target(repo: Path) -> None:
+    with (repo / "docker-bake.hcl").open("a") as handle:
+        handle.write(
+            '\ntarget "rstudio" {\n  context = "images/rstudio"\n'
+            '  contexts = { mid = "target:mid" }\n  args = { BASE_IMAGE = "mid" }\n}\n'
+        )
+    write(repo, "images/rstudio/Dockerfile", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n")
+
+
+# (change made on a feature branch, committed or not) -> (build, test)
+SCENARIOS = {
+    "leaf": (lambda r: write(r, "images/sas/stage.txt", "sas 2\n"), ["sas"], ["sas"]),
+    "middle stage": (
+        lambda r: write(r, "images/mid/new-tool.sh", "echo\n"),
+        ["mid", "sas-kernel", "jupyterlab-cpu", "sas"],
+        ["mid", "sas-kernel", "jupyterlab-cpu", "sas"],
+    ),
+    "folder alias": (
+        lambda r: write(r, "images/jupyterlab/stage.txt", "2\n"),
+        ["jupyterlab-cpu"],
+        ["jupyterlab-cpu"],
+    ),
+    "markdown only": (lambda r: write(r, "images/mid/README.md", "# mid\n"), [], []),
+    "image tests only": (lambda r: write(r, "tests/sas/test_sas.py", "x = 1\n"), [], ["sas"]),
+    "tests by folder name": (
+        lambda r: write(r, "tests/jupyterlab/test_lab.py", "x = 1\n"),
+        [],
+        ["jupyterlab-cpu"],
+    ),
+    "general tests": (lambda r: write(r, "tests/general/test_more.py", "x = 1\n"), [], ALL),
+    "conftest": (lambda r: write(r, "tests/conftest.py", "x = 1\n"), [], ALL),
+    "outside every stage": (lambda r: write(r, "docs/notes.txt", "x\n"), [], []),
+    "bake file: one target": (sas_gets_a_build_arg, ["sas"], ["sas"]),
+    "bake file: variable default": (
+        lambda r: edit_bake_file(r, "datascience-notebook:2024-06-17", "datascience-notebook:2025-01-01"),
+        ALL,
+        ALL,
+    ),
+    "bake file: comment only": (
+        lambda r: edit_bake_file(r, "# The upstream image", "# The upstream (pinned) image"),
+        [],
+        [],
+    ),
+    "bake file: new target": (new_target, ["rstudio"], ["rstudio"]),
+}
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "uncommitted"])
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenarios(stack: Path, scenario: str, committed: bool) -> None:
+    change, build, test = SCENARIOS[scenario]
+    on_branch(stack)
+    change(stack)
+    if committed:
+        commit_all(stack)
+    result = make_plan(stack)
+    assert result.build == build
+    assert result.test == test
+    assert result.base_ref == "master"
+    assert result.merge_base == git(stack, "rev-parse", "master")
+
+
+def test_reasons_name_the_paths_and_the_parent(stack: Path) -> None:
+    on_branch(stack)
+    write(stack, "images/sas_kernel/kernel.json", "{}\n")
+    result = make_plan(stack)
+    assert result.stage("sas-kernel").reasons == ["images/sas_kernel/kernel.json"]
+    assert result.stage("sas").reasons == ["parent sas-kernel is rebuilt"]
+    assert result.stage("mid").reasons == []
+    assert result.stage("mid").action == "reuse"
+
+
+def test_staged_unstaged_and_untracked_all_count(stack: Path) -> None:
+    on_branch(stack)
+    write(stack, "images/sas/staged.txt")
+    git(stack, "add", "images/sas/staged.txt")
+    write(stack, "images/jupyterlab/stage.txt", "unstaged\n")
+    write(stack, "images/base/untracked.sh")
+    write(stack, "images/mid/ignored.log")
+    write(stack, ".gitignore", "*.log\n")
+    result = make_plan(stack)
+    assert result.stage("sas").reasons[0] == "images/sas/staged.txt"
+    assert result.stage("jupyterlab-cpu").reasons[0] == "images/jupyterlab/stage.txt"
+    assert result.stage("base").reasons == ["images/base/untracked.sh"]
+    assert "images/mid/ignored.log" not in result.stage("mid").reasons
+
+
+def test_a_moved_file_changes_both_stages(stack: Path) -> None:
+    on_branch(stack)
+    git(stack, "mv", "images/sas/stage.txt", "images/jupyterlab/moved.txt")
+    commit_all(stack)
+    assert make_plan(stack).build == ["jupyterlab-cpu", "sas"]
+
+
+def test_changes_on_the_base_branch_after_forking_do_not_count(stack: Path) -> None:
+    on_branch(stack)
+    write(stack, "images/sas/stage.txt", "feature\n")
+    commit_all(stack)
+    git(stack, "checkout", "-q", "master")
+    write(stack, "images/base/stage.txt", "moved on\n")
+    commit_all(stack)
+    git(stack, "checkout", "-q", "feature")
+    assert make_plan(stack).build == ["sas"]
+
+
+def test_all_marks_every_stage(stack: Path) -> None:
+    result = make_plan(stack, everything=True)
+    assert result.build == ALL
+    assert all(s.reasons[0] == "--all" for s in result.stages)
+
+
+@pytest.mark.parametrize(
+    ("branch", "tag"),
+    [
+        ("feature/Add-SAS", "feature-Add-SAS"),
+        ("Fix_Bug.2", "Fix_Bug.2"),
+        ("user/Émile+fix", "user-mile-fix"),
+        ("x" * 140, "x" * 128),
+    ],
+)
+def test_branch_tags(stack: Path, branch: str, tag: str) -> None:
+    on_branch(stack, branch)
+    result = make_plan(stack, base="master")
+    sha = git(stack, "rev-parse", "HEAD")
+    assert result.branch == tag
+    assert result.stage("mid").tags == [
+        f"k8scc01covidacr.azurecr.io/mid:{tag}",
+        f"k8scc01covidacr.azurecr.io/mid:{sha}",
+        f"k8scc01covidacr.azurecr.io/mid:{sha[:8]}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "tag"), [("-.x", "x"), ("..", "unnamed"), ("a b\tc", "a-b-c"), ("ok_1.2-3", "ok_1.2-3")]
+)
+def test_sanitize(name: str, tag: str) -> None:
+    assert tags.sanitize(name) == tag
+
+
+def test_release_branch_adds_version_and_latest(stack: Path) -> None:
+    tags = make_plan(stack).stage("sas").tags
+    assert [t.rsplit(":", 1)[1] for t in tags][-2:] == ["v2", "latest"]
+    assert tags[0] == "k8scc01covidacr.azurecr.io/sas:master"
+
+
+def test_detached_head_uses_the_short_sha(stack: Path) -> None:
+    sha = git(stack, "rev-parse", "HEAD")
+    git(stack, "checkout", "-q", "--detach")
+    result = make_plan(stack)
+    assert result.branch == sha[:8]
+    assert any("detached HEAD" in w for w in result.warnings)
+
+
+def github_pr(stack: Path) -> Path:
+    """A clone of `stack` as actions/checkout leaves a pull request (fetch-depth: 0)."""
+    origin = stack
+    clone = stack.parent / "runner-checkout"
+    git(stack.parent, "clone", "-q", str(origin), str(clone))
+    git(clone, "checkout", "-q", "-b", "pr-merge")
+    write(clone, "images/jupyterlab/stage.txt", "pr\n")
+    commit_all(clone)
+    return clone
+
+
+def test_github_actions_pull_request(stack: Path) -> None:
+    clone = github_pr(stack)
+    environ = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_BASE_REF": "master",
+        "GITHUB_HEAD_REF": "feature/New-Lab",
+        "GITHUB_REF": "refs/pull/7/merge",
+    }
+    result = make_plan(clone, base=None, environ=environ)
+    assert result.base_ref == "origin/master"
+    assert result.branch == "feature-New-Lab"
+    assert result.build == ["jupyterlab-cpu"]
+
+
+def test_github_actions_push_uses_github_ref(stack: Path) -> None:
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_REF": "refs/heads/beta"}
+    assert make_plan(stack, environ=environ).branch == "beta"
+
+
+def test_auto_base_follows_origin_head(stack: Path) -> None:
+    clone = github_pr(stack)
+    result = make_plan(clone, base=None)
+    assert result.base_ref == "origin/master"  # where the clone's origin/HEAD points
+    assert result.build == ["jupyterlab-cpu"]
+
+
+def test_auto_base_falls_back_to_main(tmp_path: Path, stack: Path) -> None:
+    git(stack, "branch", "-m", "master", "main")
+    on_branch(stack)
+    write(stack, "images/sas/x")
+    assert make_plan(stack, base=None).base_ref == "main"
+
+
+def test_no_base_found_builds_everything_with_a_warning(stack: Path) -> None:
+    git(stack, "branch", "-m", "master", "trunk")
+    result = make_plan(stack, base=None)
+    assert result.base_ref is None
+    assert result.build == ALL
+    assert any("no base branch" in w for w in result.warnings)
+
+
+def test_explicit_base_that_does_not_resolve_is_an_error(stack: Path) -> None:
+    with pytest.raises(ZoneError, match="does not name a commit"):
+        make_plan(stack, base="origin/nope")
+
+
+def test_shallow_clone_without_the_merge_base(stack: Path, tmp_path: Path) -> None:
+    on_branch(stack)
+    for n in range(3):
+        write(stack, f"images/sas/f{n}")
+        commit_all(stack)
+    git(stack, "checkout", "-q", "master")
+    write(stack, "images/base/later")
+    commit_all(stack)
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--no-single-branch", f"file://{stack}", str(shallow))
+    git(shallow, "checkout", "-q", "feature")
+    result = make_plan(shallow, base="origin/master")
+    assert result.merge_base is None
+    assert result.build == ALL
+    assert any("shallow" in w for w in result.warnings)
+
+
+def test_no_git_repository(tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "docker-bake.hcl").write_text((Path(__file__).parents[2] / "docker-bake.hcl").read_text())
+    result = make_plan(folder, base=None)
+    assert result.build == ALL
+    assert result.sha is None
+    assert result.stage("sas").tags == ["k8scc01covidacr.azurecr.io/sas:local"]
+    assert any("not a git repository" in w for w in result.warnings)
+
+
+def test_json_on_stdout_alone(stack: Path) -> None:
+    on_branch(stack, "feature/x")
+    write(stack, "images/sas/stage.txt", "2\n")
+    result = run_tasks(stack, "plan", "--json", "--base", "master", "--repo", "localhost:5000/z")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert set(document) >= {"base_ref", "merge_base", "branch", "sha", "stages", "build", "test"}
+    assert document["branch"] == "feature-x"
+    assert document["build"] == ["sas"]
+    sas = document["stages"][-1]
+    assert set(sas) >= {"name", "context", "parent", "changed", "reasons", "action", "tags"}
+    assert sas["parent"] == "sas-kernel"
+    assert sas["context"] == "images/sas"
+    assert sas["tags"][0] == "localhost:5000/z/sas:feature-x"
+    assert "Plan for feature-x" in result.stderr
+
+
+def test_github_output(stack: Path, tmp_path: Path) -> None:
+    on_branch(stack)
+    write(stack, "images/sas_kernel/stage.txt", "2\n")
+    output = tmp_path / "github_output"
+    output.write_text("earlier=1\n")
+    env = clean_env(GITHUB_OUTPUT=str(output))
+    result = run_tasks(stack, "plan", "--github-output", "--base", "master", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert lines["earlier"] == "1"
+    assert json.loads(lines["build"]) == ["sas-kernel", "jupyterlab-cpu", "sas"]
+    assert json.loads(lines["test"]) == ["sas-kernel", "jupyterlab-cpu", "sas"]
+    matrix = json.loads(lines["matrix"])
+    assert [job["stage"] for job in matrix["include"]] == ["sas-kernel", "jupyterlab-cpu", "sas"]
+    assert matrix["include"][0]["parent"] == "mid"
+
+
+def test_github_output_outside_github_is_refused(stack: Path) -> None:
+    result = run_tasks(stack, "plan", "--github-output")
+    assert result.returncode == 2
+    assert "GITHUB_OUTPUT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_plan_session_through_nox(tmp_path: Path, nox_envdir: Path) -> None:
+    from tasks.tests.conftest import make_stack
+
+    repo = make_stack(tmp_path / "with-runner", with_runner=True)
+    on_branch(repo)
+    write(repo, "images/mid/stage.txt", "2\n")
+    result = run_nox(repo, nox_envdir, "plan", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["build"] == ["mid", "sas-kernel", "jupyterlab-cpu", "sas"]
