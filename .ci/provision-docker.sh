@@ -2,7 +2,7 @@
 # Provision a real Docker engine, the buildx plugin and a local registry on a
 # Debian 12 (bookworm) machine, as root, using only Debian's archive.
 #
-# - bookworm packages: runc, tini (docker-init), iptables, docker-registry,
+# - bookworm packages: runc, tini (tini-static is docker-init), iptables, docker-registry,
 #   busybox-static, debootstrap, curl.
 # - engine: Debian 13 (trixie) docker.io 26 + containerd 1.7 + docker-buildx,
 #   downloaded with a private apt setup and unpacked with `dpkg -x` into
@@ -30,7 +30,7 @@ TRIXIE_PACKAGES=(docker.io containerd docker-buildx)
 ENGINE_BINS=(usr/sbin/dockerd usr/sbin/docker-proxy usr/bin/containerd
   usr/bin/containerd-shim-runc-v2 usr/libexec/docker/cli-plugins/docker-buildx)
 BUILDX_DEST="${DOCKER_CONFIG:-${HOME:-/root}/.docker}/cli-plugins/docker-buildx"
-ENGINE_TIMEOUT=60
+ENGINE_TIMEOUT=${ZONE_ENGINE_TIMEOUT:-60}
 
 # Always talk to the engine this script manages, whatever the caller's env says.
 export DOCKER_HOST="unix://$SOCKET"
@@ -73,25 +73,27 @@ take_lock() {
   flock -w 600 9 || die "another provision-docker.sh run holds the lock for 10 minutes"
 }
 
-apt_packages_missing() {
+# Print the APT_PACKAGES that dpkg does not list as installed.
+missing_apt_packages() {
   local p status
   for p in "${APT_PACKAGES[@]}"; do
     status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-    [[ $status == installed ]] || return 0
+    [[ $status == installed ]] || echo "$p"
   done
-  return 1
 }
 
 install_apt_packages() {
-  if ! apt_packages_missing; then
+  local missing
+  mapfile -t missing < <(missing_apt_packages)
+  if ((${#missing[@]} == 0)); then
     log "bookworm packages already installed"
     return
   fi
-  log "installing from bookworm: ${APT_PACKAGES[*]}"
+  log "installing from bookworm: ${missing[*]}"
   # Third-party sources in sources.list.d may be unreachable: apt only warns.
   apt-get update -qq >"$LOG_DIR/apt-update.log" 2>&1 ||
     { tail -n 20 "$LOG_DIR/apt-update.log" >&2; die "apt-get update failed"; }
-  apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >"$LOG_DIR/apt-install.log" 2>&1 ||
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$LOG_DIR/apt-install.log" 2>&1 ||
     { tail -n 30 "$LOG_DIR/apt-install.log" >&2; die "apt-get install failed"; }
 }
 
@@ -148,6 +150,13 @@ fetch_trixie_engine() {
   engine_unpacked || die "unpacked trixie packages lack one of: ${ENGINE_BINS[*]}"
 }
 
+# docker.io ships usr/bin/docker-init -> tini-static, a relative link that dangles
+# in the private root: point it at bookworm's /usr/bin/tini-static (from tini).
+link_docker_init() {
+  [[ -x /usr/bin/tini-static ]] || die "/usr/bin/tini-static missing (package tini)"
+  ln -sfn /usr/bin/tini-static "$ENGINE_ROOT/usr/bin/docker-init"
+}
+
 # Per-user plugin dir on purpose: tests hide buildx by pointing DOCKER_CONFIG elsewhere.
 install_buildx() {
   local src=$ENGINE_ROOT/usr/libexec/docker/cli-plugins/docker-buildx
@@ -182,11 +191,19 @@ http:
   addr: $REGISTRY_ADDR"
 }
 
-# A dockerd process that is alive but not answering yet (e.g. still starting).
+# Alive and not a zombie (a killed dockerd may linger unreaped for a moment).
+alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != [ZX] ]]
+}
+
+# A dockerd from an earlier run that is alive but not answering yet.
 dockerd_pid() {
   local pid
   pid=$(cat /var/run/docker.pid 2>/dev/null || true)
-  [[ -n $pid && -r /proc/$pid/comm && $(<"/proc/$pid/comm") == dockerd ]] && echo "$pid"
+  [[ -n $pid && $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]] && alive "$pid" && echo "$pid"
 }
 
 engine_failed() {
@@ -196,32 +213,47 @@ engine_failed() {
   exit 1
 }
 
+# Poll `docker info`; 1 if dockerd PID died first, 2 on timeout.
+wait_for_engine() {
+  local pid=$1 deadline=$((SECONDS + ENGINE_TIMEOUT))
+  until engine_answers; do
+    alive "$pid" || return 1
+    ((SECONDS < deadline)) || return 2
+    sleep 0.5
+  done
+}
+
+launch_dockerd() {
+  [[ -f $LOG_DIR/dockerd.log ]] && mv -f "$LOG_DIR/dockerd.log" "$LOG_DIR/dockerd.log.1"
+  log "starting dockerd (log: $LOG_DIR/dockerd.log)"
+  # Private binaries first: dockerd looks up containerd, the shim, docker-proxy,
+  # runc (bookworm's) and docker-init (-> tini-static) on PATH.
+  PATH="$ENGINE_ROOT/usr/sbin:$ENGINE_ROOT/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH" \
+    setsid dockerd --config-file "$CONF_DIR/daemon.json" --host "unix://$SOCKET" \
+    </dev/null >"$LOG_DIR/dockerd.log" 2>&1 9>&- &
+  DOCKERD_PID=$!
+}
+
 start_engine() {
-  local pid deadline
+  local pid rc=0
   if engine_answers; then
     log "engine already answers on $SOCKET"
     check_image_store
     return
   fi
   pid=$(dockerd_pid || true)
-  if [[ -z $pid ]]; then
-    [[ -f $LOG_DIR/dockerd.log ]] && mv -f "$LOG_DIR/dockerd.log" "$LOG_DIR/dockerd.log.1"
-    log "starting dockerd (log: $LOG_DIR/dockerd.log)"
-    # Private binaries first: dockerd looks up containerd, the shim, docker-proxy,
-    # runc (bookworm's) and docker-init (tini) on PATH.
-    PATH="$ENGINE_ROOT/usr/sbin:$ENGINE_ROOT/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH" \
-      setsid dockerd --config-file "$CONF_DIR/daemon.json" --host "unix://$SOCKET" \
-      </dev/null >"$LOG_DIR/dockerd.log" 2>&1 9>&- &
-    pid=$!
-  else
+  if [[ -n $pid ]]; then
     log "dockerd (pid $pid) is running but not answering yet; waiting"
+    wait_for_engine "$pid" || rc=$?
+    ((rc != 2)) || engine_failed "dockerd (pid $pid) did not answer 'docker info' within ${ENGINE_TIMEOUT}s"
   fi
-  deadline=$((SECONDS + ENGINE_TIMEOUT))
-  until engine_answers; do
-    kill -0 "$pid" 2>/dev/null || engine_failed "dockerd exited before answering"
-    ((SECONDS < deadline)) || engine_failed "dockerd did not answer 'docker info' within ${ENGINE_TIMEOUT}s"
-    sleep 0.5
-  done
+  if [[ -z $pid || $rc -eq 1 ]]; then
+    launch_dockerd
+    rc=0
+    wait_for_engine "$DOCKERD_PID" || rc=$?
+    ((rc != 1)) || engine_failed "dockerd exited before answering 'docker info'"
+    ((rc != 2)) || engine_failed "dockerd did not answer 'docker info' within ${ENGINE_TIMEOUT}s"
+  fi
   log "engine answers: $(docker version --format 'server {{.Server.Version}}')"
   check_image_store
 }
@@ -245,7 +277,7 @@ start_registry() {
     </dev/null >"$LOG_DIR/registry.log" 2>&1 9>&- &
   local pid=$! deadline=$((SECONDS + 20))
   until registry_answers; do
-    if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
+    if ! alive "$pid" || ((SECONDS >= deadline)); then
       tail -n 30 "$LOG_DIR/registry.log" >&2 || true
       die "docker-registry did not answer at http://$REGISTRY_ADDR/v2/"
     fi
@@ -280,9 +312,10 @@ build_fixture_image() {
   log "imported $FIXTURE_IMAGE"
 }
 
+# --init also proves dockerd finds docker-init.
 smoke_test() {
   local out
-  out=$(docker run --rm "$FIXTURE_IMAGE" sh -c 'echo ok' 2>&1) ||
+  out=$(docker run --rm --init "$FIXTURE_IMAGE" sh -c 'echo ok' 2>&1) ||
     engine_failed "'docker run $FIXTURE_IMAGE' failed: $out"
   [[ $out == ok ]] || engine_failed "'docker run $FIXTURE_IMAGE' printed '$out', expected 'ok'"
 }
@@ -293,6 +326,7 @@ main() {
   take_lock
   step "bookworm packages" install_apt_packages
   step "trixie engine" fetch_trixie_engine
+  link_docker_init
   step "buildx plugin" install_buildx
   write_configs
   step "engine" start_engine

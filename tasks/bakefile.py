@@ -223,7 +223,7 @@ def _in_build_order(stages: dict[str, Stage], source: str, text: str) -> dict[st
     try:
         order = list(sorter.static_order())
     except graphlib.CycleError as exc:
-        cycle = " -> ".join(reversed(exc.args[1]))
+        cycle = " -> ".join(exc.args[1])  # parent first: "a -> b" means b builds on a
         raise ZoneError(
             f"{source}: cycle between stages: {cycle}",
             hint="each stage may only build on stages before it; fix the `target:` contexts",
@@ -247,7 +247,7 @@ def _unquote(raw: str) -> str:
 
 
 def _line_of(text: str, kind: str, label: str | None = None) -> int:
-    pattern = rf'^\s*{re.escape(kind)}\s*"{re.escape(label)}"' if label else rf"^\s*{kind}\b"
+    pattern = rf'^[ \t]*{re.escape(kind)}\s*"{re.escape(label)}"' if label else rf"^[ \t]*{kind}\b"
     match = re.search(pattern, text, re.MULTILINE)
     return text.count("\n", 0, match.start()) + 1 if match else 1
 

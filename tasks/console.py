@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.text import Text
 
 # Everything meant for people goes to stderr, so `--json` on stdout stays parseable.
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 USAGE = 2  # bad input: the user can fix it by changing the command or the files
 FAILURE = 1  # the tool or the engine failed while doing what was asked

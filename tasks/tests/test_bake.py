@@ -1,0 +1,178 @@
+"""`nox -s bake` on a real engine, a real buildx and a real registry, driven as users do."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import urllib.request
+from pathlib import Path
+
+import docker
+import pytest
+
+from tasks.tests.conftest import (
+    clean_env,
+    commit_all,
+    git,
+    make_stack,
+    remove_images,
+    run_nox,
+    run_tasks,
+    write,
+)
+
+CHAIN = ["base", "mid", "sas-kernel", "jupyterlab-cpu"]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_stack(tmp_path / "stack", with_runner=True)
+
+
+@pytest.fixture
+def env(upstream: str) -> dict[str, str]:
+    # Same-name environment variables override bake variables: the fixture upstream.
+    return clean_env(UPSTREAM_IMAGE=upstream)
+
+
+def tags_of(engine: docker.DockerClient, ref: str) -> set[str]:
+    try:
+        return set(engine.images.get(ref).tags)
+    except docker.errors.ImageNotFound:
+        return set()
+
+
+def chain_in(engine: docker.DockerClient, ref: str) -> str:
+    output = engine.containers.run(ref, ["cat", "/stages/chain"], remove=True)
+    return output.decode()
+
+
+def registry_tags(prefix: str, stage: str) -> set[str]:
+    host, namespace = prefix.split("/", 1)
+    url = f"http://{host}/v2/{namespace}/{stage}/tags/list"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return set(json.load(response)["tags"] or [])
+
+
+def test_bake_builds_the_chain_with_every_tag_then_serves_it_from_cache(
+    engine, registry: str, repo: Path, env, nox_envdir: Path
+) -> None:
+    git(repo, "checkout", "-q", "-b", "feature/Lab-Work")
+    sha = git(repo, "rev-parse", "HEAD")
+    first = run_nox(repo, nox_envdir, "bake", "jupyterlab", "--repo", registry, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    for stage in CHAIN:
+        expected = {f"{registry}/{stage}:{t}" for t in ("feature-Lab-Work", sha, sha[:8])}
+        assert tags_of(engine, f"{registry}/{stage}:{sha}") == expected
+    assert tags_of(engine, f"{registry}/sas:{sha}") == set()  # not asked for, not built
+    assert chain_in(engine, f"{registry}/jupyterlab-cpu:{sha}") == "base\njupyterlab\nmid\nsas_kernel\n"
+    ids = {stage: engine.images.get(f"{registry}/{stage}:{sha}").id for stage in CHAIN}
+
+    second = run_nox(repo, nox_envdir, "bake", "jupyterlab", "--repo", registry, env=env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    log = second.stdout + second.stderr
+    steps = re.findall(r"^#\d+ \[(\S+) \d/\d\] (RUN|COPY) ", log, re.MULTILINE)
+    assert {stage for stage, _ in steps} == set(CHAIN)
+    assert len(re.findall(r"^#\d+ CACHED$", log, re.MULTILINE)) >= len(steps)
+    assert {stage: engine.images.get(f"{registry}/{stage}:{sha}").id for stage in CHAIN} == ids
+    remove_images(engine, registry)
+
+
+def test_changed_builds_only_the_changed_leaf_on_the_parent_from_the_registry(
+    engine, registry: str, repo: Path, env, nox_envdir: Path
+) -> None:
+    base_sha = git(repo, "rev-parse", "HEAD")
+    pushed = run_nox(repo, nox_envdir, "bake", "--push", "--repo", registry, env=env)
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert registry_tags(registry, "sas-kernel") >= {"master", base_sha, "v2", "latest"}
+
+    git(repo, "checkout", "-q", "-b", "feature")
+    write(repo, "images/sas/stage.txt", "sas 2\n")
+    sha = commit_all(repo)
+    remove_images(engine, registry)  # nothing local: the parent can only come from the registry
+
+    result = run_nox(
+        repo, nox_envdir, "bake", "sas", "--changed", "--base", "master", "--repo", registry, env=env
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert f"reusing {registry}/sas-kernel:{base_sha} (the merge base's SHA tag)" in log
+    assert re.findall(r"\[(\S+) \d/\d\] RUN", log) == ["sas"]
+    assert chain_in(engine, f"{registry}/sas:{sha}") == "base\nmid\nsas 2\nsas_kernel\n"
+    for stage in ("base", "mid", "sas-kernel", "jupyterlab-cpu"):
+        assert tags_of(engine, f"{registry}/{stage}:feature") == set()
+    remove_images(engine, registry)
+
+
+def test_changed_falls_back_to_the_base_branch_tag_then_to_building(
+    engine, registry: str, repo: Path, env, nox_envdir: Path
+) -> None:
+    built = run_tasks(repo, "bake", "sas", "--push", "--repo", registry, env=env)
+    assert built.returncode == 0, built.stderr
+    write(repo, "docs/later.txt")  # master moves on without rebuilding anything
+    commit_all(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    write(repo, "images/sas/stage.txt", "sas 3\n")
+    write(repo, "images/jupyterlab/stage.txt", "lab 3\n")
+    remove_images(engine, registry)
+
+    # No image at the new merge base's SHA: the base branch's tag is used, and said so.
+    result = run_tasks(repo, "bake", "sas", "--changed", "--repo", registry, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"reusing {registry}/sas-kernel:master (the base branch's tag (master))" in result.stderr
+
+    # Another registry namespace holds nothing: the parent chain is built after all.
+    empty = registry + "-empty"
+    result = run_tasks(repo, "bake", "--changed", "--repo", empty, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "sas-kernel is unchanged but no image of it is in the registry: building it" in result.stderr
+    assert "building base, mid, sas-kernel, jupyterlab-cpu, sas" in result.stderr
+    remove_images(engine, registry)
+    remove_images(engine, empty)
+
+
+def test_changed_with_nothing_changed_builds_nothing(repo: Path, env) -> None:
+    result = run_tasks(repo, "bake", "jupyterlab", "--changed", "--base", "master", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "nothing to build" in result.stderr
+
+
+def test_print_shows_the_resolved_definition_and_builds_nothing(
+    engine, repo: Path, env, registry: str
+) -> None:
+    result = run_tasks(
+        repo, "bake", "sas", "--print", "--repo", registry, "--tag", "extra",
+        "--base-image", "example.org/other:1", env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    definition = json.loads(result.stdout)["target"]
+    assert list(definition) == ["base", "mid", "sas-kernel", "sas"]
+    sha = git(repo, "rev-parse", "HEAD")
+    assert definition["sas"]["tags"] == [
+        f"{registry}/sas:{t}" for t in ("master", sha, sha[:8], "v2", "latest", "extra")
+    ]
+    assert definition["base"]["args"]["BASE_IMAGE"] == "example.org/other:1"
+    assert definition["sas"]["contexts"] == {"sas-kernel": "target:sas-kernel"}
+    assert definition["sas"]["labels"]["org.opencontainers.image.revision"] == sha
+    assert tags_of(engine, f"{registry}/sas:{sha}") == set()
+
+
+def test_raw_flags_after_a_second_double_dash_reach_bake(repo: Path, env, registry: str) -> None:
+    result = run_tasks(
+        repo, "bake", "base", "--print", "--repo", registry, "--", "--set", "base.target=final",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["target"]["base"]["target"] == "final"
+
+
+def test_bake_outside_a_git_repository_uses_fallback_tags(
+    engine, registry: str, repo: Path, env, tmp_path: Path
+) -> None:
+    shutil.rmtree(repo / ".git")
+    result = run_tasks(repo, "bake", "base", "--repo", registry, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "not a git repository" in result.stderr
+    assert tags_of(engine, f"{registry}/base:local") == {f"{registry}/base:local"}
+    remove_images(engine, registry)

@@ -1,0 +1,179 @@
+"""Reading docker-bake.hcl: the graph, bake's variable rules, and clear refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tasks import bakefile
+from tasks.console import ZoneError
+from tasks.tests.conftest import PROJECT
+
+CHAIN = """
+variable "UP" { default = "debian:12" }
+variable "SUFFIX" { default = "${UP}-x" }
+target "a" {
+  context = "images/a"
+  args = { BASE_IMAGE = "${UP}" }
+  tags = ["r/a:${SUFFIX}"]
+}
+target "b" {
+  context = "images/b"
+  contexts = { a = "target:a" }
+  args = { BASE_IMAGE = "a" }
+}
+"""
+
+
+def parse(text: str, **environ: str) -> bakefile.BakeGraph:
+    return bakefile.parse(text, "test.hcl", environ)
+
+
+def test_the_repository_graph() -> None:
+    graph = bakefile.load(PROJECT / "docker-bake.hcl", environ={})
+    assert list(graph.stages) == ["base", "mid", "sas-kernel", "jupyterlab-cpu", "sas"]
+    assert {n: s.parent for n, s in graph.stages.items()} == {
+        "base": None,
+        "mid": "base",
+        "sas-kernel": "mid",
+        "jupyterlab-cpu": "sas-kernel",
+        "sas": "sas-kernel",
+    }
+    assert graph.stages["sas-kernel"].context == "images/sas_kernel"
+    assert graph.stages["jupyterlab-cpu"].context == "images/jupyterlab"
+    assert graph.groups["default"] == ("jupyterlab-cpu", "sas")
+    upstream = graph.stages["base"].definition["args"]["BASE_IMAGE"]
+    assert upstream.startswith("quay.io/jupyter/datascience-notebook:")
+
+
+def test_the_upstream_pin_lives_in_one_place() -> None:
+    pin = bakefile.load(PROJECT / "docker-bake.hcl", environ={}).stages["base"]
+    tag = pin.definition["args"]["BASE_IMAGE"].rsplit(":", 1)[1]
+    holders = [
+        path.relative_to(PROJECT).as_posix()
+        for path in PROJECT.rglob("*")
+        if path.is_file()
+        and ".git" not in path.parts
+        and ".nox" not in path.parts
+        and path.suffix not in (".pyc",)
+        and tag in path.read_text(errors="ignore")
+    ]
+    assert holders == ["docker-bake.hcl"]
+
+
+@pytest.mark.parametrize(
+    ("name", "stage"),
+    [
+        ("jupyterlab", "jupyterlab-cpu"),
+        ("jupyterlab-cpu", "jupyterlab-cpu"),
+        ("sas_kernel", "sas-kernel"),
+        ("sas-kernel", "sas-kernel"),
+        ("images/mid/", "mid"),
+    ],
+)
+def test_image_names_and_folder_names(name: str, stage: str) -> None:
+    graph = bakefile.load(PROJECT / "docker-bake.hcl", environ={})
+    assert graph.resolve(name) == [stage]
+
+
+def test_groups_resolve_to_their_targets() -> None:
+    graph = bakefile.load(PROJECT / "docker-bake.hcl", environ={})
+    assert graph.resolve("default") == ["jupyterlab-cpu", "sas"]
+
+
+def test_unknown_image_suggests_the_closest() -> None:
+    graph = bakefile.load(PROJECT / "docker-bake.hcl", environ={})
+    with pytest.raises(ZoneError) as caught:
+        graph.resolve("jupyterlabb")
+    assert caught.value.message == "unknown image 'jupyterlabb'; did you mean 'jupyterlab-cpu'?"
+    assert "base, mid, sas-kernel, jupyterlab-cpu, sas" in caught.value.hint
+
+
+def test_variables_defaults_and_environment() -> None:
+    graph = parse(CHAIN)
+    assert graph.stages["a"].tags == ("r/a:debian:12-x",)
+    overridden = parse(CHAIN, UP="ubuntu:24.04")
+    assert overridden.stages["a"].definition["args"]["BASE_IMAGE"] == "ubuntu:24.04"
+    assert overridden.stages["a"].tags == ("r/a:ubuntu:24.04-x",)
+
+
+def test_inherits_and_escapes() -> None:
+    graph = parse(
+        CHAIN
+        + """
+target "common" { labels = { team = "zone" } }
+target "c" {
+  inherits = ["common"]
+  context = "images/c"
+  labels = { literal = "$${NOT_A_VAR}", quote = "say \\"hi\\"" }
+}
+"""
+    )
+    assert graph.stages["c"].definition["labels"] == {
+        "team": "zone",
+        "literal": "${NOT_A_VAR}",
+        "quote": 'say "hi"',
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('target "a" {\n  context = \n}\n', "test.hcl:2:13: not valid HCL"),
+        ('function "f" {\n params = []\n result = 1\n}\n', "test.hcl:1: `function` is not supported"),
+        ('target "a" {\n  tags = [upper("x")]\n}\n', "cannot resolve expression `upper(\"x\")`"),
+        ('target "a" {\n  tags = ["${upper(X)}"]\n}\n', "test.hcl:1: cannot resolve `${upper(X)}`"),
+        ('target "a" {\n  tags = ["${NOPE}"]\n}\n', "unknown variable 'NOPE'"),
+        (
+            'variable "A" { default = "${B}" }\nvariable "B" { default = "${A}" }\n'
+            'target "x" { tags = ["${A}"] }\n',
+            "loop: A -> B -> A",
+        ),
+        ('target "a" {\n contexts = { z = "target:zz" }\n}\n', "links to unknown target 'zz'"),
+        ('target "a" {\n context = "target:b"\n}\n', "must have a local folder as context"),
+        ('group "g" { targets = ["nope"] }\n', "group 'g' names unknown target 'nope'"),
+        ('target "a" {\n  matrix = { x = ["1"] }\n}\n', "uses `matrix`"),
+    ],
+)
+def test_refusals_name_the_file_and_problem(text: str, message: str) -> None:
+    with pytest.raises(ZoneError) as caught:
+        parse(text)
+    assert message in caught.value.message
+
+
+def test_a_cycle_between_stages_is_refused() -> None:
+    text = """
+target "a" {
+  contexts = { b = "target:b" }
+}
+target "b" {
+  contexts = { a = "target:a" }
+}
+"""
+    with pytest.raises(ZoneError, match=r"cycle between stages: (a -> b -> a|b -> a -> b)"):
+        parse(text)
+
+
+def test_parsed_graph_matches_buildx_print(engine) -> None:
+    """Our reading of the bake file and bake's own never drift apart."""
+    printed = subprocess.run(
+        ["docker", "buildx", "bake", "--file", "docker-bake.hcl", "--print", "base", "mid",
+         "sas-kernel", "jupyterlab-cpu", "sas"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": __import__("os").environ["PATH"], "HOME": __import__("os").environ["HOME"]},
+    )
+    targets = json.loads(printed.stdout)["target"]
+    graph = bakefile.load(PROJECT / "docker-bake.hcl", environ={})
+    assert set(targets) == set(graph.stages)
+    for name, stage in graph.stages.items():
+        theirs = targets[name]
+        assert theirs["context"] == stage.context
+        assert theirs["dockerfile"] == "Dockerfile"
+        assert theirs["args"] == stage.definition["args"]
+        assert theirs.get("contexts", {}) == stage.definition.get("contexts", {})
+        assert tuple(theirs["tags"]) == stage.tags

@@ -1,0 +1,190 @@
+"""Bad input and broken surroundings: one clear message, a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socketserver
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tasks.tests.conftest import clean_env, run_nox, run_tasks
+
+USAGE = 2
+
+
+def assert_one_clear_error(result, *fragments: str, code: int = USAGE) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.count("error:") == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in " ".join(result.stderr.split()), result.stderr
+    assert result.stdout == ""
+
+
+def test_unknown_image(stack: Path) -> None:
+    result = run_tasks(stack, "bake", "jupyterlabb")
+    assert_one_clear_error(
+        result,
+        "unknown image 'jupyterlabb'; did you mean 'jupyterlab-cpu'?",
+        "known images: base, mid, sas-kernel, jupyterlab-cpu, sas",
+    )
+
+
+def test_unknown_image_through_nox(tmp_path: Path, nox_envdir: Path) -> None:
+    from tasks.tests.conftest import make_stack
+
+    repo = make_stack(tmp_path / "with-runner", with_runner=True)
+    result = run_nox(repo, nox_envdir, "bake", "sass")
+    assert result.returncode != 0
+    assert "unknown image 'sass'; did you mean 'sas'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_option(stack: Path) -> None:
+    assert_one_clear_error(run_tasks(stack, "plan", "--jsn"), "unrecognized arguments: --jsn")
+
+
+def test_malformed_bake_file_names_file_and_line(stack: Path) -> None:
+    path = stack / "docker-bake.hcl"
+    path.write_text(path.read_text().replace('context  = "images/mid"', 'context  = "images/mid'))
+    result = run_tasks(stack, "plan")
+    assert_one_clear_error(result, "docker-bake.hcl:", "not valid HCL")
+
+
+def test_unsupported_bake_construct(stack: Path) -> None:
+    with (stack / "docker-bake.hcl").open("a") as handle:
+        handle.write('\ntarget "extra" {\n  tags = [lower("X")]\n}\n')
+    result = run_tasks(stack, "plan")
+    line = (stack / "docker-bake.hcl").read_text().splitlines().index('target "extra" {') + 1
+    assert_one_clear_error(result, f"docker-bake.hcl:{line}: cannot resolve expression")
+
+
+def test_cycle_between_stages(stack: Path) -> None:
+    path = stack / "docker-bake.hcl"
+    text = path.read_text().replace(
+        'target "base" {\n  context = "images/base"',
+        'target "base" {\n  context = "images/base"\n  contexts = { sas = "target:sas" }',
+    )
+    path.write_text(text)
+    result = run_tasks(stack, "plan")
+    assert_one_clear_error(result, "cycle between stages:", "base -> mid -> sas-kernel -> sas")
+
+
+def test_missing_bake_file(tmp_path: Path) -> None:
+    result = run_tasks(tmp_path, "plan")
+    assert_one_clear_error(result, "no bake file at")
+
+
+def test_explicit_base_must_resolve(stack: Path) -> None:
+    result = run_tasks(stack, "plan", "--base", "origin/nope")
+    assert_one_clear_error(result, "--base 'origin/nope' does not name a commit")
+
+
+def test_engine_unreachable(stack: Path, tmp_path: Path) -> None:
+    socket_path = tmp_path / "no-engine.sock"
+    env = clean_env(DOCKER_HOST=f"unix://{socket_path}")
+    result = run_tasks(stack, "bake", "sas", env=env)
+    assert_one_clear_error(
+        result, f"cannot reach the Docker engine at unix://{socket_path}", "dockerd is running"
+    )
+
+
+@pytest.fixture
+def docker_config(tmp_path: Path) -> Path:
+    folder = tmp_path / "docker-config"
+    (folder / "cli-plugins").mkdir(parents=True)
+    return folder
+
+
+def test_buildx_missing(stack: Path, docker_config: Path) -> None:
+    # A real fault: buildx is installed as a per-user plugin (DOCKER_CONFIG/cli-plugins),
+    # so an empty DOCKER_CONFIG is a docker CLI without buildx.
+    result = run_tasks(stack, "bake", "sas", env=clean_env(DOCKER_CONFIG=str(docker_config)))
+    assert_one_clear_error(result, "docker buildx is not installed", "0.10 or newer")
+
+
+def test_buildx_too_old(stack: Path, docker_config: Path) -> None:
+    # A stand-in plugin that reports buildx 0.7: no old buildx can be installed here.
+    plugin = docker_config / "cli-plugins" / "docker-buildx"
+    plugin.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = docker-cli-plugin-metadata ]; then\n'
+        '  echo \'{"SchemaVersion":"0.1.0","Vendor":"test","Version":"v0.7.1"}\'; exit 0\n'
+        "fi\n"
+        "echo 'github.com/docker/buildx v0.7.1 05846896d149da05f3d6fd1e7770da187b52a247'\n"
+    )
+    plugin.chmod(plugin.stat().st_mode | stat.S_IEXEC)
+    result = run_tasks(stack, "bake", "sas", env=clean_env(DOCKER_CONFIG=str(docker_config)))
+    assert_one_clear_error(result, "docker buildx 0.7.1 is too old", "0.10 or newer")
+
+
+class _OldEngine(http.server.BaseHTTPRequestHandler):
+    """Answers like Docker Engine 20.10 (API 1.41) to ping and version."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        body = b"OK"
+        if self.path.endswith("/version"):
+            body = json.dumps({"Version": "20.10.24", "ApiVersion": "1.41"}).encode()
+        self.send_response(200)
+        self.send_header("Api-Version", "1.41")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_HEAD = do_GET
+
+    def address_string(self) -> str:
+        return "test"
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def old_engine(tmp_path: Path) -> Iterator[str]:
+    # A fake engine: an old Docker Engine cannot be installed and started beside ours here.
+    socket_path = str(tmp_path / "old.sock")
+    server = socketserver.ThreadingUnixStreamServer(socket_path, _OldEngine)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"unix://{socket_path}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_engine_too_old_for_named_contexts(stack: Path, old_engine: str) -> None:
+    result = run_tasks(stack, "bake", "sas", env=clean_env(DOCKER_HOST=old_engine))
+    assert_one_clear_error(result, "Docker Engine 20.10.24 is too old", "Docker Engine 23 or newer")
+
+
+def test_failed_build_is_a_failure_not_a_traceback(engine, stack: Path, upstream: str) -> None:
+    (stack / "images/mid/Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN exit 3\n")
+    env = clean_env(UPSTREAM_IMAGE=upstream)
+    result = run_tasks(stack, "bake", "mid", "--repo", "localhost:1/never", env=env)
+    assert result.returncode == 1
+    assert "docker buildx bake failed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_raw_flags_only_for_bake(stack: Path) -> None:
+    assert_one_clear_error(run_tasks(stack, "plan", "--", "--x"), "plan takes no raw flags")
+
+
+def test_environment_overrides_settings(stack: Path) -> None:
+    env = clean_env(ZONE_REGISTRY="example.org/team", ZONE_RELEASE_BRANCH="trunk")
+    result = run_tasks(stack, "plan", "--json", env=env)
+    document = json.loads(result.stdout)
+    assert document["stages"][0]["tags"][0] == "example.org/team/base:master"
+    assert not any(t.endswith(":latest") for t in document["stages"][0]["tags"])
+    flag = run_tasks(stack, "plan", "--json", "--repo", "flag.example/x", env=env)
+    assert json.loads(flag.stdout)["stages"][0]["tags"][0] == "flag.example/x/base:master"
+
+
+def test_bad_setting_in_pyproject(stack: Path) -> None:
+    (stack / "pyproject.toml").write_text("[tool.zone]\nregistyr = 'x'\n")
+    assert_one_clear_error(run_tasks(stack, "plan"), "unknown setting [tool.zone] 'registyr'")
