@@ -139,7 +139,7 @@ fetch_trixie_engine() {
   debs=$(make_tmp)
   (cd "$debs" && apt-get "${apt_opts[@]}" download "${TRIXIE_PACKAGES[@]}") >>"$LOG_DIR/apt-trixie.log" 2>&1 ||
     { tail -n 20 "$LOG_DIR/apt-trixie.log" >&2; die "apt-get download (trixie) failed"; }
-  stage=$ENGINE_ROOT.new.$$
+  stage=$ENGINE_ROOT.new  # we hold the lock: a fixed name lets a later run clean up
   rm -rf "$stage"
   for deb in "$debs"/*.deb; do
     log "unpacking $(basename "$deb")"

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from tasks import bakefile, changes, engine, plan
 from tasks.bake import BakeOptions, invocation, reuse_parents, select
-from tasks.console import FAILURE, USAGE, ZoneError, err, fail, note, out, warn
+from tasks.console import FAILURE, ZoneError, err, fail, note, out, warn
 from tasks.settings import Settings, load
 
 
@@ -163,7 +163,10 @@ def _show(the_plan: plan.Plan) -> None:
         table.add_column(column)
     for stage in the_plan.stages:
         action = "[bold]build[/]" if stage.action == "build" else "reuse"
-        why = "\n".join(stage.reasons[:5] + ([f"... {len(stage.reasons) - 5} more"] if len(stage.reasons) > 5 else []))
+        why = "\n".join(
+            stage.reasons[:5]
+            + ([f"... {len(stage.reasons) - 5} more"] if len(stage.reasons) > 5 else [])
+        )
         tag_names = ", ".join(ref.rsplit(":", 1)[1] for ref in stage.tags)
         table.add_row(stage.name, action, why or "unchanged", tag_names)
     err.print(table)

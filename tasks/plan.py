@@ -90,7 +90,10 @@ def make(
         direct = {name: ["--all"] for name in graph.stages}
         retest: set[str] = set()
     elif checkout is None:
-        direct, retest = {name: ["no git repository to compare with"] for name in graph.stages}, set()
+        direct, retest = (
+            {name: ["no git repository to compare with"] for name in graph.stages},
+            set(),
+        )
     else:
         base_ref, how = find_base(checkout, base, environ)
         merge_base = checkout.merge_base(base_ref) if base_ref else None

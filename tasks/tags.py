@@ -44,7 +44,9 @@ class Revision:
 
 def revision(checkout: Checkout | None, environ: Mapping[str, str] = os.environ) -> Revision:
     if checkout is None:
-        return Revision(NO_GIT_TAG, None, f"not a git repository: images get the tag {NO_GIT_TAG!r}")
+        return Revision(
+            NO_GIT_TAG, None, f"not a git repository: images get the tag {NO_GIT_TAG!r}"
+        )
     sha = checkout.sha
     if environ.get("GITHUB_ACTIONS"):
         # No API calls: a pull request names its branch, a push names its ref.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -21,7 +22,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[2]
 FIXTURE_IMAGES = Path(__file__).parent / "fixtures" / "images"
 # The stand-in for quay.io/jupyter/datascience-notebook: a busybox rootfs, made here.
-UPSTREAM = "zone-fixture/upstream:busybox"
+UPSTREAM = "zone-fixture/busybox:latest"  # .ci/provision-docker.sh makes it too
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
     "GIT_AUTHOR_EMAIL": "test@example.invalid",
@@ -140,7 +141,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def registry(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def registry(
+    engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A real registry (Debian's docker-registry) on a free loopback port, for this run.
 
     Yields the repository prefix to use; every image tagged under it is removed at the end.
@@ -183,10 +186,8 @@ def remove_images(engine: docker.DockerClient, prefix: str) -> None:
     for image in engine.images.list():
         for tag in image.tags:
             if tag.startswith(prefix + "/"):
-                try:
+                with contextlib.suppress(docker.errors.APIError):
                     engine.images.remove(tag, noprune=False)
-                except docker.errors.APIError:
-                    pass
 
 
 # --- driving the sessions as a user does ----------------------------------------------

@@ -122,8 +122,11 @@ target "c" {
     ("text", "message"),
     [
         ('target "a" {\n  context = \n}\n', "test.hcl:2:13: not valid HCL"),
-        ('function "f" {\n params = []\n result = 1\n}\n', "test.hcl:1: `function` is not supported"),
-        ('target "a" {\n  tags = [upper("x")]\n}\n', "cannot resolve expression `upper(\"x\")`"),
+        (
+            'function "f" {\n params = []\n result = 1\n}\n',
+            "test.hcl:1: `function` is not supported",
+        ),
+        ('target "a" {\n  tags = [upper("x")]\n}\n', 'cannot resolve expression `upper("x")`'),
         ('target "a" {\n  tags = ["${upper(X)}"]\n}\n', "test.hcl:1: cannot resolve `${upper(X)}`"),
         ('target "a" {\n  tags = ["${NOPE}"]\n}\n', "unknown variable 'NOPE'"),
         (
@@ -159,8 +162,19 @@ target "b" {
 def test_parsed_graph_matches_buildx_print(engine) -> None:
     """Our reading of the bake file and bake's own never drift apart."""
     printed = subprocess.run(
-        ["docker", "buildx", "bake", "--file", "docker-bake.hcl", "--print", "base", "mid",
-         "sas-kernel", "jupyterlab-cpu", "sas"],
+        [
+            "docker",
+            "buildx",
+            "bake",
+            "--file",
+            "docker-bake.hcl",
+            "--print",
+            "base",
+            "mid",
+            "sas-kernel",
+            "jupyterlab-cpu",
+            "sas",
+        ],
         cwd=PROJECT,
         capture_output=True,
         text=True,

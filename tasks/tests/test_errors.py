@@ -126,7 +126,7 @@ def test_buildx_too_old(stack: Path, docker_config: Path) -> None:
 class _OldEngine(http.server.BaseHTTPRequestHandler):
     """Answers like Docker Engine 20.10 (API 1.41) to ping and version."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         body = b"OK"
         if self.path.endswith("/version"):
             body = json.dumps({"Version": "20.10.24", "ApiVersion": "1.41"}).encode()

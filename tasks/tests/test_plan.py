@@ -177,7 +177,8 @@ def test_branch_tags(stack: Path, branch: str, tag: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "tag"), [("-.x", "x"), ("..", "unnamed"), ("a b\tc", "a-b-c"), ("ok_1.2-3", "ok_1.2-3")]
+    ("name", "tag"),
+    [("-.x", "x"), ("..", "unnamed"), ("a b\tc", "a-b-c"), ("ok_1.2-3", "ok_1.2-3")],
 )
 def test_sanitize(name: str, tag: str) -> None:
     assert tags.sanitize(name) == tag
@@ -263,7 +264,16 @@ def test_shallow_clone_without_the_merge_base(stack: Path, tmp_path: Path) -> No
     write(stack, "images/base/later")
     commit_all(stack)
     shallow = tmp_path / "shallow"
-    git(tmp_path, "clone", "-q", "--depth", "1", "--no-single-branch", f"file://{stack}", str(shallow))
+    git(
+        tmp_path,
+        "clone",
+        "-q",
+        "--depth",
+        "1",
+        "--no-single-branch",
+        f"file://{stack}",
+        str(shallow),
+    )
     git(shallow, "checkout", "-q", "feature")
     result = make_plan(shallow, base="origin/master")
     assert result.merge_base is None
@@ -274,7 +284,9 @@ def test_shallow_clone_without_the_merge_base(stack: Path, tmp_path: Path) -> No
 def test_no_git_repository(tmp_path: Path) -> None:
     folder = tmp_path / "plain"
     folder.mkdir()
-    (folder / "docker-bake.hcl").write_text((Path(__file__).parents[2] / "docker-bake.hcl").read_text())
+    (folder / "docker-bake.hcl").write_text(
+        (Path(__file__).parents[2] / "docker-bake.hcl").read_text()
+    )
     result = make_plan(folder, base=None)
     assert result.build == ALL
     assert result.sha is None
