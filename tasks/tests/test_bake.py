@@ -188,6 +188,8 @@ def test_print_shows_the_resolved_definition_and_builds_nothing(
         "extra",
         "--base-image",
         "example.org/other:1",
+        "--secret",
+        "id=sas_storage,env=SAS_STORAGE_KEY",
         env=env,
     )
     assert result.returncode == 0, result.stderr
@@ -200,6 +202,7 @@ def test_print_shows_the_resolved_definition_and_builds_nothing(
     assert definition["base"]["args"]["BASE_IMAGE"] == "example.org/other:1"
     assert definition["sas"]["contexts"] == {"sas-kernel": "target:sas-kernel"}
     assert definition["sas"]["labels"]["org.opencontainers.image.revision"] == sha
+    assert definition["sas"]["secret"] == ["id=sas_storage,env=SAS_STORAGE_KEY"]
     assert tags_of(engine, f"{registry}/sas:{sha}") == set()
 
 

@@ -99,11 +99,14 @@ def test_scenarios(stack: Path, scenario: str, committed: bool) -> None:
     change(stack)
     if committed:
         commit_all(stack)
-    result = make_plan(stack)
-    assert result.build == build
-    assert result.test == test
-    assert result.base_ref == "master"
-    assert result.merge_base == git(stack, "rev-parse", "master")
+    result = run_tasks(stack, "plan", "--json", "--base", "master")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["build"] == build
+    assert document["test"] == test
+    assert [s["name"] for s in document["stages"] if s["changed"]] == build
+    assert document["base_ref"] == "master"
+    assert document["merge_base"] == git(stack, "rev-parse", "master")
 
 
 def test_reasons_name_the_paths_and_the_parent(stack: Path) -> None:
