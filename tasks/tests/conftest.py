@@ -154,10 +154,11 @@ def registry(
     port = free_port()
     folder = tmp_path_factory.mktemp("registry")
     config = folder / "config.yml"
+    # In memory: the filesystem driver writes tag links non-atomically, and BuildKit's
+    # parallel pushes of many tags then sometimes read a half-written one (HTTP 500).
     config.write_text(
         "version: 0.1\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
-        "  delete:\n    enabled: true\n"
+        "storage:\n  inmemory: {}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
         "log:\n  level: error\n"
     )
