@@ -22,13 +22,6 @@ class BakeOptions:
     raw: tuple[str, ...] = ()  # anything after a second `--`, passed to bake as it is
 
 
-@dataclasses.dataclass(frozen=True)
-class Invocation:
-    targets: list[str]  # every stage built, in build order
-    reused: dict[str, str]  # parent stage -> the registry image its children build on
-    argv: list[str]
-
-
 def select(graph: BakeGraph, plan: Plan, requested: list[str], changed_only: bool) -> list[str]:
     """The stages to build: the requested images and their ancestors (the plan's, with
     --changed). No image requested: the default group, or with --changed, every change."""
@@ -57,8 +50,8 @@ def reuse_parents(
     candidates = []
     if plan.merge_base:
         candidates.append((plan.merge_base, "the merge base's SHA tag"))
-    if plan.base_ref:
-        branch = tags.sanitize(plan.base_ref.removeprefix("origin/"))
+    if plan.base_branch:
+        branch = tags.sanitize(plan.base_branch)
         candidates.append((branch, f"the base branch's tag ({branch})"))
     pending = [p for name in targets for p in graph.stages[name].parents]
     while pending:
@@ -85,7 +78,8 @@ def invocation(
     targets: list[str],
     reused: dict[str, str],
     options: BakeOptions,
-) -> Invocation:
+) -> list[str]:
+    """The docker buildx bake command line."""
     argv = ["docker", "buildx", "bake", "--file", str(settings.bake_path)]
     if options.builder:
         argv += ["--builder", options.builder]
@@ -108,5 +102,4 @@ def invocation(
         if settings.base_image and not stage.parents:
             argv.append(f"--set={name}.args.BASE_IMAGE={settings.base_image}")
         argv += [f"--set={name}.secrets={secret}" for secret in options.secrets]
-    argv += [*options.raw, *targets]
-    return Invocation(targets=targets, reused=reused, argv=argv)
+    return [*argv, *options.raw, *targets]

@@ -14,6 +14,7 @@ import difflib
 import graphlib
 import os
 import re
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -23,9 +24,10 @@ import lark
 
 from tasks.console import ZoneError
 
-_INTERPOLATION = re.compile(r"\$\$\{|\$\{([^}]*)\}|%\{")
-_ESCAPE = re.compile(r"\\(.)")
+_INTERPOLATION = re.compile(r"\$\$\{|%%\{|\$\{([^}]*)\}|%\{")
+_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
+_WHOLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _SUPPORTED_BLOCKS = {"variable", "target", "group"}
 _RAW = hcl2.SerializationOptions(with_comments=False)
@@ -86,9 +88,6 @@ class BakeGraph:
                 todo.extend(self.stages[current].parents)
         return [n for n in self.stages if n in seen]
 
-    def descendants(self, name: str) -> list[str]:
-        return [n for n in self.stages if name in self.ancestors(n)]
-
     def leaves(self) -> list[str]:
         return [n for n in self.stages if not self.children(n)]
 
@@ -125,12 +124,14 @@ class BakeGraph:
 
 def load(path: Path, environ: Mapping[str, str] | None = None) -> BakeGraph:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ZoneError(
             f"no bake file at {path}",
             hint="run from the repository root, or set [tool.zone] bake-file in pyproject.toml",
         ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ZoneError(f"cannot read the bake file {path}: {exc}") from None
     return parse(text, path.name, environ)
 
 
@@ -152,13 +153,20 @@ def parse(text: str, source: str, environ: Mapping[str, str] | None = None) -> B
                 hint="the runner reads variable, target and group blocks; "
                 "keep the bake file to those so `nox -s plan` sees what bake builds",
             )
-    resolver = _Resolver(text, source, _blocks(raw, "variable"), environ)
-    targets = {name: resolver.target(name, body) for name, body in _blocks(raw, "target").items()}
-    targets = {name: resolver.inherit(name, targets) for name in targets}
-    stages = {name: _stage(name, definition, source, text) for name, definition in targets.items()}
+    resolver = _Resolver(text, source, _blocks(raw, "variable", source), environ)
+    bodies = _blocks(raw, "target", source)
+    targets = {name: resolver.target(name, body) for name, body in bodies.items()}
+    # A target that others inherit from and that names no context is a template, not a stage.
+    inherited = {parent for body in targets.values() for parent in body.get("inherits", [])}
+    templates = {name for name in inherited if "context" not in targets.get(name, {"context": 1})}
+    stages = {
+        name: _stage(name, resolver.inherit(name, targets), source, text)
+        for name in targets
+        if name not in templates
+    }
     groups = {
-        name: tuple(resolver.value(body.get("targets", []), f'group "{name}"'))
-        for name, body in _blocks(raw, "group").items()
+        name: tuple(_strings(resolver.value(body.get("targets", []), f'group "{name}"'), name))
+        for name, body in _blocks(raw, "group", source).items()
     }
     for name, members in groups.items():
         for member in members:
@@ -182,31 +190,46 @@ def _expand(name: str, groups: dict[str, tuple[str, ...]], seen: set[str]) -> li
 
 
 def _stage(name: str, definition: dict[str, Any], source: str, text: str) -> Stage:
-    where = f"{source}:{_line_of(text, 'target', name)}"
+    where = f"{source}:{_line_of(text, 'target', name)}: target {name!r}"
     context = definition.get("context", ".")
     if not isinstance(context, str) or "://" in context or context.startswith("target:"):
-        raise ZoneError(f"{where}: target {name!r} must have a local folder as context")
-    context = _normal(context)
+        raise ZoneError(f"{where} must have a local folder as context")
+    context = _inside_project(context, where)
     dockerfile = definition.get("dockerfile", "Dockerfile")
-    dockerfile = _normal(str(PurePosixPath(context) / dockerfile))
-    contexts = definition.get("contexts", {})
+    if not isinstance(dockerfile, str):
+        raise ZoneError(f"{where}: dockerfile must be a string")
+    dockerfile = _inside_project(str(PurePosixPath(context) / dockerfile), where)
+    for key in ("args", "contexts", "labels"):
+        value = definition.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ZoneError(f"{where}: {key} must be a map of strings")
     parents = tuple(
         value.removeprefix("target:")
-        for value in contexts.values()
-        if isinstance(value, str) and value.startswith("target:")
+        for value in definition.get("contexts", {}).values()
+        if value.startswith("target:")
     )
-    tags = definition.get("tags", [])
-    return Stage(name, context, dockerfile, parents, tuple(tags), definition)
+    tags = tuple(_strings(definition.get("tags", []), f"{where}: tags"))
+    return Stage(name, context, dockerfile, parents, tags, definition)
 
 
-def _normal(path: str) -> str:
+def _strings(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ZoneError(f"{where} must be a list of strings")
+    return value
+
+
+def _inside_project(path: str, where: str) -> str:
+    """A normalised posix path; refused when it leaves the project folder."""
     parts: list[str] = []
     for part in PurePosixPath(path).parts:
         if part == "..":
-            if parts:
-                parts.pop()
-        elif part != ".":
+            if not parts:
+                raise ZoneError(f"{where}: {path!r} is outside the project folder")
+            parts.pop()
+        elif part not in (".", "/"):
             parts.append(part)
+    if PurePosixPath(path).is_absolute():
+        raise ZoneError(f"{where}: {path!r} must be relative to the bake file's folder")
     return "/".join(parts) or "."
 
 
@@ -231,12 +254,18 @@ def _in_build_order(stages: dict[str, Stage], source: str, text: str) -> dict[st
     return {name: stages[name] for name in order}
 
 
-def _blocks(raw: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    """python-hcl2 gives [{'"name"': {...}}, ...]; we want {name: body}."""
+def _blocks(raw: dict[str, Any], kind: str, source: str) -> dict[str, dict[str, Any]]:
+    """python-hcl2 gives [{'"name"': {...}}, ...]; we want {name: body}.
+
+    Blocks of one name merge, later attributes winning, as bake merges them.
+    """
     blocks: dict[str, dict[str, Any]] = {}
     for entry in raw.get(kind, []):
         for label, body in entry.items():
-            blocks[_unquote(label)] = {k: v for k, v in body.items() if not k.startswith("__")}
+            if not (label.startswith('"') and isinstance(body, dict)):
+                raise ZoneError(f'{source}: every {kind} block needs a name: {kind} "NAME" {{...}}')
+            fields = {k: v for k, v in body.items() if not k.startswith("__")}
+            _merge(blocks.setdefault(_unquote(label), {}), fields)
     return blocks
 
 
@@ -255,6 +284,13 @@ def _line_of(text: str, kind: str, label: str | None = None) -> int:
 def _context_line(text: str, line: int) -> str:
     lines = text.splitlines()
     return f"  {line} | {lines[line - 1]}" if 0 < line <= len(lines) else ""
+
+
+def _unescape(match: re.Match[str]) -> str:
+    escaped = match.group(1)
+    if len(escaped) > 1:  # \uXXXX or \UXXXXXXXX
+        return chr(int(escaped[1:], 16))
+    return _ESCAPES.get(escaped, escaped)
 
 
 def _merge(into: dict[str, Any], overrides: dict[str, Any]) -> None:
@@ -290,7 +326,9 @@ class _Resolver:
                 chain = " -> ".join([*self.resolving, name])
                 raise ZoneError(f"{where}: variables refer to each other in a loop: {chain}")
             self.resolving.append(name)
-            value = self.value(self.variables[name].get("default", '""'), f"variable {name!r}")
+            line = _line_of(self.text, "variable", name)
+            default = self.variables[name].get("default", '""')
+            value = self.value(default, f"{self.source}:{line}: variable {name!r}")
             self.resolving.pop()
         self.cache[name] = value
         return value
@@ -320,9 +358,14 @@ class _Resolver:
             return {
                 _unquote(k): self.value(v, where) for k, v in raw.items() if not k.startswith("__")
             }
+        if raw is None:
+            return ""  # bake renders null as an empty string
         if not isinstance(raw, str):
             return raw
         if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            whole = _WHOLE_REFERENCE.fullmatch(raw[1:-1])
+            if whole:  # "${X}" is X itself, a list stays a list
+                return self.variable(whole.group(1), where)
             return self.template(raw[1:-1], where)
         expression = raw[2:-1] if raw.startswith("${") and raw.endswith("}") else raw
         if _IDENTIFIER.fullmatch(expression.strip()):
@@ -333,13 +376,17 @@ class _Resolver:
         )
 
     def template(self, body: str, where: str) -> str:
-        if body.startswith("<<"):  # heredoc: <<EOT\n...\nEOT
-            body = body.split("\n", 1)[1].rsplit("\n", 1)[0] + "\n"
-        body = _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
+        if body.startswith("<<"):  # heredoc: <<EOT or <<-EOT (indented), no escapes
+            opener, rest = body.split("\n", 1)
+            body = rest.rsplit("\n", 1)[0] + "\n"
+            if opener.startswith("<<-"):
+                body = textwrap.dedent(body)
+        else:
+            body = _ESCAPE.sub(_unescape, body)
 
         def substitute(match: re.Match[str]) -> str:
-            if match.group(0) == "$${":
-                return "${"
+            if match.group(0) in ("$${", "%%{"):
+                return match.group(0)[1:]
             if match.group(0) == "%{":
                 raise ZoneError(f"{where}: template directives (%{{...}}) are not supported")
             inner = match.group(1).strip()

@@ -45,12 +45,28 @@ class Checkout:
             return None
         return bases[0].hexsha if bases else None
 
+    def branch_of(self, ref: str) -> str | None:
+        """The branch a ref names (origin/master -> master), None for a SHA or a tag."""
+        try:
+            full = self.repo.git.rev_parse("--symbolic-full-name", ref)
+        except git.GitCommandError:
+            return None
+        if full.startswith("refs/heads/"):
+            return full.removeprefix("refs/heads/")
+        if full.startswith("refs/remotes/"):
+            return full.removeprefix("refs/remotes/").split("/", 1)[-1]
+        return None
+
     def changed_paths(self, since: str) -> list[str]:
         """Committed, staged, unstaged and untracked-not-ignored paths, root-relative."""
         git_cmd = self.repo.git
-        # --no-renames: a moved file changes both the folder it left and the one it joined.
-        diffed = git_cmd.diff("--name-only", "--no-renames", "-z", since, "--").split("\0")
-        untracked = git_cmd.ls_files("--others", "--exclude-standard", "-z").split("\0")
+        try:
+            # --no-renames: a moved file changes the folder it left and the one it joined.
+            diffed = git_cmd.diff("--name-only", "--no-renames", "-z", since, "--").split("\0")
+            untracked = git_cmd.ls_files("--others", "--exclude-standard", "-z").split("\0")
+        except git.GitCommandError as exc:
+            raise ZoneError(f"git failed: {exc.stderr.strip() or exc}") from None
+        # git quotes nothing with -z, and paths come relative to the repository's top.
         paths = {p for p in diffed + untracked if p}
         return sorted(self._relative(p) for p in paths if p.startswith(self.prefix))
 
@@ -74,6 +90,8 @@ def open_checkout(root: Path) -> Checkout | None:
         return None
     except git.GitCommandNotFound:
         raise ZoneError("git is not installed", hint="install git, then run this again") from None
+    except git.GitCommandError as exc:  # e.g. "detected dubious ownership"
+        raise ZoneError(f"git refused the repository: {exc.stderr.strip() or exc}") from None
     top = Path(repo.working_tree_dir).resolve()
     prefix = root.resolve().relative_to(top).as_posix()
     return Checkout(repo, "" if prefix == "." else prefix + "/")

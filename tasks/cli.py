@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from tasks import bakefile, changes, engine, plan
 from tasks.bake import BakeOptions, invocation, reuse_parents, select
 from tasks.console import FAILURE, ZoneError, err, fail, note, out, warn
 from tasks.settings import Settings, load
+
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# registry host[:port] and/or lowercase path components, as image references allow
+_REPO = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+|__)*)*")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,13 +103,29 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _make_plan(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace):
+def _make_plan(
+    settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace, detect: bool = True
+) -> plan.Plan:
+    """The plan; `detect` says whether change detection matters to the user this time."""
+    for tag in args.tag:
+        if not _TAG.fullmatch(tag):
+            raise ZoneError(
+                f"--tag {tag!r} is not a valid image tag",
+                hint="a tag is up to 128 of A-Z a-z 0-9 _ . - and does not start with . or -",
+            )
+    if not _REPO.fullmatch(settings.registry):
+        raise ZoneError(
+            f"{settings.registry!r} is not a valid registry/namespace prefix",
+            hint="e.g. k8scc01covidacr.azurecr.io or localhost:5000/team (lowercase names)",
+        )
     checkout = changes.open_checkout(settings.root)
     the_plan = plan.make(
         settings, graph, checkout, base=args.base, everything=args.all, extra_tags=tuple(args.tag)
     )
-    for warning in the_plan.warnings:
-        (note if warning.startswith("detached") else warn)(warning)
+    for message in the_plan.notes:
+        note(message)
+    for message in the_plan.warnings if detect else []:
+        warn(message)
     return the_plan
 
 
@@ -115,12 +136,15 @@ def run_plan(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Names
         )
     the_plan = _make_plan(settings, graph, args)
     _show(the_plan)
+    if args.github_output:
+        lines = "".join(f"{k}={v}\n" for k, v in the_plan.github_outputs().items())
+        try:
+            with open(os.environ["GITHUB_OUTPUT"], "a") as handle:
+                handle.write(lines)
+        except OSError as exc:
+            raise ZoneError(f"cannot write to GITHUB_OUTPUT: {exc}", exit_code=FAILURE) from None
     if args.json:
         out(the_plan.to_json())
-    if args.github_output:
-        with open(os.environ["GITHUB_OUTPUT"], "a") as handle:
-            for key, value in the_plan.github_outputs().items():
-                handle.write(f"{key}={value}\n")
     return 0
 
 
@@ -128,12 +152,14 @@ def run_bake(
     settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace, raw: tuple[str, ...]
 ) -> int:
     requested = [name for image in args.images for name in graph.resolve(image)]
-    the_plan = _make_plan(settings, graph, args)
+    the_plan = _make_plan(settings, graph, args, detect=args.changed)
     targets = select(graph, the_plan, requested, args.changed)
     if not targets:
         note("nothing to build: no requested stage changed since the merge base")
         return 0
-    engine.preflight(args.builder, need_engine=args.changed or not args.print)
+    # A remote builder that pushes needs no local engine; loading images does.
+    loads_locally = not args.print and not (args.builder and args.push)
+    engine.preflight(args.builder, need_engine=loads_locally)
     reused: dict[str, str] = {}
     if args.changed:
         targets, reused = reuse_parents(graph, the_plan, settings, targets, engine.registry_has)
@@ -145,9 +171,10 @@ def run_bake(
         print_only=args.print,
         raw=raw,
     )
-    call = invocation(graph, the_plan, settings, targets, reused, options)
-    note(f"building {', '.join(targets)}" + (" and pushing" if args.push else ""))
-    code = engine.run(call.argv)
+    argv = invocation(graph, the_plan, settings, targets, reused, options)
+    if not args.print:
+        note(f"building {', '.join(targets)}" + (" and pushing" if args.push else ""))
+    code = engine.run(argv)
     if code != 0:
         raise ZoneError(f"docker buildx bake failed (exit {code})", exit_code=FAILURE)
     if not args.print:
@@ -168,7 +195,12 @@ def _show(the_plan: plan.Plan) -> None:
             + ([f"... {len(stage.reasons) - 5} more"] if len(stage.reasons) > 5 else [])
         )
         tag_names = ", ".join(ref.rsplit(":", 1)[1] for ref in stage.tags)
-        table.add_row(stage.name, action, why or "unchanged", tag_names)
+        table.add_row(
+            stage.name,
+            action,
+            why or "unchanged (--all)" if stage.action == "build" else why or "unchanged",
+            tag_names,
+        )
     err.print(table)
     err.print(f"test: {', '.join(the_plan.test) or 'nothing'}")
 
@@ -182,7 +214,3 @@ def _show_built(the_plan: plan.Plan, targets: list[str], reused: dict[str, str])
     for name, ref in reused.items():
         table.add_row(name, f"reused {ref}")
     err.print(table)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,7 @@ import subprocess
 import docker
 import docker.errors
 
-from tasks.console import FAILURE, ZoneError
+from tasks.console import FAILURE, ZoneError, warn
 
 # Named contexts linking targets (`target:`) need buildx 0.10+ and, with the default
 # `docker` driver, the BuildKit embedded in Docker Engine 23+.
@@ -71,7 +71,10 @@ def preflight(builder: str | None, need_engine: bool = True) -> None:
         )
     if not need_engine:
         return
-    engine_version = _version(client().version().get("Version", ""))
+    try:
+        engine_version = _version(client().version().get("Version", ""))
+    except docker.errors.DockerException as exc:
+        raise ZoneError(f"the Docker engine at {_where()} failed to answer: {exc}") from None
     if builder is None and engine_version < MIN_ENGINE:
         raise ZoneError(
             f"Docker Engine {'.'.join(map(str, engine_version))} is too old: its BuildKit "
@@ -82,12 +85,18 @@ def preflight(builder: str | None, need_engine: bool = True) -> None:
 
 
 def registry_has(ref: str) -> bool:
-    """Does the registry serve `ref`? Asked through the engine, with its login."""
-    try:
-        client().images.get_registry_data(ref)
-    except docker.errors.APIError:
-        return False
-    return True
+    """Does the registry serve `ref`? Asked by buildx with the user's docker login, so it
+    needs no engine (remote builders) and pulls nothing."""
+    result = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", "--format", "{{json .Manifest.Digest}}", ref],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 and "not found" not in result.stderr:
+        detail = (result.stderr.strip().splitlines() or ["no detail"])[-1]
+        warn(f"cannot look up {ref} in its registry: {detail}")
+    return result.returncode == 0
 
 
 def run(argv: list[str]) -> int:

@@ -31,12 +31,14 @@ class StagePlan:
 @dataclasses.dataclass(frozen=True)
 class Plan:
     base_ref: str | None
+    base_branch: str | None  # the branch base_ref names, when it names one
     merge_base: str | None
     branch: str
     sha: str | None
     stages: list[StagePlan]
     test: list[str]
-    warnings: list[str]
+    notes: list[str]  # about tags
+    warnings: list[str]  # about change detection
 
     @property
     def build(self) -> list[str]:
@@ -48,13 +50,14 @@ class Plan:
     def to_json(self) -> str:
         document = {
             "base_ref": self.base_ref,
+            "base_branch": self.base_branch,
             "merge_base": self.merge_base,
             "branch": self.branch,
             "sha": self.sha,
             "stages": [dataclasses.asdict(s) for s in self.stages],
             "build": self.build,
             "test": self.test,
-            "warnings": self.warnings,
+            "warnings": self.notes + self.warnings,
         }
         return json.dumps(document, indent=2)
 
@@ -84,19 +87,20 @@ def make(
     environ: Mapping[str, str] = os.environ,
 ) -> Plan:
     revision = tags.revision(checkout, environ)
-    warnings = [revision.note] if revision.note else []
-    base_ref = merge_base = None
-    if everything:
-        direct = {name: ["--all"] for name in graph.stages}
-        retest: set[str] = set()
-    elif checkout is None:
-        direct, retest = (
-            {name: ["no git repository to compare with"] for name in graph.stages},
-            set(),
-        )
+    notes = [revision.note] if revision.note else []
+    warnings: list[str] = []
+    base_ref = base_branch = merge_base = None
+    direct: dict[str, list[str]] = {}
+    retest: set[str] = set()
+    if checkout is None:
+        if base:
+            raise ZoneError(f"--base {base!r} needs a git repository, and this is not one")
+        unknown = "no git repository to compare with"
     else:
         base_ref, how = find_base(checkout, base, environ)
         merge_base = checkout.merge_base(base_ref) if base_ref else None
+        base_branch = checkout.branch_of(base_ref) if base_ref else None
+        unknown = "no merge base to compare with"
         if base_ref is None:
             warnings.append(f"no base branch to compare with ({how}): every stage is built")
         elif merge_base is None:
@@ -104,13 +108,14 @@ def make(
                 f"no merge base between HEAD and {base_ref} (a shallow clone? "
                 "check out with fetch-depth: 0): every stage is built"
             )
-        if merge_base is None:
-            direct = {name: ["no merge base to compare with"] for name in graph.stages}
-            retest = set()
         else:
             paths = checkout.changed_paths(merge_base)
             direct = _changed_stages(settings, graph, checkout, merge_base, paths)
             retest = _retested_images(graph, paths)
+    if merge_base is None:
+        direct = {name: [unknown] for name in graph.stages}
+    for name in _upstream_overridden(settings, graph):
+        direct.setdefault(name, []).append(f"--base-image {settings.base_image}")
 
     stage_tags = revision.tags(settings, extra_tags)
     stages: list[StagePlan] = []
@@ -127,20 +132,35 @@ def make(
                 parent=stage.parent,
                 changed=bool(reasons),
                 reasons=reasons,
-                action="build" if reasons else "reuse",
+                action="build" if reasons or everything else "reuse",
                 tags=tags.image_refs(settings.registry, stage.name, stage_tags),
             )
         )
-    test = [name for name in graph.stages if name in changed or name in retest]
+    built = {s.name for s in stages if s.action == "build"}
+    test = [name for name in graph.stages if name in built or name in retest]
     return Plan(
         base_ref=base_ref,
+        base_branch=base_branch,
         merge_base=merge_base,
         branch=revision.branch,
         sha=revision.sha,
         stages=stages,
         test=test,
+        notes=notes,
         warnings=warnings,
     )
+
+
+def _upstream_overridden(settings: Settings, graph: BakeGraph) -> list[str]:
+    """Root stages whose upstream image --base-image replaces: they must be rebuilt."""
+    if not settings.base_image:
+        return []
+    return [
+        stage.name
+        for stage in graph.stages.values()
+        if not stage.parents
+        and stage.definition.get("args", {}).get("BASE_IMAGE") != settings.base_image
+    ]
 
 
 def _changed_stages(
@@ -175,9 +195,14 @@ def _bake_file_differences(
     for name, stage in graph.stages.items():
         if name not in old:
             differences[name] = f"{source} (new target)"
-        elif old[name].definition != stage.definition:
+        elif _without_tags(old[name].definition) != _without_tags(stage.definition):
             differences[name] = f"{source} (target changed)"
     return differences
+
+
+def _without_tags(definition: Mapping[str, object]) -> dict[str, object]:
+    """The runner replaces every tag, so a tag edit changes no image."""
+    return {key: value for key, value in definition.items() if key != "tags"}
 
 
 def _retested_images(graph: BakeGraph, paths: list[str]) -> set[str]:

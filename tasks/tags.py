@@ -28,6 +28,7 @@ class Revision:
     branch: str  # already a valid tag
     sha: str | None  # None outside a git repository
     note: str = ""  # why the branch tag is not simply the branch's name
+    pull_request: bool = False  # never gets the release tags, whatever its branch's name
 
     @property
     def short_sha(self) -> str | None:
@@ -37,7 +38,7 @@ class Revision:
         tags = [self.branch]
         if self.sha:
             tags += [self.sha, self.short_sha]
-        if self.branch == sanitize(settings.release_branch):
+        if self.branch == sanitize(settings.release_branch) and not self.pull_request:
             tags += [settings.version_tag, "latest"]
         return list(dict.fromkeys([*tags, *extra]))
 
@@ -51,7 +52,7 @@ def revision(checkout: Checkout | None, environ: Mapping[str, str] = os.environ)
     if environ.get("GITHUB_ACTIONS"):
         # No API calls: a pull request names its branch, a push names its ref.
         if environ.get("GITHUB_HEAD_REF"):
-            return Revision(sanitize(environ["GITHUB_HEAD_REF"]), sha)
+            return Revision(sanitize(environ["GITHUB_HEAD_REF"]), sha, pull_request=True)
         ref = environ.get("GITHUB_REF", "")
         for prefix in ("refs/heads/", "refs/tags/"):
             if ref.startswith(prefix):

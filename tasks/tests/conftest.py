@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tarfile
 import time
 import urllib.request
 import uuid
@@ -22,7 +21,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[2]
 FIXTURE_IMAGES = Path(__file__).parent / "fixtures" / "images"
 # The stand-in for quay.io/jupyter/datascience-notebook: a busybox rootfs, made here.
-UPSTREAM = "zone-fixture/busybox:latest"  # .ci/provision-docker.sh makes it too
+UPSTREAM = "zone-fixture/busybox:latest"  # made by .ci/provision-docker.sh
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
     "GIT_AUTHOR_EMAIL": "test@example.invalid",
@@ -110,27 +109,12 @@ def engine() -> docker.DockerClient:
 
 
 @pytest.fixture(scope="session")
-def upstream(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A tiny root image from the host's busybox-static, imported once per machine."""
+def upstream(engine: docker.DockerClient) -> str:
+    """The stand-in upstream image: a busybox rootfs that .ci/provision-docker.sh imports."""
     try:
         engine.images.get(UPSTREAM)
-        return UPSTREAM
     except docker.errors.ImageNotFound:
-        pass
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        pytest.fail("busybox is missing: apt-get install busybox-static (.ci/provision-docker.sh)")
-    rootfs = tmp_path_factory.mktemp("rootfs")
-    (rootfs / "bin").mkdir()
-    shutil.copy(busybox, rootfs / "bin" / "busybox")
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True)
-    for applet in applets.stdout.split():
-        if applet != "busybox":
-            (rootfs / "bin" / applet).symlink_to("busybox")
-    archive = rootfs.parent / "rootfs.tar"
-    with tarfile.open(archive, "w") as tar:
-        tar.add(rootfs, arcname=".")
-    subprocess.run(["docker", "import", str(archive), UPSTREAM], check=True, capture_output=True)
+        pytest.fail(f"{UPSTREAM} is missing: run bash .ci/provision-docker.sh")
     return UPSTREAM
 
 

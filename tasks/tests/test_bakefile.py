@@ -146,6 +146,51 @@ def test_refusals_name_the_file_and_problem(text: str, message: str) -> None:
     assert message in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('target "x" { tags = "abc" }', "target 'x': tags must be a list of strings"),
+        ('target "x" { contexts = "x" }', "target 'x': contexts must be a map of strings"),
+        ('target { context = "a" }', 'every target block needs a name: target "NAME"'),
+        ('target "x" { context = "../other" }', "'../other' is outside the project folder"),
+        ('target "x" { context = "/abs" }', "must be relative to the bake file's folder"),
+        (
+            'variable "A" { default = f(1) }\ntarget "x" { tags = ["${A}"] }',
+            "test.hcl:1: variable 'A': cannot resolve expression",
+        ),
+    ],
+)
+def test_wrong_shapes_are_refused(text: str, message: str) -> None:
+    with pytest.raises(ZoneError) as caught:
+        parse(text)
+    assert message in caught.value.message
+
+
+def test_values_as_bake_renders_them() -> None:
+    graph = parse(
+        'variable "L" { default = ["a", "b"] }\n'
+        'variable "N" { default = null }\n'
+        'target "x" {\n'
+        '  tags = "${L}"\n'
+        '  labels = { n = "${N}", u = "caf\\u00e9", p = "%%{x}",\n'
+        "    h = <<-EOT\n      one \\n\n      two\n    EOT\n  }\n}\n"
+    )
+    stage = graph.stages["x"]
+    assert stage.tags == ("a", "b")
+    assert stage.definition["labels"] == {"n": "", "u": "café", "p": "%{x}", "h": "one \\n\ntwo\n"}
+
+
+def test_templates_and_repeated_blocks() -> None:
+    graph = parse(
+        'target "_common" { labels = { team = "zone" } }\n'
+        'target "x" {\n  inherits = ["_common"]\n  context = "a"\n}\n'
+        'target "x" { dockerfile = "Other.Dockerfile" }\n'
+    )
+    assert list(graph.stages) == ["x"]  # _common only lends its attributes
+    assert graph.stages["x"].dockerfile == "a/Other.Dockerfile"
+    assert graph.stages["x"].definition["labels"] == {"team": "zone"}
+
+
 def test_a_cycle_between_stages_is_refused() -> None:
     text = """
 target "a" {
@@ -187,7 +232,7 @@ def test_parsed_graph_matches_buildx_print(engine) -> None:
     for name, stage in graph.stages.items():
         theirs = targets[name]
         assert theirs["context"] == stage.context
-        assert theirs["dockerfile"] == "Dockerfile"
+        assert f"{theirs['context']}/{theirs['dockerfile']}" == stage.dockerfile
         assert theirs["args"] == stage.definition["args"]
         assert theirs.get("contexts", {}) == stage.definition.get("contexts", {})
         assert tuple(theirs["tags"]) == stage.tags

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
 import socketserver
 import stat
 import threading
@@ -169,6 +170,36 @@ def test_failed_build_is_a_failure_not_a_traceback(engine, stack: Path, upstream
     assert result.returncode == 1
     assert "docker buildx bake failed" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--tag=-bad"], "--tag '-bad' is not a valid image tag"),
+        (["--tag", "a/b"], "--tag 'a/b' is not a valid image tag"),
+        (["--repo", "Example.org/Team"], "'Example.org/Team' is not a valid registry/namespace"),
+    ],
+)
+def test_bad_tags_and_repos(stack: Path, flags: list[str], message: str) -> None:
+    assert_one_clear_error(run_tasks(stack, "bake", "sas", "--print", *flags), message)
+
+
+def test_base_outside_a_git_repository(stack: Path) -> None:
+    shutil.rmtree(stack / ".git")
+    assert_one_clear_error(
+        run_tasks(stack, "plan", "--base", "master"), "--base 'master' needs a git repository"
+    )
+
+
+def test_unreadable_bake_file(stack: Path) -> None:
+    env = clean_env(ZONE_BAKE_FILE="images")
+    assert_one_clear_error(run_tasks(stack, "plan", env=env), "cannot read the bake file")
+
+
+def test_unwritable_github_output(stack: Path, tmp_path: Path) -> None:
+    env = clean_env(GITHUB_OUTPUT=str(tmp_path / "no-such-folder" / "out"))
+    result = run_tasks(stack, "plan", "--github-output", env=env)
+    assert_one_clear_error(result, "cannot write to GITHUB_OUTPUT", code=1)
 
 
 def test_raw_flags_only_for_bake(stack: Path) -> None:

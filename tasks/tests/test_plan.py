@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -152,10 +154,51 @@ def test_changes_on_the_base_branch_after_forking_do_not_count(stack: Path) -> N
     assert make_plan(stack).build == ["sas"]
 
 
-def test_all_marks_every_stage(stack: Path) -> None:
+def test_all_builds_every_stage_and_still_reports_what_changed(stack: Path) -> None:
+    on_branch(stack)
+    write(stack, "images/sas/stage.txt", "2\n")
     result = make_plan(stack, everything=True)
     assert result.build == ALL
-    assert all(s.reasons[0] == "--all" for s in result.stages)
+    assert result.test == ALL
+    assert result.base_ref == "master"
+    assert [s.name for s in result.stages if s.changed] == ["sas"]
+
+
+def test_a_deleted_file_changes_its_stage(stack: Path) -> None:
+    on_branch(stack)
+    (stack / "images/mid/stage.txt").unlink()
+    assert make_plan(stack).build == ["mid", "sas-kernel", "jupyterlab-cpu", "sas"]
+
+
+def test_tag_variables_change_no_image(stack: Path) -> None:
+    on_branch(stack)
+    edit_bake_file(stack, 'default = "dev"', 'default = "other"')
+    commit_all(stack)
+    assert make_plan(stack).build == []
+
+
+def test_base_image_override_rebuilds_from_the_root(stack: Path) -> None:
+    settings = dataclasses.replace(load(stack), base_image="example.org/other:1")
+    graph = bakefile.load(settings.bake_path, environ={})
+    result = plan.make(settings, graph, changes.open_checkout(stack), base="master", environ={})
+    assert result.build == ALL
+    assert result.stage("base").reasons == ["--base-image example.org/other:1"]
+
+
+def test_project_in_a_subfolder_of_its_repository(tmp_path: Path) -> None:
+    from tasks.tests.conftest import make_stack
+
+    top = tmp_path / "top"
+    make_stack(top / "containers")
+    shutil.move(top / "containers" / ".git", top / ".git")
+    git(top, "add", "-A")
+    git(top, "commit", "-q", "-m", "move into a subfolder")
+    on_branch(top)
+    write(top, "images/sas/outside.txt")  # the same path, outside the project folder
+    write(top, "containers/images/mid/inside.txt")
+    result = make_plan(top / "containers")
+    assert result.build == ["mid", "sas-kernel", "jupyterlab-cpu", "sas"]
+    assert result.stage("mid").reasons == ["images/mid/inside.txt"]
 
 
 @pytest.mark.parametrize(
@@ -198,7 +241,7 @@ def test_detached_head_uses_the_short_sha(stack: Path) -> None:
     git(stack, "checkout", "-q", "--detach")
     result = make_plan(stack)
     assert result.branch == sha[:8]
-    assert any("detached HEAD" in w for w in result.warnings)
+    assert any("detached HEAD" in n for n in result.notes)
 
 
 def github_pr(stack: Path) -> Path:
@@ -206,9 +249,11 @@ def github_pr(stack: Path) -> Path:
     origin = stack
     clone = stack.parent / "runner-checkout"
     git(stack.parent, "clone", "-q", str(origin), str(clone))
-    git(clone, "checkout", "-q", "-b", "pr-merge")
     write(clone, "images/jupyterlab/stage.txt", "pr\n")
-    commit_all(clone)
+    commit_all(clone)  # the merge commit GitHub makes, checked out detached
+    git(clone, "checkout", "-q", "--detach")
+    git(clone, "reset", "-q", "--hard", "HEAD")
+    git(clone, "branch", "-q", "-f", "master", "origin/master")
     return clone
 
 
@@ -228,7 +273,40 @@ def test_github_actions_pull_request(stack: Path) -> None:
 
 def test_github_actions_push_uses_github_ref(stack: Path) -> None:
     environ = {"GITHUB_ACTIONS": "true", "GITHUB_REF": "refs/heads/beta"}
-    assert make_plan(stack, environ=environ).branch == "beta"
+    result = make_plan(stack, environ=environ)
+    assert result.branch == "beta"
+    assert result.stage("sas").tags[0].endswith(":beta")
+    assert not any(t.endswith((":v2", ":latest")) for t in result.stage("sas").tags)
+
+
+def test_github_actions_push_to_the_release_branch_moves_v2_and_latest(stack: Path) -> None:
+    git(stack, "checkout", "-q", "--detach")  # actions/checkout leaves a detached HEAD
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_REF": "refs/heads/master"}
+    tags_ = [t.rsplit(":", 1)[1] for t in make_plan(stack, environ=environ).stage("sas").tags]
+    assert tags_[0] == "master"
+    assert tags_[-2:] == ["v2", "latest"]
+
+
+def test_a_pull_request_from_a_branch_named_master_never_moves_v2(stack: Path) -> None:
+    clone = github_pr(stack)
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_BASE_REF": "master", "GITHUB_HEAD_REF": "master"}
+    result = make_plan(clone, base=None, environ=environ)
+    assert result.branch == "master"
+    assert not any(t.endswith((":v2", ":latest")) for t in result.stage("sas").tags)
+
+
+def test_github_pull_request_base_not_fetched(stack: Path) -> None:
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_BASE_REF": "develop", "GITHUB_HEAD_REF": "x"}
+    result = make_plan(stack, base=None, environ=environ)
+    assert result.build == ALL
+    assert any("origin/develop is not fetched" in w for w in result.warnings)
+
+
+def test_a_sha_as_base_names_no_branch(stack: Path) -> None:
+    sha = git(stack, "rev-parse", "HEAD")
+    on_branch(stack)
+    assert make_plan(stack, base=sha).base_branch is None
+    assert make_plan(stack, base="master").base_branch == "master"
 
 
 def test_auto_base_follows_origin_head(stack: Path) -> None:
@@ -294,7 +372,7 @@ def test_no_git_repository(tmp_path: Path) -> None:
     assert result.build == ALL
     assert result.sha is None
     assert result.stage("sas").tags == ["k8scc01covidacr.azurecr.io/sas:local"]
-    assert any("not a git repository" in w for w in result.warnings)
+    assert any("not a git repository" in n for n in result.notes)
 
 
 def test_json_on_stdout_alone(stack: Path) -> None:
