@@ -25,6 +25,7 @@ REGISTRY_DIR=/var/lib/zone-registry
 REGISTRY_ADDR=127.0.0.1:5000
 SOCKET=/var/run/docker.sock
 FIXTURE_IMAGE=zone-fixture/busybox:latest
+DEBIAN_IMAGE=zone-fixture/debian:bookworm
 APT_PACKAGES=(runc tini iptables docker-registry busybox-static debootstrap curl)
 TRIXIE_PACKAGES=(docker.io containerd docker-buildx)
 ENGINE_BINS=(usr/sbin/dockerd usr/sbin/docker-proxy usr/bin/containerd
@@ -313,6 +314,26 @@ build_fixture_image() {
 }
 
 # --init also proves dockerd finds docker-init.
+# A Debian 12 root image for tests that need bash, python3 and a real init/user set-up
+# (image scripts, the JupyterLab stand-in): debootstrap from Debian's archive, imported.
+build_debian_image() {
+  if docker image inspect "$DEBIAN_IMAGE" >/dev/null 2>&1; then
+    log "$DEBIAN_IMAGE already exists"
+    return
+  fi
+  local root
+  root=$(make_tmp)/rootfs
+  debootstrap --variant=minbase --include=python3,python3-venv,procps,ca-certificates \
+    bookworm "$root" "$(debian_mirror)" >"$LOG_DIR/debootstrap.log" 2>&1 ||
+    die "debootstrap failed (log: $LOG_DIR/debootstrap.log)"
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+  tar -C "$root" --numeric-owner -cf - . |
+    docker import \
+      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      --change 'CMD ["/bin/bash"]' - "$DEBIAN_IMAGE" >/dev/null
+  log "imported $DEBIAN_IMAGE"
+}
+
 smoke_test() {
   local out
   out=$(docker run --rm --init "$FIXTURE_IMAGE" sh -c 'echo ok' 2>&1) ||
@@ -332,6 +353,7 @@ main() {
   step "engine" start_engine
   step "registry" start_registry
   step "fixture image" build_fixture_image
+  step "debian image" build_debian_image
   step "smoke test" smoke_test
   log "ready: engine $SOCKET, buildx $BUILDX_DEST, registry http://$REGISTRY_ADDR"
 }
