@@ -11,6 +11,12 @@ variable "UPSTREAM_IMAGE" {
   default = "quay.io/jupyter/datascience-notebook:2024-06-17"
 }
 
+# The SAS installation is copied from this private image of the original platform;
+# point it elsewhere with SAS_IMAGE=... (bake and the runner both read the environment).
+variable "SAS_IMAGE" {
+  default = "k8scc01covidacr.azurecr.io/sas4c"
+}
+
 # Names for images built by hand with `docker buildx bake`.
 variable "REPO" {
   default = "zone"
@@ -40,7 +46,7 @@ target "mid" {
 target "sas-kernel" {
   context  = "images/sas_kernel"
   contexts = { mid = "target:mid" }
-  args     = { BASE_IMAGE = "mid" }
+  args     = { BASE_IMAGE = "mid", SAS_IMAGE = "${SAS_IMAGE}" }
   tags     = ["${REPO}/sas-kernel:${TAG}"]
 }
 

@@ -42,8 +42,37 @@ def selftest(session: nox.Session) -> None:
 
 
 @nox.session
+def test(session: nox.Session) -> None:
+    """Run the image tests (tests/) in real containers against locally built images."""
+    _install(session, "runner", "imagetest")
+    session.run("python", "-m", "tasks", "test", *session.posargs, stderr=None)
+
+
+@nox.session
+def dev(session: nox.Session) -> None:
+    """Run an image locally on 127.0.0.1, stream its logs, remove it on Ctrl-C."""
+    _install(session, "runner")
+    # Ctrl-C reaches the runner too (same process group); give it time to remove its container.
+    session.run(
+        "python",
+        "-m",
+        "tasks",
+        "dev",
+        *session.posargs,
+        stderr=None,
+        interrupt_timeout=60,
+        terminate_timeout=30,
+    )
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
-    """ruff format check and lint on all Python."""
-    _install(session, "lint")
-    session.run("ruff", "format", "--check", ".")
-    session.run("ruff", "check", ".")
+    """ruff, hadolint, shellcheck, bake --print, layer sizes, stale docs: all, every time."""
+    _install(session, "runner", "lint")
+    session.run("python", "-m", "tasks", "lint", *session.posargs, stderr=None)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Write docs/stages.md (the stage graph and table) from docker-bake.hcl."""
+    _runner(session, "docs")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from rich.table import Table
 
-from tasks import bakefile, changes, engine, plan
+from tasks import bakefile, changes, dev, docs, engine, imagetest, plan
 from tasks.bake import BakeOptions, invocation, reuse_parents, select
 from tasks.console import FAILURE, ZoneError, err, fail, note, out, warn
+from tasks.lint import run as lint
 from tasks.settings import Settings, load
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -63,6 +64,34 @@ def _parser() -> _Parser:
         "--print", action="store_true", help="show the resolved definition, build nothing"
     )
     _common(bake_cmd)
+
+    test_cmd = commands.add_parser(
+        "test",
+        help="run the image tests (tests/) against images in the local engine",
+        usage="nox -s test -- [IMAGE ...] [options] [-- PYTEST_ARGS]",
+    )
+    test_cmd.add_argument("images", nargs="*", metavar="IMAGE", help="default: every final image")
+    test_cmd.add_argument(
+        "--changed", action="store_true", help="only the images the plan marks for test"
+    )
+    test_cmd.add_argument("--base", metavar="REF", help="with --changed: compare with this ref")
+    _image_options(test_cmd)
+
+    dev_cmd = commands.add_parser(
+        "dev", help="run an image locally, on 127.0.0.1", usage="nox -s dev -- IMAGE [options]"
+    )
+    dev_cmd.add_argument("image", metavar="IMAGE", help="target or folder name")
+    dev_cmd.add_argument("--port", type=int, help="host port (default: 8888, or the next free)")
+    dev_cmd.add_argument("--host", default="127.0.0.1", help="host address to bind")
+    dev_cmd.add_argument("--nb-prefix", default=dev.DEFAULT_PREFIX, help="the server's base URL")
+    dev_cmd.add_argument("--mount", type=Path, help=f"a host folder to mount at {dev.WORK}")
+    dev_cmd.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    _image_options(dev_cmd)
+
+    commands.add_parser(
+        "lint", help="ruff, hadolint, shellcheck, bake --print, layer sizes, stale docs"
+    )
+    commands.add_parser("docs", help="write docs/stages.md from the bake file")
     return parser
 
 
@@ -75,6 +104,12 @@ def _common(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _image_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--tag", help="image tag (default: this branch's tag, as bake gives)")
+    command.add_argument("--repo", help="registry/namespace prefix of image names")
+    command.add_argument("--pull", action="store_true", help="pull the image if it is missing")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Raw bake flags follow a second `--` (nox consumed the first one).
@@ -84,9 +119,15 @@ def main(argv: list[str] | None = None) -> int:
         argv, raw = argv[:at], argv[at + 1 :]
     try:
         args = _parser().parse_args(argv)
-        if raw and args.command != "bake":
+        if raw and args.command not in ("bake", "test"):
             raise ZoneError(f"{args.command} takes no raw flags after a second `--`")
         settings = load(Path.cwd())
+        if args.command == "lint":
+            return lint.run(settings)
+        if args.command == "docs":
+            docs.write(settings.root, settings.bake_path)
+            note(f"wrote {docs.STAGES_DOC}")
+            return 0
         settings = dataclasses.replace(
             settings,
             registry=args.repo or settings.registry,
@@ -95,6 +136,21 @@ def main(argv: list[str] | None = None) -> int:
         graph = bakefile.load(settings.bake_path)
         if args.command == "plan":
             return run_plan(settings, graph, args)
+        if args.command in ("test", "dev"):
+            if args.tag and not _TAG.fullmatch(args.tag):
+                raise ZoneError(f"--tag {args.tag!r} is not a valid image tag")
+            if args.command == "dev":
+                return dev.run(settings, graph, args)
+            return imagetest.run(
+                settings,
+                graph,
+                args.images,
+                tag=args.tag,
+                changed=args.changed,
+                pull=args.pull,
+                base=args.base,
+                pytest_args=tuple(raw),
+            )
         return run_bake(settings, graph, args, tuple(raw))
     except ZoneError as error:
         return fail(error)

@@ -1,0 +1,163 @@
+"""`nox -s dev`: one image running locally, on 127.0.0.1, until Ctrl-C removes it."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+import webbrowser
+
+import docker.errors
+
+from tasks import bakefile, engine, imagetest, tags
+from tasks.console import FAILURE, ZoneError, err, note
+from tasks.settings import Settings
+
+DEFAULT_PREFIX = "/notebook/username/notebookname"
+DEFAULT_PORT = 8888
+WORK = "/home/jovyan/work"
+READY_WITHIN = 300  # seconds: the real images take a while on a cold engine
+LABELS = {"io.zone.project": "zone-kubeflow-containers", "io.zone.role": "dev"}
+
+
+class _Stop(Exception):
+    """SIGINT or SIGTERM arrived: stop and clean up, then exit 0."""
+
+
+def _free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+            return True
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ZoneError(
+                    f"--host {host} is not an address of this machine", hint="e.g. 127.0.0.1"
+                ) from None
+            return False
+
+
+def choose_port(host: str, asked: int | None) -> int:
+    """The asked port if free; a taken one said plainly, with the next free one offered."""
+    if asked is not None and not 1 <= asked <= 65535:
+        raise ZoneError(f"--port {asked} is not a port number", hint="use 1-65535, e.g. 8888")
+    try:
+        socket.getaddrinfo(host, None)
+    except OSError:
+        raise ZoneError(
+            f"--host {host!r} is not an address of this machine", hint="e.g. 127.0.0.1"
+        ) from None
+    start = asked or DEFAULT_PORT
+    port = start
+    while not _free(host, port):
+        port += 1
+        if port > 65535:
+            raise ZoneError(f"no free port on {host} from {start} up")
+    if port != start and asked is not None:
+        raise ZoneError(
+            f"port {start} on {host} is already in use (another dev server?)",
+            hint=f"the next free one is {port}: add --port {port}",
+        )
+    if port != start:
+        note(f"port {start} on {host} is in use: taking {port}")
+    return port
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stream_logs(container) -> None:
+    with contextlib.suppress(docker.errors.APIError, ValueError, OSError):
+        for chunk in container.logs(stream=True, follow=True):
+            err.out(chunk.decode(errors="replace").rstrip("\n"), highlight=False)
+
+
+def _can_open_browser() -> bool:
+    return sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
+def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace) -> int:
+    names = graph.resolve(args.image)
+    if len(names) != 1:
+        raise ZoneError(f"{args.image!r} names {len(names)} images; dev runs one at a time")
+    stage = names[0]
+    tag = args.tag or imagetest.default_tag(settings)
+    ref = tags.image_refs(settings.registry, stage, [tag])[0]
+    if not args.nb_prefix.startswith("/"):
+        raise ZoneError(f"--nb-prefix {args.nb_prefix!r} must start with /")
+    if args.mount and not args.mount.is_dir():
+        raise ZoneError(f"--mount {args.mount}: no such folder")
+    imagetest.require_local(ref, stage, args.pull, "dev")
+    port = choose_port(args.host, args.port)
+    prefix = args.nb_prefix.rstrip("/")
+
+    # Signals become an exception in the main thread, so `finally` always cleans up.
+    def stop(signum, frame):
+        raise _Stop
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+
+    container = None
+    try:
+        container = engine.client().containers.run(
+            ref,
+            detach=True,
+            name=f"zone-dev-{stage}-{uuid.uuid4().hex[:6]}",
+            environment={"NB_PREFIX": prefix},
+            ports={"8888/tcp": (args.host, port)},
+            labels={**LABELS, "io.zone.run": f"dev-{os.getpid()}"},
+            volumes={str(args.mount.resolve()): {"bind": WORK, "mode": "rw"}}
+            if args.mount
+            else None,
+        )
+        threading.Thread(target=_stream_logs, args=(container,), daemon=True).start()
+        shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        url = f"http://{shown}:{port}{prefix}/lab"
+        deadline = time.monotonic() + READY_WITHIN
+        while not _answers(f"http://{shown}:{port}{prefix}/api/status"):
+            container.reload()
+            if container.status in ("exited", "dead") or time.monotonic() > deadline:
+                raise ZoneError(
+                    f"{ref} did not answer at {url} ({container.status})",
+                    hint="its logs are above",
+                    exit_code=FAILURE,
+                )
+            time.sleep(0.5)
+        err.print(f"[bold green]ready:[/] {url}  (Ctrl-C stops and removes the container)")
+        if not args.no_browser and _can_open_browser():
+            webbrowser.open(url)
+        while True:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                raise ZoneError(f"{ref} stopped on its own", exit_code=FAILURE)
+            time.sleep(1)
+    except _Stop:
+        note("stopping")
+        return 0
+    except docker.errors.APIError as exc:
+        raise ZoneError(f"cannot run {ref}: {exc.explanation or exc}", exit_code=FAILURE) from None
+    finally:
+        # Ignore a second Ctrl-C while removing: a half-removed container helps no one.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+        if container is not None:
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+            note(f"removed {container.name}")

@@ -1,0 +1,154 @@
+"""`nox -s test`: the image test suite (tests/) against images in the local engine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+
+import docker.errors
+
+from tasks import bakefile, changes, engine, plan, tags
+from tasks.console import FAILURE, ZoneError, err, note, warn
+from tasks.settings import Settings
+
+TESTS = "tests"
+# JUnit XML, one file per image, when CI is set; ZONE_TEST_RESULTS moves the folder.
+RESULTS = "test-results"
+
+
+def default_tag(settings: Settings) -> str:
+    """The branch tag that `nox -s bake` gives images built from this checkout."""
+    return tags.revision(changes.open_checkout(settings.root)).branch
+
+
+def select(
+    settings: Settings,
+    graph: bakefile.BakeGraph,
+    images: list[str],
+    changed: bool,
+    base: str | None,
+) -> list[str]:
+    if changed:
+        the_plan = plan.make(settings, graph, changes.open_checkout(settings.root), base=base)
+        for message in the_plan.warnings:
+            warn(message)
+        wanted = set(the_plan.test)
+        if images:
+            wanted &= {name for image in images for name in graph.resolve(image)}
+        return [name for name in graph.leaves() if name in wanted]
+    if not images:
+        return graph.leaves()
+    return list(dict.fromkeys(name for image in images for name in graph.resolve(image)))
+
+
+def require_local(ref: str, stage: str, pull: bool, command: str) -> None:
+    """The image is in the local engine (pulled first with --pull), or one clear message."""
+    client = engine.client()
+    try:
+        client.images.get(ref)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    if pull:
+        note(f"pulling {ref}")
+        try:
+            client.images.pull(ref)
+            return
+        except docker.errors.APIError as exc:
+            raise ZoneError(f"cannot pull {ref}: {exc.explanation or exc}") from None
+    raise ZoneError(
+        f"{ref} is not in the local Docker engine",
+        hint=f"build it: nox -s bake -- {stage}  (same --repo/--tag), "
+        f"or fetch it from the registry: nox -s {command} -- {stage} --pull",
+    )
+
+
+def _results() -> str:
+    return os.environ.get("ZONE_TEST_RESULTS") or RESULTS
+
+
+def _pytest_argv(settings: Settings, stage: str, ref: str, extra: tuple[str, ...]) -> list[str]:
+    suites = [f"{TESTS}/general"]
+    if (settings.root / TESTS / stage).is_dir():
+        suites.append(f"{TESTS}/{stage}")
+    argv = [sys.executable, "-m", "pytest", *suites, "--image", ref, "-p", "no:cacheprovider"]
+    argv += ["--rootdir", str(settings.root), "-o", "testpaths="]
+    if os.environ.get("CI"):
+        argv.append(f"--junitxml={_results()}/{stage}.xml")
+    return argv + list(extra)
+
+
+def _stream(process: subprocess.Popen[str], label: str) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        err.out(f"{label} {line.rstrip()}", highlight=False)
+
+
+def run(
+    settings: Settings,
+    graph: bakefile.BakeGraph,
+    images: list[str],
+    *,
+    tag: str | None,
+    changed: bool,
+    pull: bool,
+    base: str | None,
+    pytest_args: tuple[str, ...],
+) -> int:
+    stages = select(settings, graph, images, changed, base)
+    if not stages:
+        note("nothing to test: no image or its tests changed since the merge base")
+        return 0
+    tag = tag or default_tag(settings)
+    refs = {stage: tags.image_refs(settings.registry, stage, [tag])[0] for stage in stages}
+    for stage, ref in refs.items():
+        require_local(ref, stage, pull, "test")
+    if not (settings.root / TESTS / "general").is_dir():
+        raise ZoneError(f"no image test suite: {settings.root / TESTS / 'general'} is missing")
+    run_id = uuid.uuid4().hex[:12]
+    note(f"testing {', '.join(refs.values())} (run {run_id})")
+    # One pytest per image, side by side: each waits mostly on its own containers.
+    processes = {
+        stage: subprocess.Popen(
+            _pytest_argv(settings, stage, ref, pytest_args),
+            cwd=settings.root,
+            # Each image's pytest cleans up its own run's containers, not its neighbour's.
+            env={**os.environ, "ZONE_TEST_RUN": f"{run_id}-{stage}"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for stage, ref in refs.items()
+    }
+    readers = [
+        threading.Thread(target=_stream, args=(process, f"[{stage}]"), daemon=True)
+        for stage, process in processes.items()
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        codes = {stage: process.wait() for stage, process in processes.items()}
+    except KeyboardInterrupt:
+        # pytest turns SIGINT into its teardown, which removes the run's containers.
+        for process in processes.values():
+            process.send_signal(signal.SIGINT)
+        for process in processes.values():
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        raise
+    for reader in readers:
+        reader.join(timeout=10)
+    failed = [stage for stage, code in codes.items() if code != 0]
+    for stage in stages:
+        err.print(f"{stage}: " + ("[bold red]failed[/]" if stage in failed else "[green]passed[/]"))
+    if os.environ.get("CI"):
+        note(f"JUnit XML in {_results()}")
+    if failed:
+        raise ZoneError(f"image tests failed for {', '.join(failed)}", exit_code=FAILURE)
+    return 0

@@ -1,0 +1,159 @@
+"""`nox -s dev` on the fixture jupyterlab-cpu: served on 127.0.0.1 only, gone after Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import docker
+import pytest
+
+from tasks.tests import jupyter_stack
+from tasks.tests.conftest import PROJECT, clean_env, free_port, run_tasks
+
+READY = re.compile(r"ready: (http://\S+)")
+
+
+@pytest.fixture(scope="module")
+def fixture_tag(engine: docker.DockerClient) -> str:
+    return jupyter_stack.stack(engine)
+
+
+class _Dev:
+    """A dev server process, its stderr collected line by line as it comes."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.process = subprocess.Popen(
+            argv,
+            cwd=PROJECT,
+            env=clean_env(PYTHONPATH=str(PROJECT)),
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,  # its own process group, as in a terminal
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def url(self, within: float = 600) -> str:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            for line in self.lines:
+                if match := READY.search(line):
+                    return match.group(1)
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.process.kill()
+        pytest.fail("dev printed no URL:\n" + "".join(self.lines[-40:]))
+
+    def interrupt(self) -> int:
+        """Ctrl-C in a terminal: SIGINT to the whole foreground process group."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout=90)
+
+    def stop(self, signum: int) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=90)
+
+
+def _dev_containers(engine: docker.DockerClient) -> list:
+    filters = {"label": ["io.zone.project=zone-kubeflow-containers", "io.zone.role=dev"]}
+    return engine.containers.list(all=True, filters=filters)
+
+
+def _outside_address() -> str | None:
+    """This machine's address on its default route: not loopback, if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent for UDP connect
+            address = sock.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_nox_dev_serves_on_loopback_only_and_ctrl_c_removes_it(
+    engine, fixture_tag: str, nox_envdir: Path
+) -> None:
+    before = {c.id for c in _dev_containers(engine)}
+    argv = [sys.executable, "-m", "nox", "--envdir", str(nox_envdir), "-s", "dev", "--"]
+    argv += ["jupyterlab", "--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--no-browser"]
+    dev = _Dev(argv)
+    try:
+        url = dev.url()
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200
+            assert "<title>JupyterLab</title>" in response.read().decode()
+        port = int(url.split(":")[2].split("/")[0])
+        (container,) = [c for c in _dev_containers(engine) if c.id not in before]
+        bindings = container.attrs["NetworkSettings"]["Ports"]["8888/tcp"]
+        assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
+        assert {int(b["HostPort"]) for b in bindings} == {port}
+        if outside := _outside_address():
+            with pytest.raises(OSError):
+                socket.create_connection((outside, port), timeout=3).close()
+        assert dev.interrupt() == 0, "".join(dev.lines[-20:])
+        assert "removed " + container.name in "".join(dev.lines)
+        with pytest.raises(docker.errors.NotFound):
+            engine.containers.get(container.id)
+    finally:
+        if dev.process.poll() is None:
+            dev.process.kill()
+
+
+def test_sigterm_exits_0_and_a_taken_port_is_said_plainly(engine, fixture_tag: str) -> None:
+    before = {c.id for c in _dev_containers(engine)}
+    port = free_port()
+    argv = [sys.executable, "-m", "tasks", "dev", "jupyterlab-cpu", "--port", str(port)]
+    argv += ["--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--no-browser"]
+    dev = _Dev(argv)
+    try:
+        dev.url()
+        taken = run_tasks(PROJECT, *argv[3:])
+        assert taken.returncode == 2
+        assert f"port {port} on 127.0.0.1 is already in use" in taken.stderr
+        assert re.search(r"the next free one is (\d+): add --port \1", taken.stderr)
+        assert dev.stop(signal.SIGTERM) == 0
+        assert {c.id for c in _dev_containers(engine)} - before == set()
+    finally:
+        if dev.process.poll() is None:
+            dev.process.kill()
+
+
+def test_a_missing_image_gets_the_same_message_as_test() -> None:
+    result = run_tasks(PROJECT, "dev", "sas", "--repo", jupyter_stack.REPO, "--tag", "absent")
+    assert result.returncode == 2
+    assert "zone-fixture/sas:absent is not in the local Docker engine" in result.stderr
+    assert "nox -s bake -- sas" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--port", "70000"], "--port 70000 is not a port number"),
+        (["--host", "192.0.2.55"], "--host 192.0.2.55 is not an address of this machine"),
+        (["--nb-prefix", "notebook/x"], "--nb-prefix 'notebook/x' must start with /"),
+        (["--mount", "/nonexistent/folder"], "--mount /nonexistent/folder: no such folder"),
+    ],
+)
+def test_bad_input_is_one_message(fixture_tag: str, flags: list[str], message: str) -> None:
+    result = run_tasks(
+        PROJECT, "dev", "sas", "--repo", jupyter_stack.REPO, "--tag", fixture_tag, *flags
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

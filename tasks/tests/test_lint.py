@@ -1,0 +1,298 @@
+"""`nox -s lint`: each check catches a bad example and passes a good one.
+
+hadolint, shellcheck, ruff and buildx are the real tools, as the lint session runs them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tasks.lint import dockerfile, files, hadolint_config, layers, tools
+from tasks.tests.conftest import make_stack, run_tasks, write
+
+BAD = Path(__file__).parent / "fixtures" / "lint"
+
+
+def layer_findings(text: str) -> list[tuple[int, str]]:
+    return layers.check(dockerfile.parse(text))
+
+
+# --- reading Dockerfiles ---------------------------------------------------------------
+
+
+def test_parser_joins_continuations_and_drops_comments_between_them() -> None:
+    text = "FROM x\n\n# a comment\nRUN apt-get update && \\\n"
+    text += "    # why curl\n    apt-get install curl\n"
+    instructions = dockerfile.parse(text)
+    assert [(i.line, i.keyword) for i in instructions] == [(1, "FROM"), (4, "RUN")]
+    assert "why curl" not in instructions[1].arguments
+    assert "apt-get update" in instructions[1].arguments
+    assert "apt-get install curl" in instructions[1].arguments
+
+
+def test_parser_reads_heredocs_and_goes_on_after_them() -> None:
+    text = "FROM x\nRUN <<EOT bash\nset -e\npip install a\nEOT\nUSER 1000\n"
+    run, user = dockerfile.parse(text)[1:]
+    assert run.heredocs == ("set -e\npip install a",)
+    assert "pip install a" in run.script
+    assert (user.line, user.keyword) == (6, "USER")
+
+
+def test_parser_reads_flags_escape_directive_and_exec_form() -> None:
+    text = "# escape=`\nFROM x\nRUN --mount=type=cache,target=/root/.cache/pip `\n  pip install a\n"
+    text += 'RUN ["/bin/sh", "-c", "conda install b"]\n'
+    run, exec_form = dockerfile.parse(text)[1:]
+    assert run.flag_values("mount") == ["type=cache,target=/root/.cache/pip"]
+    assert run.arguments == "pip install a"
+    assert "conda install b" in exec_form.script
+
+
+# --- our own layer check ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "words"),
+    [
+        ("fix-permissions.Dockerfile", 7, "owner/permissions of ${CONDA_DIR}"),
+        ("chown-after-copy.Dockerfile", 6, "/opt/app, filled at line 4"),
+        ("apt-lists.Dockerfile", 4, "apt lists"),
+        ("conda-cache.Dockerfile", 3, "conda package cache"),
+        ("pip-cache.Dockerfile", 3, "pip cache"),
+    ],
+)
+def test_layer_check_catches_each_bad_example(name: str, line: int, words: str) -> None:
+    findings = layers.check_file(BAD / name, name)
+    assert [(f.line, words in f.message) for f in findings] == [(line, True)]
+    assert str(findings[0]).startswith(f"{name}:{line}: ")
+
+
+def test_layer_check_passes_the_good_example() -> None:
+    assert layers.check_file(BAD / "good.Dockerfile", "good.Dockerfile") == []
+
+
+def test_permission_change_in_the_layer_that_made_the_files_is_fine() -> None:
+    text = "FROM x\nCOPY --chown=1000:100 app/ /opt/app/\n"
+    text += "RUN mkdir -p /srv/data && chown -R 1000:100 /srv/data\n"
+    assert layer_findings(text) == []
+
+
+def test_user_changes_do_not_hide_a_standalone_recursive_chmod() -> None:
+    text = "FROM x\nUSER root\nRUN chmod -R g+w /opt/conda\nUSER 1000\n"
+    assert [line for line, _ in layer_findings(text)] == [3]
+
+
+def test_non_recursive_chmod_of_one_file_is_not_the_size_trap() -> None:
+    assert layer_findings("FROM x\nCOPY start.sh /usr/local/bin/\nRUN chmod +x /x.sh\n") == []
+
+
+def test_env_path_is_traced_to_the_run_that_filled_it() -> None:
+    text = "FROM x\nENV R_LIBS=/opt/r\nRUN Rscript -e 'x' && cp -r /tmp/lib /opt/r/\n"
+    text += "RUN set -e; chown --recursive 1000 ${R_LIBS}\n"
+    [(line, message)] = layer_findings(text)
+    assert line == 4
+    assert "filled at line 3" in message
+
+
+def test_a_new_stage_forgets_the_previous_stage() -> None:
+    text = "FROM x AS build\nENV PIP_NO_CACHE_DIR=1\nFROM y\nRUN pip install a\n"
+    assert [line for line, _ in layer_findings(text)] == [4]
+
+
+def test_caches_kept_out_by_flags_settings_or_mounts_are_fine() -> None:
+    text = (
+        "FROM x\n"
+        "RUN --mount=type=cache,target=/var/lib/apt/lists apt-get update && apt-get install a\n"
+        "RUN --mount=type=cache,target=/opt/conda/pkgs conda install b\n"
+        "RUN PIP_NO_CACHE_DIR=1 pip install c && python3 -m pip install --no-cache-dir d\n"
+        "ENV PIP_NO_CACHE_DIR=1\n"
+        "RUN pip3 install e\n"
+    )
+    assert layer_findings(text) == []
+
+
+def test_every_kind_of_cache_in_one_layer_is_reported_once_each() -> None:
+    text = "FROM x\nRUN apt-get install -y a && micromamba install b && pip install c\n"
+    messages = [message for _, message in layer_findings(text)]
+    assert len(messages) == 3
+    assert [m.split()[0] for m in messages] == ["apt", "conda", "pip"]
+
+
+def test_a_cleaning_script_copied_from_the_context_counts_as_cleaning(tmp_path: Path) -> None:
+    write(tmp_path, "scripts/clean-layer.sh", "#!/bin/bash\nrm -rf /var/lib/apt/lists/*\n")
+    write(tmp_path, "scripts/say-hello.sh", "#!/bin/bash\necho hello\n")
+    dockerfile_path = write(
+        tmp_path,
+        "Dockerfile",
+        "FROM x\nCOPY scripts/ /usr/local/bin/\n"
+        "RUN apt-get update && apt-get install -y a && clean-layer.sh\n"
+        "RUN apt-get update && apt-get install -y b && say-hello.sh\n",
+    )
+    findings = layers.check_file(dockerfile_path, "Dockerfile")
+    assert [(f.line, f.message.split()[0]) for f in findings] == [(4, "apt")]
+
+
+# --- which files the checks look at ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first_line", "name", "shell"),
+    [
+        ("#!/command/with-contenv bash", "run", "bash"),
+        ("#!/usr/bin/with-contenv bash", "01-copy-home", "bash"),
+        ("#!/bin/bash", "start-custom", ""),
+        ("#!/usr/bin/env sh", "finish", ""),
+        ("echo no shebang", "script.sh", ""),
+        ("#!/command/execlineb -P", "run", None),
+        ("#!/usr/bin/env python3", "tool", None),
+        ("#!/bin/bash", "notes.txt", None),
+    ],
+)
+def test_shell_scripts_are_found_by_suffix_or_shebang(
+    tmp_path: Path, first_line: str, name: str, shell: str | None
+) -> None:
+    path = write(tmp_path, name, first_line + "\n")
+    assert files.shell_of(path) == shell
+
+
+def test_walk_skips_tool_folders_and_the_bad_examples(tmp_path: Path) -> None:
+    for relative in (".nox/lint/Dockerfile", "tasks/tests/fixtures/lint/Dockerfile"):
+        write(tmp_path, relative)
+    kept = write(tmp_path, "images/base/Dockerfile")
+    assert files.walk(tmp_path) == [kept]
+
+
+# --- the outside tools -----------------------------------------------------------------
+
+
+def test_ruff_reports_unformatted_and_failing_python(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", '[tool.ruff.lint]\nselect = ["F"]\n')
+    write(tmp_path, "good.py", 'print("ok")\n')
+    assert tools.ruff_format(tmp_path) == [] and tools.ruff_check(tmp_path) == []
+    write(tmp_path, "bad.py", "import os\nx = {  'a':1 }\n")
+    [unformatted] = tools.ruff_format(tmp_path)
+    assert (unformatted.path, unformatted.message) == ("bad.py", "not formatted: run `ruff format`")
+    [unused] = tools.ruff_check(tmp_path)
+    assert str(unused).startswith("bad.py:1: F401")
+
+
+def test_hadolint_fails_on_warnings_and_errors(tmp_path: Path) -> None:
+    shutil.copy(BAD / "hadolint-bad.Dockerfile", tmp_path / "Dockerfile")
+    findings = tools.hadolint(tmp_path, ["Dockerfile"])
+    codes = {(f.line, f.message.split()[0]) for f in findings}
+    assert {(2, "DL4000"), (3, "DL3003"), (3, "DL3008")} <= codes
+    assert all(str(f).startswith("Dockerfile:") for f in findings)
+
+
+def test_hadolint_passes_the_good_example(tmp_path: Path) -> None:
+    shutil.copy(BAD / "good.Dockerfile", tmp_path / "Dockerfile")
+    assert tools.hadolint(tmp_path, ["Dockerfile"]) == []
+
+
+def test_hadolint_config_must_say_why_a_rule_is_ignored(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        ".hadolint.yaml",
+        "ignored:\n  # apt versions vanish from the archive\n  - DL3008\n"
+        "  - DL3013  # pip: versions pinned in a constraints file\n  - DL3003\n",
+    )
+    assert [(f.line, f.message) for f in hadolint_config.check(tmp_path)] == [
+        (5, "ignores DL3003 without a comment saying why")
+    ]
+    write(tmp_path, ".hadolint.yaml", "ignored: [DL3008]\n")
+    assert [f.line for f in hadolint_config.check(tmp_path)] == [1]
+
+
+def test_an_inline_hadolint_ignore_must_say_why(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "Dockerfile",
+        "FROM x\n# apt point versions vanish from the archive\n# hadolint ignore=DL3008\n"
+        "RUN a\n# hadolint ignore=DL3003,DL3008\nRUN b\n"
+        "# hadolint ignore=DL3003  # cd in a subshell only\nRUN c\n",
+    )
+    findings = hadolint_config.check_pragmas(path, "Dockerfile")
+    assert [(f.line, f.message) for f in findings] == [
+        (5, "ignores DL3003,DL3008 without a comment saying why")
+    ]
+
+
+def test_the_repository_hadolint_config_is_valid() -> None:
+    project = Path(__file__).resolve().parents[2]
+    assert hadolint_config.check(project) == []
+
+
+def test_shellcheck_catches_the_bad_scripts(tmp_path: Path) -> None:
+    for name in ("bad-script.sh", "s6-bad-run"):
+        shutil.copy(BAD / name, tmp_path / name)
+    findings = tools.shellcheck(tmp_path, {"bad-script.sh": "", "s6-bad-run": "bash"})
+    lines = {(f.path, f.line) for f in findings}
+    assert {("bad-script.sh", 4), ("bad-script.sh", 5), ("s6-bad-run", 3)} <= lines
+    assert any("SC2086" in f.message for f in findings)
+
+
+def test_shellcheck_passes_good_scripts_and_with_contenv_needs_the_shell_named(
+    tmp_path: Path,
+) -> None:
+    for name in ("good-script.sh", "s6-good-run"):
+        shutil.copy(BAD / name, tmp_path / name)
+    assert tools.shellcheck(tmp_path, {"good-script.sh": "", "s6-good-run": "bash"}) == []
+    # Without --shell, shellcheck refuses the with-contenv shebang: why we name the shell.
+    unnamed = tools.shellcheck(tmp_path, {"s6-good-run": ""})
+    assert any("SC1008" in f.message for f in unnamed)
+
+
+def test_bake_print_failure_names_the_target_and_its_line(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "docker-bake.hcl",
+        'target "ok" {\n  context = "."\n}\n\ntarget "orphan" {\n  inherits = ["missing"]\n}\n',
+    )
+    assert tools.bake_prints(tmp_path, "docker-bake.hcl", ["ok"]) == []
+    [orphan] = tools.bake_prints(tmp_path, "docker-bake.hcl", ["ok", "orphan"])
+    assert (orphan.path, orphan.line) == ("docker-bake.hcl", 5)  # the target's line
+    assert "bake --print orphan failed" in orphan.message and "missing" in orphan.message
+
+
+def test_bake_print_error_in_the_file_is_reported_once_at_its_line(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "docker-bake.hcl",
+        'target "a" {\n  context = "."\n}\n\ntarget "b" {\n  context = "."\n'
+        '  args = "not a map"\n}\n',
+    )
+    [finding] = tools.bake_prints(tmp_path, "docker-bake.hcl", ["a", "b"])
+    assert finding.line == 7  # bake's own line for the bad value
+    assert "--print a b failed" in finding.message and "map of string" in finding.message
+
+
+# --- the whole session -----------------------------------------------------------------
+
+
+def test_lint_passes_a_clean_stack_and_reports_every_check_that_fails(tmp_path: Path) -> None:
+    repo = make_stack(tmp_path / "stack", with_runner=True)
+    shutil.copy(Path(__file__).resolve().parents[2] / ".hadolint.yaml", repo)
+    assert run_tasks(repo, "docs").returncode == 0
+    clean = run_tasks(repo, "lint")
+    assert clean.returncode == 0, clean.stderr
+    assert "lint: everything passes" in clean.stderr
+
+    shutil.copy(BAD / "chown-after-copy.Dockerfile", repo / "images/mid/Dockerfile")
+    shutil.copy(BAD / "s6-bad-run", repo / "images/mid/run")
+    write(repo, "images/mid/helper.py", "import os\n")
+    (repo / "docker-bake.hcl").write_text(
+        (repo / "docker-bake.hcl").read_text().replace('"images/sas"', '"images/sas2"')
+    )
+    failed = run_tasks(repo, "lint")
+    assert failed.returncode == 1
+    output = failed.stderr
+    assert "images/mid/Dockerfile:6: RUN only changes owner/permissions" in output
+    assert "images/mid/Dockerfile:6: DL3002" not in output  # USER 1000 comes last
+    assert "images/mid/run:3: note: Double quote" in output
+    assert "images/mid/helper.py:1: F401" in output
+    assert "docs/stages.md:1: stale" in output and "nox -s docs" in output
+    assert "Traceback" not in output
+    for check in ("ruff check", "layers", "shellcheck", "docs"):
+        assert check in output.rsplit("lint found", 1)[1]

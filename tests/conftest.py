@@ -1,0 +1,270 @@
+"""The image test harness: tracked containers on free loopback ports, always removed.
+
+`nox -s test` passes the image with --image (or ZONE_TEST_IMAGE) and a run id with
+ZONE_TEST_RUN; every container and volume made here carries that run's labels, and
+cleanup removes only those.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import docker
+import docker.errors
+import docker.types
+import pytest
+import requests
+import websocket
+
+PROJECT_LABEL = "io.zone.project"
+RUN_LABEL = "io.zone.run"
+PROJECT = "zone-kubeflow-containers"
+DEFAULT_PREFIX = "/notebook/username/notebookname"
+# The shared server runs under another prefix than the usual one: every test on it then
+# also checks that NB_PREFIX is read at run time.
+LAB_PREFIX = "/notebook/zone-tests/shared-lab"
+READY_WITHIN = 120  # seconds for a server to answer: the smoke tests' time limit
+LOG_LINES = 40
+NOT_FOUND_GRACE = 10  # seconds of 404s under the prefix before giving up
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--image", help="image under test (default: $ZONE_TEST_IMAGE)")
+    parser.addoption(
+        "--fresh-containers",
+        action="store_true",
+        help="one container per test, even for read-only tests (the benchmark's baseline)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "smoke: the quick check every served image must pass")
+
+
+RUN_ID = os.environ.get("ZONE_TEST_RUN") or uuid.uuid4().hex[:12]
+_live: list[TrackedContainer] = []  # for the logs shown when a test fails
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TrackedContainer:
+    """One container of this run: labelled, on a free 127.0.0.1 port, removed by remove()."""
+
+    def __init__(self, engine: docker.DockerClient, image: str, **options) -> None:
+        self.port = free_port()
+        environment = {"NB_PREFIX": DEFAULT_PREFIX, **options.pop("environment", {})}
+        self.prefix = environment["NB_PREFIX"].rstrip("/")
+        self.container = engine.containers.run(
+            image,
+            detach=True,
+            environment=environment,
+            ports={"8888/tcp": ("127.0.0.1", self.port)},
+            labels={PROJECT_LABEL: PROJECT, RUN_LABEL: RUN_ID},
+            **options,
+        )
+        _live.append(self)
+
+    @property
+    def url(self) -> str:
+        """The server's address under its prefix, without a trailing slash."""
+        return f"http://127.0.0.1:{self.port}{self.prefix}"
+
+    def logs(self, lines: int = LOG_LINES) -> str:
+        with contextlib.suppress(docker.errors.APIError):
+            return self.container.logs(tail=lines).decode(errors="replace")
+        return "(no logs: the container is gone)"
+
+    def wait_ready(self, path: str = "/api/status", within: float = READY_WITHIN) -> None:
+        """Poll until the server answers 200 under the prefix; fail with logs if it never does."""
+        deadline = time.monotonic() + within
+        not_found_since = None
+        while time.monotonic() < deadline:
+            self.container.reload()
+            if self.container.status in ("exited", "dead"):
+                pytest.fail(f"the container exited before answering:\n{self.logs()}")
+            with contextlib.suppress(requests.RequestException):
+                status = requests.get(self.url + path, timeout=2).status_code
+                if status == 200:
+                    return
+                # A server that keeps saying 404 is up, but not under this prefix.
+                not_found_since = (not_found_since or time.monotonic()) if status == 404 else None
+                if not_found_since and time.monotonic() - not_found_since > NOT_FOUND_GRACE:
+                    pytest.fail(
+                        f"the server is up but {self.url + path} is not found: "
+                        f"is NB_PREFIX={self.prefix} honoured?\n{self.logs()}"
+                    )
+            time.sleep(0.2)
+        pytest.fail(f"no answer at {self.url + path} within {within:.0f}s:\n{self.logs()}")
+
+    def exec(self, *command: str, timeout: int = 60, user: str = "") -> str:
+        """Run a command inside; fail on a non-zero exit. `timeout` (coreutils) bounds it."""
+        code, output = self.container.exec_run(
+            ["timeout", str(timeout), *command], user=user, demux=False
+        )
+        text = output.decode(errors="replace")
+        if code == 124:
+            pytest.fail(f"{command} did not finish within {timeout}s")
+        assert code == 0, f"{command} exited {code}: {text}"
+        return text
+
+    def remove(self) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.container.remove(force=True, v=True)
+        if self in _live:
+            _live.remove(self)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[docker.DockerClient]:
+    """The Docker engine; missing is a failure, never a skip. Removes this run's leftovers."""
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.fail(f"no Docker engine answers ({exc}): start dockerd, or set DOCKER_HOST")
+    yield client
+    mine = {"label": [f"{PROJECT_LABEL}={PROJECT}", f"{RUN_LABEL}={RUN_ID}"]}
+    for container in client.containers.list(all=True, filters=mine):
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True, v=True)
+    for volume in client.volumes.list(filters=mine):
+        with contextlib.suppress(docker.errors.NotFound):
+            volume.remove(force=True)
+
+
+@pytest.fixture(scope="session")
+def image(request: pytest.FixtureRequest, engine: docker.DockerClient) -> str:
+    ref = request.config.getoption("--image") or os.environ.get("ZONE_TEST_IMAGE")
+    if not ref:
+        pytest.fail("no image under test: pass --image REF or set ZONE_TEST_IMAGE")
+    try:
+        engine.images.get(ref)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"{ref} is not in the local engine: nox -s bake -- IMAGE builds it")
+    return ref
+
+
+def shared_scope(fixture_name: str, config: pytest.Config) -> str:
+    """Session (or module) for servers read-only tests share; per test with --fresh-containers.
+
+    A test that changes a server's state gets its own: a function-scoped fixture or a
+    TrackedContainer removed in a `finally`.
+    """
+    if config.getoption("--fresh-containers"):
+        return "function"
+    return "session" if fixture_name == "lab" else "module"
+
+
+@pytest.fixture(scope=shared_scope)
+def lab(engine: docker.DockerClient, image: str) -> Iterator[TrackedContainer]:
+    """One ready server shared by the read-only tests (a fresh one with --fresh-containers)."""
+    container = TrackedContainer(engine, image, environment={"NB_PREFIX": LAB_PREFIX})
+    try:
+        container.wait_ready()
+        yield container
+    finally:
+        container.remove()
+
+
+@contextlib.contextmanager
+def volume(engine: docker.DockerClient) -> Iterator[docker.models.volumes.Volume]:
+    """An empty volume of this run, like the one the platform mounts as the home folder."""
+    made = engine.volumes.create(labels={PROJECT_LABEL: PROJECT, RUN_LABEL: RUN_ID})
+    try:
+        yield made
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            made.remove(force=True)
+
+
+def mount(made: docker.models.volumes.Volume, target: str) -> docker.types.Mount:
+    # no_copy: Docker must not fill the volume from the image; the image's start-up must.
+    return docker.types.Mount(target, made.name, type="volume", no_copy=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
+    report = yield
+    if report.failed:
+        for container in _live:
+            report.sections.append(
+                (f"last {LOG_LINES} log lines of {container.container.name}", container.logs())
+            )
+    return report
+
+
+# --- talking to the server -------------------------------------------------------------
+
+
+@pytest.fixture
+def kernel_output() -> Callable[[TrackedContainer, str, str], str]:
+    """run_code, for the tests: start a kernel, run code, get its stdout."""
+    return run_code
+
+
+def run_code(server: TrackedContainer, kernel: str, code: str, within: float = 90) -> str:
+    """Start `kernel` through the REST API, run `code` over its websocket, return stdout."""
+    session = requests.Session()
+    # No token: the server still wants its _xsrf cookie echoed in a header, as the lab does.
+    session.get(f"{server.url}/lab", timeout=30)
+    session.headers["X-XSRFToken"] = session.cookies.get("_xsrf", "")
+    response = session.post(f"{server.url}/api/kernels", json={"name": kernel}, timeout=30)
+    assert response.status_code == 201, f"starting {kernel}: {response.status_code} {response.text}"
+    kernel_id = response.json()["id"]
+    socket_url = f"ws://127.0.0.1:{server.port}{server.prefix}/api/kernels/{kernel_id}/channels"
+    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+    try:
+        return _execute(socket_url, cookie, code, within)
+    finally:
+        session.delete(f"{server.url}/api/kernels/{kernel_id}", timeout=30)
+
+
+def _execute(socket_url: str, cookie: str, code: str, within: float) -> str:
+    msg_id = uuid.uuid4().hex
+    request = {
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "username": "test",
+            "session": uuid.uuid4().hex,
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {"code": code, "silent": False, "store_history": False},
+        "channel": "shell",
+    }
+    deadline = time.monotonic() + within
+    connection = websocket.create_connection(socket_url, timeout=within, cookie=cookie)
+    try:
+        connection.send(json.dumps(request))
+        stdout = []
+        while time.monotonic() < deadline:
+            connection.settimeout(max(0.1, deadline - time.monotonic()))
+            message = json.loads(connection.recv())
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = message["msg_type"]
+            if kind == "stream" and message["content"]["name"] == "stdout":
+                stdout.append(message["content"]["text"])
+            elif kind == "error":
+                pytest.fail(f"the kernel raised: {message['content'].get('evalue')}")
+            elif kind == "status" and message["content"]["execution_state"] == "idle":
+                return "".join(stdout)
+    except websocket.WebSocketTimeoutException:
+        pass
+    except websocket.WebSocketException as exc:
+        pytest.fail(f"the kernel's websocket failed: {exc!r}")
+    finally:
+        connection.close()
+    pytest.fail(f"no result from the kernel within {within:.0f}s")

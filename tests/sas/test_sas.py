@@ -1,0 +1,17 @@
+"""sas: SAS Studio, served through jupyter-server-proxy under $NB_PREFIX/sasstudio."""
+
+from __future__ import annotations
+
+import requests
+
+
+def test_sas_studio_proxy_entry_is_registered(lab) -> None:
+    response = requests.get(f"{lab.url}/server-proxy/servers-info", timeout=30)
+    assert response.status_code == 200
+    names = {entry["name"] for entry in response.json()["server_processes"]}
+    assert "sasstudio" in names, f"proxy entries: {sorted(names)}"
+
+
+def test_sas_kernel_is_installed(lab) -> None:
+    response = requests.get(f"{lab.url}/api/kernelspecs", timeout=30)
+    assert "sas" in response.json()["kernelspecs"]
