@@ -108,14 +108,19 @@ def engine() -> docker.DockerClient:
     return client
 
 
+def provisioned(engine: docker.DockerClient, ref: str) -> str:
+    """An image that .ci/provision-docker.sh imports; missing is a failure, not a skip."""
+    try:
+        engine.images.get(ref)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"{ref} is missing: run bash .ci/provision-docker.sh")
+    return ref
+
+
 @pytest.fixture(scope="session")
 def upstream(engine: docker.DockerClient) -> str:
-    """The stand-in upstream image: a busybox rootfs that .ci/provision-docker.sh imports."""
-    try:
-        engine.images.get(UPSTREAM)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"{UPSTREAM} is missing: run bash .ci/provision-docker.sh")
-    return UPSTREAM
+    """The stand-in upstream image: a busybox rootfs."""
+    return provisioned(engine, UPSTREAM)
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ import docker
 import docker.errors
 import pytest
 
-from tasks.tests.conftest import PROJECT
+from tasks.tests.conftest import PROJECT, provisioned
 
 DEBIAN = "zone-fixture/debian:bookworm"  # made by .ci/provision-docker.sh
 LABELS = {"io.zone.test": "1", "io.zone.test.suite": "image-scripts"}
@@ -40,11 +40,7 @@ class Outcome:
 
 @pytest.fixture(scope="module")
 def debian(engine: docker.DockerClient) -> str:
-    try:
-        engine.images.get(DEBIAN)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"{DEBIAN} is missing: run bash .ci/provision-docker.sh")
-    return DEBIAN
+    return provisioned(engine, DEBIAN)
 
 
 def scripts_tar(scripts: dict[str, Path]) -> bytes:
