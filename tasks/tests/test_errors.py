@@ -8,12 +8,13 @@ import shutil
 import socketserver
 import stat
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tasks.tests.conftest import clean_env, run_nox, run_tasks
+from tasks.tests.conftest import clean_env, remove_images, run_nox, run_tasks
 
 USAGE = 2
 
@@ -166,7 +167,11 @@ def test_engine_too_old_for_named_contexts(stack: Path, old_engine: str) -> None
 def test_failed_build_is_a_failure_not_a_traceback(engine, stack: Path, upstream: str) -> None:
     (stack / "images/mid/Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN exit 3\n")
     env = clean_env(UPSTREAM_IMAGE=upstream)
-    result = run_tasks(stack, "bake", "mid", "--repo", "localhost:1/never", env=env)
+    prefix = f"localhost:1/failing{uuid.uuid4().hex[:6]}"
+    try:
+        result = run_tasks(stack, "bake", "mid", "--repo", prefix, env=env)
+    finally:
+        remove_images(engine, prefix)  # base builds before mid fails
     assert result.returncode == 1
     assert "docker buildx bake failed" in result.stderr
     assert "Traceback" not in result.stderr
