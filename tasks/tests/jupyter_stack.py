@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -47,13 +48,18 @@ def _exists(engine: docker.DockerClient, ref: str) -> bool:
 
 
 def _wheelhouse() -> None:
-    if not any(WHEELHOUSE.glob("jupyterlab-*.whl")):
-        WHEELHOUSE.mkdir(parents=True, exist_ok=True)
-        # Wheels for the image's Python (Debian 12: CPython 3.11, glibc 2.36), not the host's.
-        platforms = [f"--platform={p}" for p in ("manylinux_2_36_x86_64", "manylinux2014_x86_64")]
-        argv = ["python3", "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", WHEELHOUSE]
-        argv += ["--python-version=3.11", *platforms, "--platform=linux_x86_64", *WHEELS]
-        subprocess.run(argv, check=True)
+    if WHEELHOUSE.is_dir():
+        return
+    # Downloaded beside it, then renamed: an interrupted download is never taken as done.
+    partial = WHEELHOUSE.with_name(WHEELHOUSE.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    # Wheels for the image's Python (Debian 12: CPython 3.11, glibc 2.36), not the host's.
+    platforms = [f"--platform={p}" for p in ("manylinux_2_36_x86_64", "manylinux2014_x86_64")]
+    argv = [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", partial]
+    argv += ["--python-version=3.11", *platforms, "--platform=linux_x86_64", *WHEELS]
+    subprocess.run(argv, check=True)
+    partial.rename(WHEELHOUSE)
 
 
 def _build(context: Path, tag: str, **args: str) -> None:
