@@ -288,7 +288,7 @@ def _context_line(text: str, line: int) -> str:
 
 def _unescape(match: re.Match[str]) -> str:
     escaped = match.group(1)
-    if len(escaped) > 1:  # \uXXXX or \UXXXXXXXX
+    if len(escaped) > 1:  # a \u (4 hex digits) or \U (8 hex digits) escape
         return chr(int(escaped[1:], 16))
     return _ESCAPES.get(escaped, escaped)
 
