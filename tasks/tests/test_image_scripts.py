@@ -227,16 +227,19 @@ def test_start_custom_defaults_for_local_runs(engine, debian) -> None:
     assert "LANG" not in env  # no KF_LANG: the image's language stays
 
 
-def test_start_custom_refuses_a_malformed_prefix(engine, debian) -> None:
+def test_start_custom_serves_another_prefix_without_namespace(engine, debian) -> None:
+    # A local run may use any prefix: the server must still start (s6 stops the
+    # container when a cont-init script fails), only the Kubeflow names are left out.
     outcome = run(
         engine,
         debian,
-        "bash /scripts/02-start-custom",
+        "bash /scripts/02-start-custom && ls /run/s6-env && cat /run/s6-env/NB_PREFIX",
         {"02-start-custom": START_CUSTOM},
         environment={"NB_PREFIX": "/lab/only-one-part", "HOME": "/tmp"},
     )
-    assert outcome.exit_code == 1
+    assert outcome.exit_code == 0, outcome.output
     assert "NB_PREFIX=/lab/only-one-part is not /notebook/<namespace>/<name>" in outcome.output
+    assert outcome.output.splitlines()[-2:] == ["NB_PREFIX", "/lab/only-one-part"]
 
 
 # --- services.d/jupyter/run ----------------------------------------------------------
