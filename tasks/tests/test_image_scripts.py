@@ -140,6 +140,28 @@ def test_copy_home_never_overwrites_a_users_file(engine, debian) -> None:
     assert "copied 0 file(s) from /tmp_home/jovyan into /home/jovyan, kept 3" in outcome.output
 
 
+def test_copy_home_goes_on_past_an_entry_it_cannot_copy(engine, debian) -> None:
+    # The user has a FILE where the staging home has the folder .config: that entry is
+    # skipped with a message, everything else still arrives, and the script succeeds
+    # (s6 would stop the container on a failing start-up script).
+    outcome = run(
+        engine,
+        debian,
+        SETUP_USER + "; " + STAGE_HOME + "mkdir -p /home/jovyan; "
+        "echo my-file > /home/jovyan/.config; chown -R 1000:100 /home/jovyan; "
+        f"{AS_JOVYAN} bash /scripts/01-copy-tmp-home; echo exit=$?; "
+        "cat /home/jovyan/.config /home/jovyan/.Rprofile "
+        "/home/jovyan/.local/share/code-server/ext.txt",
+        {"01-copy-tmp-home": COPY_HOME},
+        environment={"NB_USER": "jovyan", "HOME_TMP": "/tmp_home/jovyan"},
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "exit=0" in outcome.output
+    assert "cannot make folder /home/jovyan/.config" in outcome.output
+    assert "my-file\nimage-rprofile\nextension\n" in outcome.output
+    assert "copied 2 file(s)" in outcome.output
+
+
 @pytest.mark.parametrize(("size", "copies"), [("1m", False), ("16m", True)])
 def test_copy_home_skips_cleanly_when_the_volume_lacks_room(
     engine, debian, size: str, copies: bool
