@@ -45,7 +45,17 @@ def selftest(session: nox.Session) -> None:
 def test(session: nox.Session) -> None:
     """Run the image tests (tests/) in real containers against locally built images."""
     _install(session, "runner", "imagetest")
-    session.run("python", "-m", "tasks", "test", *session.posargs, stderr=None)
+    # Ctrl-C reaches the runner, which needs a moment for pytest to remove its containers.
+    session.run(
+        "python",
+        "-m",
+        "tasks",
+        "test",
+        *session.posargs,
+        stderr=None,
+        interrupt_timeout=90,
+        terminate_timeout=30,
+    )
 
 
 @nox.session

@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("test", "dev"):
             if args.tag and not _TAG.fullmatch(args.tag):
                 raise ZoneError(f"--tag {args.tag!r} is not a valid image tag")
+            _check_repo(settings)
             if args.command == "dev":
                 return dev.run(settings, graph, args)
             return imagetest.run(
@@ -159,6 +160,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _check_repo(settings: Settings) -> None:
+    if not _REPO.fullmatch(settings.registry):
+        raise ZoneError(
+            f"{settings.registry!r} is not a valid registry/namespace prefix",
+            hint="e.g. k8scc01covidacr.azurecr.io or localhost:5000/team (lowercase names)",
+        )
+
+
 def _make_plan(
     settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace, detect: bool = True
 ) -> plan.Plan:
@@ -169,11 +178,7 @@ def _make_plan(
                 f"--tag {tag!r} is not a valid image tag",
                 hint="a tag is up to 128 of A-Z a-z 0-9 _ . - and does not start with . or -",
             )
-    if not _REPO.fullmatch(settings.registry):
-        raise ZoneError(
-            f"{settings.registry!r} is not a valid registry/namespace prefix",
-            hint="e.g. k8scc01covidacr.azurecr.io or localhost:5000/team (lowercase names)",
-        )
+    _check_repo(settings)
     checkout = changes.open_checkout(settings.root)
     the_plan = plan.make(
         settings, graph, checkout, base=args.base, everything=args.all, extra_tags=tuple(args.tag)

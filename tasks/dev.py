@@ -116,19 +116,24 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace)
 
     container = None
     try:
-        container = engine.client().containers.run(
+        # Created, kept, then started: a Ctrl-C at any point leaves `finally` a container
+        # to remove, never a running one it does not know of.
+        container = engine.client().containers.create(
             ref,
-            detach=True,
             name=f"zone-dev-{stage}-{uuid.uuid4().hex[:6]}",
-            environment={"NB_PREFIX": prefix},
+            # An empty value would fall back to the image's default prefix.
+            environment={"NB_PREFIX": prefix or "/"},
             ports={"8888/tcp": (args.host, port)},
             labels={**LABELS, "io.zone.run": f"dev-{os.getpid()}"},
             volumes={str(args.mount.resolve()): {"bind": WORK, "mode": "rw"}}
             if args.mount
             else None,
         )
+        container.start()
         threading.Thread(target=_stream_logs, args=(container,), daemon=True).start()
         shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        if ":" in shown:  # an IPv6 address goes in brackets in a URL
+            shown = f"[{shown}]"
         url = f"http://{shown}:{port}{prefix}/lab"
         deadline = time.monotonic() + READY_WITHIN
         while not _answers(f"http://{shown}:{port}{prefix}/api/status"):

@@ -53,6 +53,8 @@ def require_local(ref: str, stage: str, pull: bool, command: str) -> None:
         return
     except docker.errors.ImageNotFound:
         pass
+    except docker.errors.APIError as exc:
+        raise ZoneError(f"cannot look up {ref}: {exc.explanation or exc}") from None
     if pull:
         note(f"pulling {ref}")
         try:
@@ -118,6 +120,8 @@ def run(
             cwd=settings.root,
             # Each image's pytest cleans up its own run's containers, not its neighbour's.
             env={**os.environ, "ZONE_TEST_RUN": f"{run_id}-{stage}"},
+            # Out of the terminal's process group: Ctrl-C reaches them once, from here.
+            start_new_session=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -189,6 +189,12 @@ def test_bad_tags_and_repos(stack: Path, flags: list[str], message: str) -> None
     assert_one_clear_error(run_tasks(stack, "bake", "sas", "--print", *flags), message)
 
 
+@pytest.mark.parametrize("command", ["test", "dev"])
+def test_bad_repo_for_test_and_dev(stack: Path, command: str) -> None:
+    result = run_tasks(stack, command, "sas", "--repo", "Zone")
+    assert_one_clear_error(result, "'Zone' is not a valid registry/namespace prefix")
+
+
 def test_base_outside_a_git_repository(stack: Path) -> None:
     shutil.rmtree(stack / ".git")
     assert_one_clear_error(
