@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -51,28 +50,28 @@ RUN_ID = os.environ.get("ZONE_TEST_RUN") or uuid.uuid4().hex[:12]
 _live: list[TrackedContainer] = []  # for the logs shown when a test fails
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class TrackedContainer:
     """One container of this run: labelled, on a free 127.0.0.1 port, removed by remove()."""
 
     def __init__(self, engine: docker.DockerClient, image: str, **options) -> None:
-        self.port = free_port()
         environment = {"NB_PREFIX": DEFAULT_PREFIX, **options.pop("environment", {})}
         self.prefix = environment["NB_PREFIX"].rstrip("/")
         self.container = engine.containers.run(
             image,
             detach=True,
             environment=environment,
-            ports={"8888/tcp": ("127.0.0.1", self.port)},
+            # The engine picks a free port as it binds: no race with the tests of another
+            # image running beside this one.
+            ports={"8888/tcp": ("127.0.0.1", None)},
             labels={PROJECT_LABEL: PROJECT, RUN_LABEL: RUN_ID},
             **options,
         )
         _live.append(self)
+        self.container.reload()
+        bound = self.container.ports.get("8888/tcp")
+        if not bound:
+            pytest.fail(f"{image} published no port ({self.container.status}):\n{self.logs()}")
+        self.port = int(bound[0]["HostPort"])
 
     @property
     def url(self) -> str:
