@@ -8,6 +8,7 @@ even when a later step deletes them.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from pathlib import Path
@@ -16,7 +17,7 @@ from tasks.lint.dockerfile import Instruction, parse
 from tasks.lint.finding import Finding
 
 _PERMISSION_COMMANDS = {"chown", "chmod", "chgrp", "fix-permissions"}
-_NEUTRAL_COMMANDS = {"set", "true", ":"}
+_NEUTRAL_COMMANDS = {"set", "true", ":", "cd"}
 _SEPARATORS = re.compile(r"&&|\|\||[;|\n]")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=\S*")
 _COMMENT = re.compile(r"(?m)(^|\s)#.*$")
@@ -27,7 +28,11 @@ _APT_CLEAN = re.compile(r"\brm\s+(?:-\w+\s+)*/var/lib/apt/lists(?:/\*?)?(?:\s|$)
 _CONDA_INSTALL = re.compile(
     r"\b(?:conda|mamba|micromamba)\s+(?:install|create|update|env\s+(?:create|update))\b"
 )
-_CONDA_CLEAN = re.compile(r"\b(?:conda|mamba|micromamba)\s+clean\b")
+# Only a clean that removes packages or tarballs counts (`--index-cache` alone keeps them).
+_CONDA_CLEAN = re.compile(
+    r"\b(?:conda|mamba|micromamba)\s+clean\b[^&;|\n]*"
+    r"(?:--all|--packages|--tarballs|\s-[a-zA-Z]*[apt][a-zA-Z]*\b)"
+)
 _PIP_INSTALL = re.compile(r"\bpip3?(?:\.\d+)?\s+install\b|\bpython[\d.]*\s+-m\s+pip\s+install\b")
 _PIP_NO_CACHE = re.compile(r"--no-cache-dir\b|\bPIP_NO_CACHE_DIR=\S|\bpip3?\s+cache\s+purge\b")
 _PIP_CACHE_REMOVED = re.compile(r"\brm\s+(?:-\w+\s+)*\S*\.cache/pip\b")
@@ -118,6 +123,9 @@ def _permission_only_targets(script: str) -> list[str] | None:
         if not words or words[0] in _NEUTRAL_COMMANDS:
             continue
         name = words[0].rsplit("/", 1)[-1]
+        if name == "find" and _find_changes_permissions(words):
+            targets += _before_first_option(words[1:])
+            continue
         if name not in _PERMISSION_COMMANDS:
             return None
         if name == "fix-permissions":  # the stacks' helper: always recursive
@@ -129,6 +137,23 @@ def _permission_only_targets(script: str) -> list[str] | None:
         operands = [w for w in words[1:] if not w.startswith("-")]
         targets += operands[1:]  # the first is the owner or the mode
     return targets or None
+
+
+def _find_changes_permissions(words: list[str]) -> bool:
+    """`find PATH ... -exec chown|chmod|chgrp ...`: a recursive permission change too."""
+    return any(
+        flag in ("-exec", "-execdir") and nxt.rsplit("/", 1)[-1] in _PERMISSION_COMMANDS
+        for flag, nxt in itertools.pairwise(words)
+    )
+
+
+def _before_first_option(words: list[str]) -> list[str]:
+    paths = []
+    for word in words:
+        if word.startswith("-") or word in ("(", "!"):
+            break
+        paths.append(word)
+    return paths
 
 
 def _origin(targets: list[str], filled: list[tuple[int, list[str]]], variables: dict) -> str:

@@ -84,6 +84,26 @@ def test_user_changes_do_not_hide_a_standalone_recursive_chmod() -> None:
     assert [line for line, _ in layer_findings(text)] == [3]
 
 
+@pytest.mark.parametrize(
+    "run",
+    [
+        "RUN find /opt/big -exec chown 1000 {} +",
+        "RUN cd /opt && chown -R 1000 big",
+    ],
+)
+def test_other_spellings_of_a_recursive_permission_change(run: str) -> None:
+    text = f"FROM x\nCOPY big /opt/big\n{run}\n"
+    assert [line for line, _ in layer_findings(text)] == [3]
+
+
+def test_a_conda_clean_that_keeps_the_packages_is_not_a_clean() -> None:
+    kept = "FROM x\nRUN conda install a && conda clean --index-cache\n"
+    assert [m.split()[0] for _, m in layer_findings(kept)] == ["conda"]
+    for flags in ("-afy", "--all --yes", "--packages --tarballs -y"):
+        cleaned = f"FROM x\nRUN conda install a && conda clean {flags}\n"
+        assert layer_findings(cleaned) == [], flags
+
+
 def test_non_recursive_chmod_of_one_file_is_not_the_size_trap() -> None:
     assert layer_findings("FROM x\nCOPY start.sh /usr/local/bin/\nRUN chmod +x /x.sh\n") == []
 
