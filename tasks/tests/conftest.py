@@ -180,6 +180,14 @@ def remove_images(engine: docker.DockerClient, prefix: str) -> None:
                     engine.images.remove(tag, noprune=False)
 
 
+@pytest.fixture(scope="session")
+def fixture_tag(engine: docker.DockerClient) -> str:
+    """The JupyterLab fixture stack (jupyterlab-cpu, sas), built once per machine."""
+    from tasks.tests import jupyter_stack  # it imports this module's helpers
+
+    return jupyter_stack.stack(engine)
+
+
 # --- driving the sessions as a user does ----------------------------------------------
 
 

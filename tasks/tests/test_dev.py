@@ -22,11 +22,6 @@ from tasks.tests.conftest import PROJECT, clean_env, free_port, run_tasks
 READY = re.compile(r"ready: (http://\S+)")
 
 
-@pytest.fixture(scope="module")
-def fixture_tag(engine: docker.DockerClient) -> str:
-    return jupyter_stack.stack(engine)
-
-
 class _Dev:
     """A dev server process, its stderr collected line by line as it comes."""
 

@@ -19,9 +19,10 @@ import docker
 import docker.errors
 import pytest
 
+from tasks.tests import jupyter_stack
 from tasks.tests.conftest import PROJECT, provisioned
 
-DEBIAN = "zone-fixture/debian:bookworm"  # made by .ci/provision-docker.sh
+DEBIAN = jupyter_stack.DEBIAN
 LABELS = {"io.zone.test": "1", "io.zone.test.suite": "image-scripts"}
 COPY_HOME = PROJECT / "images/base/s6/cont-init.d/01-copy-tmp-home"
 START_CUSTOM = PROJECT / "images/mid/s6/cont-init.d/02-start-custom"
@@ -371,8 +372,6 @@ SERVE_AND_LIST_PROXIES = (
     ],
 )
 def test_jupyter_server_reads_the_sasstudio_entry(engine, where: str, registered: bool) -> None:
-    from tasks.tests import jupyter_stack
-
     image = jupyter_stack.upstream(engine)  # real jupyter_server + jupyter-server-proxy
     outcome = run(
         engine,

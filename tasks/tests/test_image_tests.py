@@ -18,12 +18,6 @@ from tasks.tests.conftest import PROJECT, clean_env, commit_all, git, run_nox, r
 OURS = "io.zone.project=zone-kubeflow-containers"
 
 
-@pytest.fixture(scope="session")
-def fixture_tag(engine: docker.DockerClient) -> str:
-    """The fixture jupyterlab-cpu and sas, built by the runner once per machine."""
-    return jupyter_stack.stack(engine)
-
-
 @pytest.fixture(scope="module")
 def bystander(engine: docker.DockerClient) -> Iterator[list]:
     """Containers that are not a test run's own: someone else's, and this project's from
