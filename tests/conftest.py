@@ -51,9 +51,15 @@ _live: list[TrackedContainer] = []  # for the logs shown when a test fails
 
 
 class TrackedContainer:
-    """One container of this run: labelled, on a free 127.0.0.1 port, removed by remove()."""
+    """One container of this run: labelled, removed by remove().
 
-    def __init__(self, engine: docker.DockerClient, image: str, **options) -> None:
+    A server (the default) gets a free 127.0.0.1 port for 8888; a helper (`serves=False`)
+    that runs a command and exits gets none, as it may be gone before its port is read.
+    """
+
+    def __init__(
+        self, engine: docker.DockerClient, image: str, serves: bool = True, **options
+    ) -> None:
         environment = {"NB_PREFIX": DEFAULT_PREFIX, **options.pop("environment", {})}
         self.prefix = environment["NB_PREFIX"].rstrip("/")
         self.container = engine.containers.run(
@@ -62,16 +68,19 @@ class TrackedContainer:
             environment=environment,
             # The engine picks a free port as it binds: no race with the tests of another
             # image running beside this one.
-            ports={"8888/tcp": ("127.0.0.1", None)},
+            ports={"8888/tcp": ("127.0.0.1", None)} if serves else {},
             labels={PROJECT_LABEL: PROJECT, RUN_LABEL: RUN_ID},
             **options,
         )
         _live.append(self)
+        self.port = self._bound_port(image) if serves else None
+
+    def _bound_port(self, image: str) -> int:
         self.container.reload()
         bound = self.container.ports.get("8888/tcp")
         if not bound:
             pytest.fail(f"{image} published no port ({self.container.status}):\n{self.logs()}")
-        self.port = int(bound[0]["HostPort"])
+        return int(bound[0]["HostPort"])
 
     @property
     def url(self) -> str:

@@ -50,6 +50,7 @@ def new_home(engine, image) -> Iterator[tuple[TrackedContainer, list[str]]]:
         helper = TrackedContainer(
             engine,
             image,
+            serves=False,
             user="root",
             entrypoint=["sh", "-c", PREPARE_HOME, "prepare-home", USER_FILE],
             command=[],
