@@ -35,6 +35,12 @@ def bake(session: nox.Session) -> None:
 
 
 @nox.session
+def push(session: nox.Session) -> None:
+    """Push every tag of images: SHA tags first, moving tags last; check the registry."""
+    _runner(session, "push")
+
+
+@nox.session
 def selftest(session: nox.Session) -> None:
     """The runner's own tests, against a real Docker engine, buildx and registry."""
     _install(session, "selftest")

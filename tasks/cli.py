@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from tasks import bakefile, changes, dev, docs, engine, imagetest, plan
+from tasks import bakefile, changes, dev, docs, engine, imagetest, plan, push
 from tasks.bake import BakeOptions, invocation, reuse_parents, select
 from tasks.console import FAILURE, ZoneError, err, fail, note, out, warn
 from tasks.lint import run as lint
@@ -88,6 +88,18 @@ def _parser() -> _Parser:
     dev_cmd.add_argument("--no-browser", action="store_true", help="do not open a browser")
     _image_options(dev_cmd)
 
+    push_cmd = commands.add_parser(
+        "push",
+        help="push every tag of images: SHA tags first, moving tags (v2, latest) last",
+        usage="nox -s push -- IMAGE [IMAGE ...] [options]",
+    )
+    push_cmd.add_argument("images", nargs="+", metavar="IMAGE", help="target or folder name")
+    push_cmd.add_argument("--repo", help="registry/namespace prefix of image names")
+    push_cmd.add_argument(
+        "--tag", help="push the image that has this tag (default: this commit's SHA tag)"
+    )
+    push_cmd.add_argument("--dry-run", action="store_true", help="list what would be pushed")
+
     commands.add_parser(
         "lint", help="ruff, hadolint, shellcheck, bake --print, layer sizes, stale docs"
     )
@@ -136,12 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         graph = bakefile.load(settings.bake_path)
         if args.command == "plan":
             return run_plan(settings, graph, args)
-        if args.command in ("test", "dev"):
+        if args.command in ("test", "dev", "push"):
             if args.tag and not _TAG.fullmatch(args.tag):
                 raise ZoneError(f"--tag {args.tag!r} is not a valid image tag")
             _check_repo(settings)
             if args.command == "dev":
                 return dev.run(settings, graph, args)
+            if args.command == "push":
+                return push.run(settings, graph, args.images, tag=args.tag, dry_run=args.dry_run)
             return imagetest.run(
                 settings,
                 graph,

@@ -27,6 +27,10 @@ class Settings:
     version_tag: str = "v2"
     # Empty: the upstream image pinned in the bake file (its one and only place).
     base_image: str = ""
+    # Pushes and registry-side retags: tries per tag, and the first wait between them
+    # (doubled after each failed try).
+    push_attempts: int = 4
+    push_backoff: float = 2.0
 
     @property
     def bake_path(self) -> Path:
@@ -40,7 +44,11 @@ _KEYS = {
     "release-branch": ("release_branch", "ZONE_RELEASE_BRANCH"),
     "version-tag": ("version_tag", "ZONE_VERSION_TAG"),
     "base-image": ("base_image", "ZONE_BASE_IMAGE"),
+    "push-attempts": ("push_attempts", "ZONE_PUSH_ATTEMPTS"),
+    "push-backoff": ("push_backoff", "ZONE_PUSH_BACKOFF"),
 }
+# Settings that are numbers, with the smallest value that makes sense.
+_NUMBERS = {"push_attempts": (int, 1), "push_backoff": (float, 0)}
 
 
 def load(root: Path) -> Settings:
@@ -59,4 +67,24 @@ def load(root: Path) -> Settings:
     for field, env in _KEYS.values():
         if os.environ.get(env):
             values[field] = os.environ[env]
-    return Settings(root=root, **values)
+    numbers = _numbers(values)  # takes the numeric settings out of values
+    return Settings(root=root, **values, **numbers)
+
+
+def _numbers(values: dict[str, str]) -> dict[str, int | float]:
+    numbers: dict[str, int | float] = {}
+    for field, (kind, smallest) in _NUMBERS.items():
+        if field not in values:
+            continue
+        text = values.pop(field)
+        try:
+            numbers[field] = kind(text)
+        except ValueError:
+            numbers[field] = smallest - 1  # reported below
+        if numbers[field] < smallest:
+            key = next(k for k, (f, _) in _KEYS.items() if f == field)
+            raise ZoneError(
+                f"setting {key} (or {_KEYS[key][1]}) must be a {kind.__name__} >= {smallest}, "
+                f"not {text!r}"
+            )
+    return numbers

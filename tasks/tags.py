@@ -66,3 +66,12 @@ def revision(checkout: Checkout | None, environ: Mapping[str, str] = os.environ)
 def image_refs(registry: str, stage: str, tags: list[str]) -> list[str]:
     prefix = f"{registry.rstrip('/')}/{stage}" if registry else stage
     return [f"{prefix}:{tag}" for tag in tags]
+
+
+def registry_host(name: str) -> str:
+    """The registry an image name (REPO/STAGE, no tag) lives in. Docker's rule: a first
+    component with a dot or a port, or localhost, is a host; anything else is Docker Hub."""
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
