@@ -186,12 +186,18 @@ def _verify(client: docker.DockerClient, pushed: list[Pushed], settings: Setting
 
 
 def _show(pushed: list[Pushed], title: str) -> None:
-    table = Table(title=title)
-    table.add_column("image")
-    table.add_column("digest")
+    """Per image: NAME@DIGEST and its tags, on lines of their own (logs keep them whole)."""
+    if not pushed:
+        return
+    err.print(f"{title}:")
+    by_name: dict[str, list[Pushed]] = {}
     for item in pushed:
-        table.add_row(item.ref, item.digest)
-    err.print(table)
+        by_name.setdefault(item.ref.rsplit(":", 1)[0], []).append(item)
+    for name, items in by_name.items():
+        for digest in dict.fromkeys(item.digest for item in items):
+            tag_names = [i.ref.rsplit(":", 1)[1] for i in items if i.digest == digest]
+            err.print(f"  {name}@{digest}", highlight=False)
+            err.print(f"    tags: {', '.join(tag_names)}", highlight=False)
 
 
 def _show_plan(plan: dict[str, list[str]]) -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import dataclasses
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+import urllib.response
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,27 +134,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def registry(
-    engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A real registry (Debian's docker-registry) on a free loopback port, for this run.
-
-    Yields the repository prefix to use; every image tagged under it is removed at the end.
-    """
+def _serve_registry(folder: Path, htpasswd: Path | None = None) -> tuple[subprocess.Popen, int]:
+    """Start Debian's docker-registry on a free loopback port; wait until it answers."""
     binary = shutil.which("docker-registry")
     if binary is None:
         pytest.fail("docker-registry is missing: apt-get install docker-registry")
     port = free_port()
-    folder = tmp_path_factory.mktemp("registry")
     config = folder / "config.yml"
     # In memory: the filesystem driver writes tag links non-atomically, and BuildKit's
     # parallel pushes of many tags then sometimes read a half-written one (HTTP 500).
+    auth = f"auth:\n  htpasswd:\n    realm: zone-tests\n    path: {htpasswd}\n" if htpasswd else ""
     config.write_text(
         "version: 0.1\n"
         "storage:\n  inmemory: {}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
-        "log:\n  level: error\n"
+        "log:\n  level: error\n" + auth
     )
     process = subprocess.Popen(
         [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -159,16 +158,114 @@ def registry(
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
             break
+        except urllib.error.HTTPError:  # 401: up, and asking for credentials
+            break
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
                 pytest.fail(f"docker-registry did not start on 127.0.0.1:{port}")
             time.sleep(0.1)
+    return process, port
+
+
+@pytest.fixture(scope="session")
+def registry(
+    engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real registry (Debian's docker-registry) on a free loopback port, for this run.
+
+    Yields the repository prefix to use; every image tagged under it is removed at the end.
+    """
+    process, port = _serve_registry(tmp_path_factory.mktemp("registry"))
     prefix = f"localhost:{port}/zt{uuid.uuid4().hex[:6]}"
     yield prefix
     process.terminate()
     process.wait(timeout=10)
     remove_images(engine, prefix)
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthRegistry:
+    """A real registry that wants a login (htpasswd), and ways to look inside it."""
+
+    port: int
+    user: str
+    password: str
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _get(self, path: str, method: str = "GET") -> urllib.response.addinfourl | None:
+        request = urllib.request.Request(f"http://{self.host}/v2/{path}", method=method)
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+        request.add_header("Accept", MANIFEST_TYPES)
+        try:
+            return urllib.request.urlopen(request, timeout=10)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
+
+    def digest(self, name: str, tag: str) -> str | None:
+        """The digest the registry serves for NAME:TAG (NAME without host), None if absent."""
+        response = self._get(f"{name}/manifests/{tag}", method="HEAD")
+        return response.headers["Docker-Content-Digest"] if response else None
+
+    def tags(self, name: str) -> set[str]:
+        response = self._get(f"{name}/tags/list")
+        return set(json.load(response)["tags"] or []) if response else set()
+
+
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthRegistry]:
+    """A real registry with htpasswd (bcrypt) authentication, for this run."""
+    import bcrypt
+
+    folder = tmp_path_factory.mktemp("auth-registry")
+    user, password = "zone-ci", f"pw-{uuid.uuid4().hex}"
+    htpasswd = folder / "htpasswd"
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    htpasswd.write_text(f"{user}:{hashed}\n")
+    process, port = _serve_registry(folder, htpasswd)
+    yield AuthRegistry(port, user, password)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def docker_config(folder: Path, logins: dict[str, tuple[str, str]]) -> Path:
+    """A DOCKER_CONFIG folder holding `logins` (host -> user, password), as `docker login`
+    writes them, with the buildx plugin beside (the CLI looks for plugins there)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    auths = {
+        host: {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+        for host, (user, password) in logins.items()
+    }
+    (folder / "config.json").write_text(json.dumps({"auths": auths}))
+    plugins = folder / "cli-plugins"
+    plugins.mkdir(exist_ok=True)
+    buildx = shutil.which("docker-buildx") or _installed_buildx()
+    (plugins / "docker-buildx").symlink_to(buildx)
+    return folder
+
+
+def _installed_buildx() -> str:
+    home = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    for folder in (home / "cli-plugins", Path("/usr/libexec/docker/cli-plugins")):
+        if (folder / "docker-buildx").is_file():
+            return str(folder / "docker-buildx")
+    pytest.fail("the buildx plugin is missing: run bash .ci/provision-docker.sh")
 
 
 def remove_images(engine: docker.DockerClient, prefix: str) -> None:

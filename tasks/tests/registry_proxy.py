@@ -94,9 +94,14 @@ def _handler(proxy: CuttingProxy) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True  # dropped without an answer
                 return
             upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-            # Host passes unchanged: the registry builds its upload URLs from it.
-            upstream.request(self.command, self.path, body=body, headers=headers)
+            # Every header line as it came (Accept comes several times), Host included:
+            # the registry builds its upload URLs from it.
+            upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for key, value in self.headers.items():
+                if key.lower() not in _HOP_BY_HOP:
+                    upstream.putheader(key, value)
+            upstream.putheader("Content-Length", str(len(body)))
+            upstream.endheaders(body)
             response = upstream.getresponse()
             payload = response.read()
             self.send_response(response.status)
