@@ -41,6 +41,12 @@ def push(session: nox.Session) -> None:
 
 
 @nox.session
+def retag(session: nox.Session) -> None:
+    """Tag the stages this commit reuses with its tags, registry-side: no layers move."""
+    _runner(session, "retag")
+
+
+@nox.session
 def selftest(session: nox.Session) -> None:
     """The runner's own tests, against a real Docker engine, buildx and registry."""
     _install(session, "selftest")

@@ -23,16 +23,44 @@ class BakeOptions:
 
 
 def select(graph: BakeGraph, plan: Plan, requested: list[str], changed_only: bool) -> list[str]:
-    """The stages to build: the requested images and their ancestors (the plan's, with
-    --changed). No image requested: the default group, or with --changed, every change."""
+    """The stages to build for sure. Without --changed: the requested images and all their
+    ancestors (no image requested: the default group). With --changed: the requested
+    images the plan marks for build (none requested: every stage it marks); their
+    ancestors are then found in the registry or built (reuse_parents)."""
     if not requested:
-        requested = list(graph.groups.get("default", graph.leaves()))
-        if changed_only:
-            requested = list(graph.stages)
-    chain = graph.with_ancestors(requested)
+        default = graph.groups.get("default", graph.leaves())
+        requested = list(graph.stages) if changed_only else list(default)
     if not changed_only:
-        return chain
-    return [name for name in chain if plan.stage(name).action == "build"]
+        return graph.with_ancestors(requested)
+    wanted = set(requested)
+    return [name for name in graph.stages if name in wanted and plan.stage(name).action == "build"]
+
+
+def sources(plan: Plan, settings: Settings, stage: str) -> list[tuple[str, str]]:
+    """Where an already built image of `stage` may be in the registry, best first, with
+    why each is the same image: (reference, reason)."""
+    candidates = []
+    if plan.stage(stage).action == "build":
+        # Changed: only this very commit's build will do, e.g. pushed by the CI job of
+        # the level before. Uncommitted edits or another upstream make it another image.
+        if plan.sha and plan.committed and not settings.base_image:
+            candidates.append((plan.sha, "this commit's SHA tag: built from these same files"))
+    else:
+        if plan.merge_base:
+            candidates.append((plan.merge_base, "the merge base's SHA tag"))
+        if plan.base_branch:
+            branch = tags.sanitize(plan.base_branch)
+            candidates.append((branch, f"the base branch's tag ({branch})"))
+    return [(tags.image_refs(settings.registry, stage, [tag])[0], why) for tag, why in candidates]
+
+
+def find_built(
+    plan: Plan, settings: Settings, stage: str, registry_has: Callable[[str], bool]
+) -> tuple[str, str] | None:
+    """The first of sources() that the registry has: (reference, why), or None."""
+    return next(
+        ((ref, why) for ref, why in sources(plan, settings, stage) if registry_has(ref)), None
+    )
 
 
 def reuse_parents(
@@ -42,32 +70,27 @@ def reuse_parents(
     targets: list[str],
     registry_has: Callable[[str], bool],
 ) -> tuple[list[str], dict[str, str]]:
-    """For each unbuilt parent of a built stage, find its image in the registry: first at
-    the merge base's SHA (built from exactly the same inputs), then at the base branch's
-    tag. A parent found in neither is built after all."""
+    """Every ancestor of the targets either comes from the registry (find_built) or is
+    built too, and then its own parents are looked for in turn."""
     building = set(targets)
     reused: dict[str, str] = {}
-    candidates = []
-    if plan.merge_base:
-        candidates.append((plan.merge_base, "the merge base's SHA tag"))
-    if plan.base_branch:
-        branch = tags.sanitize(plan.base_branch)
-        candidates.append((branch, f"the base branch's tag ({branch})"))
     pending = [p for name in targets for p in graph.stages[name].parents]
     while pending:
         parent = pending.pop()
         if parent in building or parent in reused:
             continue
-        for tag, why in candidates:
-            ref = tags.image_refs(settings.registry, parent, [tag])[0]
-            if registry_has(ref):
-                reused[parent] = ref
-                note(f"{parent} is unchanged: reusing {ref} ({why})")
-                break
+        found = find_built(plan, settings, parent, registry_has)
+        if found:
+            reused[parent], why = found
+            state = "built already" if plan.stage(parent).action == "build" else "unchanged"
+            note(f"{parent} is {state}: reusing {reused[parent]} ({why})")
+            continue
+        if plan.stage(parent).action == "build":
+            note(f"{parent} changed and no image of this commit is in the registry: building it")
         else:
             note(f"{parent} is unchanged but no image of it is in the registry: building it")
-            building.add(parent)
-            pending.extend(graph.stages[parent].parents)
+        building.add(parent)
+        pending.extend(graph.stages[parent].parents)
     return [name for name in graph.stages if name in building], reused
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -97,6 +98,18 @@ def open_checkout(root: Path) -> Checkout | None:
     return Checkout(repo, "" if prefix == "." else prefix + "/")
 
 
+def _pushed_over(environ: Mapping[str, str]) -> str | None:
+    """A push event's `before` commit; None for other events and for a new branch."""
+    if environ.get("GITHUB_EVENT_NAME") != "push" or not environ.get("GITHUB_EVENT_PATH"):
+        return None
+    try:
+        with open(environ["GITHUB_EVENT_PATH"]) as handle:
+            before = json.load(handle).get("before") or ""
+    except (OSError, ValueError, AttributeError):
+        return None
+    return before if before.strip("0") else None  # all zeros: the branch is new
+
+
 def find_base(
     checkout: Checkout, explicit: str | None, environ: Mapping[str, str] = os.environ
 ) -> tuple[str | None, str]:
@@ -112,7 +125,13 @@ def find_base(
                 hint="fetch it first (git fetch origin BRANCH) or name an existing branch or SHA",
             )
         return explicit, "given with --base"
-    pr_base = environ.get("GITHUB_BASE_REF", "") if environ.get("GITHUB_ACTIONS") else ""
+    in_actions = bool(environ.get("GITHUB_ACTIONS"))
+    pr_base = environ.get("GITHUB_BASE_REF", "") if in_actions else ""
+    before = _pushed_over(environ) if in_actions else None
+    if before and checkout.resolves(before):
+        # A push compares with what the branch was before it: on master, the base is
+        # master itself, and comparing with it would find nothing changed.
+        return before, "the branch before this push (the push event's `before`)"
     if pr_base:
         ref = f"origin/{pr_base}"
         if checkout.resolves(ref):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from tasks import bakefile, changes, dev, docs, engine, imagetest, plan, push
+from tasks import bakefile, changes, dev, docs, engine, imagetest, plan, push, retag, summary
 from tasks.bake import BakeOptions, invocation, reuse_parents, select
 from tasks.console import FAILURE, ZoneError, err, fail, note, out, warn
 from tasks.lint import run as lint
@@ -100,6 +100,17 @@ def _parser() -> _Parser:
     )
     push_cmd.add_argument("--dry-run", action="store_true", help="list what would be pushed")
 
+    retag_cmd = commands.add_parser(
+        "retag",
+        help="give the stages this commit reuses its tags, registry-side (no layers moved)",
+        usage="nox -s retag -- [IMAGE ...] [options]",
+    )
+    retag_cmd.add_argument(
+        "images", nargs="*", metavar="IMAGE", help="default: every stage the plan reuses"
+    )
+    retag_cmd.add_argument("--dry-run", action="store_true", help="say what would be tagged")
+    _common(retag_cmd)
+
     commands.add_parser(
         "lint", help="ruff, hadolint, shellcheck, bake --print, layer sizes, stale docs"
     )
@@ -148,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         graph = bakefile.load(settings.bake_path)
         if args.command == "plan":
             return run_plan(settings, graph, args)
+        if args.command == "retag":
+            the_plan = _make_plan(settings, graph, args)
+            return retag.run(settings, graph, the_plan, args.images, args.dry_run)
         if args.command in ("test", "dev", "push"):
             if args.tag and not _TAG.fullmatch(args.tag):
                 raise ZoneError(f"--tag {args.tag!r} is not a valid image tag")
@@ -211,6 +225,14 @@ def run_plan(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Names
         )
     the_plan = _make_plan(settings, graph, args)
     _show(the_plan)
+    summary.table(
+        f"Plan for {the_plan.branch} (compared with {the_plan.base_ref or 'nothing'})",
+        ["stage", "action", "why", "tags"],
+        [
+            (s.name, s.action, "\n".join(s.reasons) or "unchanged", _tag_names(s.tags))
+            for s in the_plan.stages
+        ],
+    )
     if args.github_output:
         lines = "".join(f"{k}={v}\n" for k, v in the_plan.github_outputs().items())
         try:
@@ -253,7 +275,7 @@ def run_bake(
     if code != 0:
         raise ZoneError(f"docker buildx bake failed (exit {code})", exit_code=FAILURE)
     if not args.print:
-        _show_built(the_plan, targets, reused)
+        _show_built(the_plan, targets, reused, args.push)
     return 0
 
 
@@ -269,23 +291,30 @@ def _show(the_plan: plan.Plan) -> None:
             stage.reasons[:5]
             + ([f"... {len(stage.reasons) - 5} more"] if len(stage.reasons) > 5 else [])
         )
-        tag_names = ", ".join(ref.rsplit(":", 1)[1] for ref in stage.tags)
         table.add_row(
             stage.name,
             action,
             why or "unchanged (--all)" if stage.action == "build" else why or "unchanged",
-            tag_names,
+            _tag_names(stage.tags),
         )
     err.print(table)
     err.print(f"test: {', '.join(the_plan.test) or 'nothing'}")
 
 
-def _show_built(the_plan: plan.Plan, targets: list[str], reused: dict[str, str]) -> None:
+def _tag_names(refs: list[str]) -> str:
+    return ", ".join(ref.rsplit(":", 1)[1] for ref in refs)
+
+
+def _show_built(
+    the_plan: plan.Plan, targets: list[str], reused: dict[str, str], pushed: bool
+) -> None:
     table = Table(title="Built")
     table.add_column("stage")
     table.add_column("images")
-    for name in targets:
-        table.add_row(name, "\n".join(the_plan.stage(name).tags))
-    for name, ref in reused.items():
-        table.add_row(name, f"reused {ref}")
+    rows = [(name, "built", "\n".join(the_plan.stage(name).tags)) for name in targets]
+    rows += [(name, "reused", ref) for name, ref in reused.items()]
+    for name, _, images in rows:
+        table.add_row(name, images if name in targets else f"reused {images}")
     err.print(table)
+    title = "Built and pushed" if pushed else "Built"
+    summary.table(title, ["stage", "", "images"], rows)

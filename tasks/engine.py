@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import subprocess
@@ -10,7 +11,9 @@ import subprocess
 import docker
 import docker.errors
 
+from tasks import tags
 from tasks.console import FAILURE, ZoneError, warn
+from tasks.retry import Transient, classify
 
 # Named contexts linking targets (`target:`) need buildx 0.10+ and, with the default
 # `docker` driver, the BuildKit embedded in Docker Engine 23+.
@@ -84,19 +87,39 @@ def preflight(builder: str | None, need_engine: bool = True) -> None:
         )
 
 
+def imagetools(*args: str) -> subprocess.CompletedProcess[str]:
+    """`docker buildx imagetools ...`: registry work with the user's docker login, which
+    needs no engine (remote builders) and moves no layers."""
+    try:
+        return subprocess.run(
+            ["docker", "buildx", "imagetools", *args], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise ZoneError("the docker command is not installed", exit_code=FAILURE) from None
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    return (result.stderr.strip().splitlines() or ["no detail"])[-1].removeprefix("ERROR: ")
+
+
+def registry_digest(ref: str) -> str | None:
+    """The digest the registry serves for `ref`; None when it has no such tag. Any other
+    failure raises retry.classify's error (Transient when it may pass)."""
+    result = imagetools("inspect", "--format", "{{json .Manifest.Digest}}", ref)
+    if result.returncode == 0:
+        return json.loads(result.stdout)
+    if "not found" in result.stderr:
+        return None
+    raise classify(last_line(result), tags.registry_host(ref.rsplit(":", 1)[0]))
+
+
 def registry_has(ref: str) -> bool:
-    """Does the registry serve `ref`? Asked by buildx with the user's docker login, so it
-    needs no engine (remote builders) and pulls nothing."""
-    result = subprocess.run(
-        ["docker", "buildx", "imagetools", "inspect", "--format", "{{json .Manifest.Digest}}", ref],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0 and "not found" not in result.stderr:
-        detail = (result.stderr.strip().splitlines() or ["no detail"])[-1]
-        warn(f"cannot look up {ref} in its registry: {detail}")
-    return result.returncode == 0
+    """Does the registry serve `ref`? A registry that cannot be asked counts as not."""
+    try:
+        return registry_digest(ref) is not None
+    except (ZoneError, Transient) as exc:
+        warn(f"cannot look up {ref} in its registry: {getattr(exc, 'message', exc)}")
+        return False
 
 
 def run(argv: list[str]) -> int:

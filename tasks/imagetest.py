@@ -11,7 +11,7 @@ import uuid
 
 import docker.errors
 
-from tasks import bakefile, changes, engine, plan, tags
+from tasks import bakefile, changes, engine, plan, summary, tags
 from tasks.console import FAILURE, ZoneError, err, note, warn
 from tasks.settings import Settings
 
@@ -151,6 +151,11 @@ def run(
     failed = [stage for stage, code in codes.items() if code != 0]
     for stage in stages:
         err.print(f"{stage}: " + ("[bold red]failed[/]" if stage in failed else "[green]passed[/]"))
+    summary.table(
+        "Tested",
+        ["image", "result"],
+        [(refs[stage], "failed" if stage in failed else "passed") for stage in stages],
+    )
     if os.environ.get("CI"):
         note(f"JUnit XML in {_results()}")
     if failed:

@@ -15,6 +15,9 @@ from tasks.console import ZoneError
 from tasks.settings import Settings
 
 TESTS_FOR_EVERY_IMAGE = ("tests/general/", "tests/conftest.py")
+# The build-level jobs of .github/workflows/docker.yaml (build-1 ... build-6); lint checks
+# that the workflow has exactly these.
+CI_LEVELS = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +25,8 @@ class StagePlan:
     name: str
     context: str
     parent: str | None
+    parents: list[str]  # every stage linked as a named context (parent is the first)
+    served: bool  # a leaf of the graph: an image people run, which the image tests cover
     changed: bool
     reasons: list[str]
     action: str  # "build" or "reuse"
@@ -39,6 +44,7 @@ class Plan:
     test: list[str]
     notes: list[str]  # about tags
     warnings: list[str]  # about change detection
+    committed: bool = False  # the working tree is HEAD: the SHA tag names exactly these files
 
     @property
     def build(self) -> list[str]:
@@ -61,20 +67,69 @@ class Plan:
         }
         return json.dumps(document, indent=2)
 
+    @property
+    def reuse(self) -> list[str]:
+        return [s.name for s in self.stages if s.action == "reuse"]
+
+    @property
+    def retest(self) -> list[str]:
+        """Served images to test that are not rebuilt: only their tests changed."""
+        return [
+            s.name for s in self.stages if s.served and s.name in self.test and s.action == "reuse"
+        ]
+
+    def levels(self) -> list[list[str]]:
+        """The stages to build, in waves: each stage's built parents are in earlier waves."""
+        level: dict[str, int] = {}
+        for stage in self.stages:  # graph order: parents come first
+            if stage.action == "build":
+                level[stage.name] = 1 + max((level.get(p, 0) for p in stage.parents), default=0)
+        return [
+            [name for name, at in level.items() if at == wave]
+            for wave in range(1, max(level.values(), default=0) + 1)
+        ]
+
     def github_outputs(self) -> dict[str, str]:
-        """Values for $GITHUB_OUTPUT: job lists and a build matrix, as compact JSON."""
-        matrix = {
-            "include": [
-                {"stage": s.name, "parent": s.parent or "", "context": s.context}
-                for s in self.stages
-                if s.action == "build"
+        """Values for $GITHUB_OUTPUT, as compact JSON: job lists, a matrix of every stage
+        to build, one matrix per build level (`levelN`, empty when there is nothing at
+        that level), the stages to retag and the served images only to retest."""
+        levels = self.levels()
+        if len(levels) > CI_LEVELS:
+            raise ZoneError(
+                f"the stages to build form {len(levels)} levels, but the workflow builds at "
+                f"most {CI_LEVELS}",
+                hint="add build-N jobs to .github/workflows/docker.yaml and raise CI_LEVELS "
+                "in tasks/plan.py",
+            )
+
+        def jobs(names: list[str]) -> str:
+            include = [
+                {
+                    "stage": name,
+                    "parent": self.stage(name).parent or "",
+                    "context": self.stage(name).context,
+                    "test": self.stage(name).served and name in self.test,
+                }
+                for name in names
             ]
+            return _compact({"include": include})
+
+        outputs = {
+            "build": _compact(self.build),
+            "test": _compact(self.test),
+            "reuse": _compact(self.reuse),
+            "retest": _compact(self.retest),
+            "sha": self.sha or "",
+            "matrix": jobs(self.build),
         }
-        return {
-            "build": json.dumps(self.build),
-            "test": json.dumps(self.test),
-            "matrix": json.dumps(matrix, separators=(",", ":")),
-        }
+        for number in range(1, CI_LEVELS + 1):
+            names = levels[number - 1] if number <= len(levels) else []
+            outputs[f"level{number}"] = jobs(names) if names else ""
+        return outputs
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def make(
@@ -130,6 +185,8 @@ def make(
                 name=stage.name,
                 context=stage.context,
                 parent=stage.parent,
+                parents=list(stage.parents),
+                served=not graph.children(stage.name),
                 changed=bool(reasons),
                 reasons=reasons,
                 action="build" if reasons or everything else "reuse",
@@ -148,6 +205,7 @@ def make(
         test=test,
         notes=notes,
         warnings=warnings,
+        committed=checkout is not None and not checkout.repo.is_dirty(untracked_files=True),
     )
 
 

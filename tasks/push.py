@@ -133,11 +133,11 @@ def run(
                     settings.push_backoff,
                 )
             except ZoneError as error:
-                _show(pushed, "Pushed before the failure")
+                show_pushed(pushed, "Pushed before the failure")
                 raise _unfinished(error, pushed, plan, name, tag_names[position:]) from None
             pushed.append(Pushed(ref, digest))
     _verify(client, pushed, settings)
-    _show(pushed, "Pushed (the registry serves these digests)")
+    show_pushed(pushed, "Pushed (the registry serves these digests)")
     summary.table("Pushed", ["image", "digest"], [(p.ref, f"`{p.digest}`") for p in pushed])
     return 0
 
@@ -185,7 +185,7 @@ def _verify(client: docker.DockerClient, pushed: list[Pushed], settings: Setting
             )
 
 
-def _show(pushed: list[Pushed], title: str) -> None:
+def show_pushed(pushed: list[Pushed], title: str) -> None:
     """Per image: NAME@DIGEST and its tags, on lines of their own (logs keep them whole)."""
     if not pushed:
         return

@@ -407,6 +407,97 @@ def test_github_output(stack: Path, tmp_path: Path) -> None:
     matrix = json.loads(lines["matrix"])
     assert [job["stage"] for job in matrix["include"]] == ["sas-kernel", "jupyterlab-cpu", "sas"]
     assert matrix["include"][0]["parent"] == "mid"
+    # One matrix per build level, in graph order; served images are tested in their job.
+    level1 = json.loads(lines["level1"])["include"]
+    level2 = json.loads(lines["level2"])["include"]
+    assert [(j["stage"], j["test"]) for j in level1] == [("sas-kernel", False)]
+    assert [(j["stage"], j["test"]) for j in level2] == [("jupyterlab-cpu", True), ("sas", True)]
+    assert all(lines[f"level{n}"] == "" for n in range(3, 7))
+    assert json.loads(lines["reuse"]) == ["base", "mid"]
+    assert json.loads(lines["retest"]) == []
+    assert lines["sha"] == git(stack, "rev-parse", "HEAD")
+
+
+def test_levels_follow_the_graph() -> None:
+    from tasks import plan as plan_module
+
+    def stage(name: str, parents: list[str], action: str) -> plan_module.StagePlan:
+        return plan_module.StagePlan(
+            name,
+            f"images/{name}",
+            (parents or [None])[0],
+            parents,
+            not name.startswith("p"),
+            action == "build",
+            [],
+            action,
+            [],
+        )
+
+    the_plan = plan_module.Plan(
+        None,
+        None,
+        None,
+        "b",
+        None,
+        [
+            stage("p0", [], "reuse"),
+            stage("p1", ["p0"], "build"),
+            stage("p2", ["p1"], "build"),
+            stage("x", ["p2"], "build"),
+            stage("y", ["p0"], "build"),
+            stage("z", ["p0"], "reuse"),
+        ],
+        test=[],
+        notes=[],
+        warnings=[],
+    )
+    assert the_plan.levels() == [["p1", "y"], ["p2"], ["x"]]
+    assert the_plan.reuse == ["p0", "z"]
+
+
+def test_retest_lists_served_images_whose_tests_alone_changed(stack: Path, tmp_path: Path) -> None:
+    on_branch(stack)
+    write(stack, "tests/sas/test_more.py", "def test_x():\n    pass\n")
+    output = tmp_path / "github_output"
+    env = clean_env(GITHUB_OUTPUT=str(output))
+    result = run_tasks(stack, "plan", "--github-output", "--base", "master", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert json.loads(lines["retest"]) == ["sas"]
+    assert json.loads(lines["build"]) == []
+    assert lines["level1"] == ""
+
+
+def _push_event(tmp_path: Path, before: str) -> dict[str, str]:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"before": before, "after": "x"}))
+    return {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": "push",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_REF": "refs/heads/master",
+    }
+
+
+def test_a_push_compares_with_the_branch_before_it(stack: Path, tmp_path: Path) -> None:
+    before = git(stack, "rev-parse", "HEAD")
+    write(stack, "images/sas/stage.txt", "merged\n")
+    commit_all(stack, "a merged pull request")
+    git(stack, "checkout", "-q", "--detach")  # as actions/checkout leaves it
+    result = make_plan(stack, base=None, environ=_push_event(tmp_path, before))
+    assert result.base_ref == before
+    assert result.merge_base == before
+    assert result.build == ["sas"]
+
+
+def test_a_new_branch_push_falls_back_to_the_default_branch(stack: Path, tmp_path: Path) -> None:
+    on_branch(stack)
+    write(stack, "images/sas/stage.txt", "new\n")
+    commit_all(stack)
+    result = make_plan(stack, base=None, environ=_push_event(tmp_path, "0" * 40))
+    assert result.base_ref == "master"
+    assert result.build == ["sas"]
 
 
 def test_github_output_outside_github_is_refused(stack: Path) -> None:

@@ -1,0 +1,119 @@
+"""`nox -s retag`: this commit's tags for the stages it does not rebuild, registry-side.
+
+A reused stage is an image already in the registry (at the merge base's SHA tag, or the
+base branch's). `docker buildx imagetools create` writes the new tags onto that same
+manifest: no layer is pulled or pushed, and each new tag serves the source's digest. So
+every commit has every stage under its SHA tag, rebuilt or not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from tasks import engine, summary
+from tasks.bake import find_built, sources
+from tasks.bakefile import BakeGraph
+from tasks.console import FAILURE, ZoneError, note
+from tasks.plan import Plan
+from tasks.push import Pushed, order, show_pushed
+from tasks.retry import classify, with_retries
+from tasks.settings import Settings
+from tasks.tags import registry_host
+
+
+@dataclasses.dataclass(frozen=True)
+class Retagged:
+    stage: str
+    source: str
+    digest: str
+    tags: list[str]
+
+
+def select(graph: BakeGraph, plan: Plan, images: list[str]) -> list[str]:
+    """The stages to retag: the plan's reused ones, or those of `images` (all must be)."""
+    if not images:
+        return plan.reuse
+    named = list(dict.fromkeys(name for image in images for name in graph.resolve(image)))
+    rebuilt = [name for name in named if name not in plan.reuse]
+    if rebuilt:
+        raise ZoneError(
+            f"{', '.join(rebuilt)} changed since the merge base: build and push it instead",
+            hint=f"nox -s bake -- {' '.join(rebuilt)} --changed --push",
+        )
+    return named
+
+
+def run(settings: Settings, graph: BakeGraph, plan: Plan, images: list[str], dry_run: bool) -> int:
+    stages = select(graph, plan, images)
+    if not stages:
+        note("nothing to retag: every stage is rebuilt")
+        return 0
+    engine.preflight(None, need_engine=False)
+    found = {name: find_built(plan, settings, name, engine.registry_has) for name in stages}
+    missing = [name for name, source in found.items() if source is None]
+    if missing:
+        looked = "; ".join(
+            f"{name} at {', '.join(ref for ref, _ in sources(plan, settings, name)) or '-'}"
+            for name in missing
+        )
+        raise ZoneError(
+            f"no image to retag for {', '.join(missing)} in the registry (looked for {looked})",
+            hint=f"build and push it: nox -s bake -- {' '.join(missing)} --push",
+            exit_code=FAILURE,
+        )
+    done: list[Retagged] = []
+    for name in stages:
+        source, why = found[name]
+        new_tags = order([ref.rsplit(":", 1)[1] for ref in plan.stage(name).tags], settings)
+        note(f"{name}: {source} ({why}) -> {', '.join(new_tags)}")
+        if dry_run:
+            continue
+        done.append(_retag(settings, name, source, new_tags))
+    if dry_run:
+        return 0
+    show_pushed(
+        [Pushed(f"{r.source.rsplit(':', 1)[0]}:{tag}", r.digest) for r in done for tag in r.tags],
+        "Retagged registry-side (no layers moved)",
+    )
+    summary.table(
+        "Reused (retagged registry-side, no layers moved)",
+        ["stage", "from", "digest", "new tags"],
+        [(r.stage, r.source, f"`{r.digest}`", ", ".join(r.tags)) for r in done],
+    )
+    return 0
+
+
+def _retag(settings: Settings, stage: str, source: str, new_tags: list[str]) -> Retagged:
+    """Write each tag in order (immutable first, moving last), each checked afterwards."""
+    name = source.rsplit(":", 1)[0]
+    registry = registry_host(name)
+    digest = engine.registry_digest(source)
+    for tag in new_tags:
+        target = f"{name}:{tag}"
+
+        def create(target: str = target) -> None:
+            result = engine.imagetools("create", "--tag", target, source)
+            if result.returncode != 0:
+                raise classify(engine.last_line(result), registry)
+
+        with_retries(create, f"tagging {target}", settings.push_attempts, settings.push_backoff)
+        served = engine.registry_digest(target)
+        if served != digest and not _same_config(source, target):
+            raise ZoneError(
+                f"{target} now serves {served}, not the image of {source} ({digest})",
+                exit_code=FAILURE,
+            )
+    return Retagged(stage, source, digest or "", new_tags)
+
+
+def _same_config(source: str, target: str) -> bool:
+    """Whether two references resolve to the same image config(s): what matters when a
+    registry rewrote the manifest around them."""
+    configs = []
+    for ref in (source, target):
+        result = engine.imagetools("inspect", "--format", "{{json .Image}}", ref)
+        if result.returncode != 0:
+            return False
+        configs.append(json.loads(result.stdout))
+    return configs[0] == configs[1]
