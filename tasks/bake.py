@@ -11,6 +11,9 @@ from tasks.console import note
 from tasks.plan import Plan
 from tasks.settings import Settings
 
+# The tag under which each stage's build cache lives in its registry repository.
+CACHE_TAG = "buildcache"
+
 
 @dataclasses.dataclass(frozen=True)
 class BakeOptions:
@@ -19,6 +22,7 @@ class BakeOptions:
     builder: str | None = None
     secrets: tuple[str, ...] = ()
     print_only: bool = False
+    registry_cache: bool = False  # read and write each stage's layer cache in the registry
     raw: tuple[str, ...] = ()  # anything after a second `--`, passed to bake as it is
 
 
@@ -85,8 +89,10 @@ def reuse_parents(
             state = "built already" if plan.stage(parent).action == "build" else "unchanged"
             note(f"{parent} is {state}: reusing {reused[parent]} ({why})")
             continue
-        if plan.stage(parent).action == "build":
-            note(f"{parent} changed and no image of this commit is in the registry: building it")
+        if plan.stage(parent).action == "build" and not sources(plan, settings, parent):
+            note(f"{parent} changed, and uncommitted edits make it another image: building it")
+        elif plan.stage(parent).action == "build":
+            note(f"{parent} changed and the registry has no image of this commit: building it")
         else:
             note(f"{parent} is unchanged but no image of it is in the registry: building it")
         building.add(parent)
@@ -125,4 +131,9 @@ def invocation(
         if settings.base_image and not stage.parents:
             argv.append(f"--set={name}.args.BASE_IMAGE={settings.base_image}")
         argv += [f"--set={name}.secrets={secret}" for secret in options.secrets]
+        if options.registry_cache:
+            cache = tags.image_refs(settings.registry, name, [CACHE_TAG])[0]
+            argv.append(f"--set={name}.cache-from=type=registry,ref={cache}")
+            # mode=max keeps every layer's cache, so a fresh runner rebuilds nothing.
+            argv.append(f"--set={name}.cache-to=type=registry,ref={cache},mode=max")
     return [*argv, *options.raw, *targets]

@@ -63,6 +63,11 @@ def _parser() -> _Parser:
     bake_cmd.add_argument(
         "--print", action="store_true", help="show the resolved definition, build nothing"
     )
+    bake_cmd.add_argument(
+        "--registry-cache",
+        action="store_true",
+        help="read and write each stage's layer cache in the registry (REPO/STAGE:buildcache)",
+    )
     _common(bake_cmd)
 
     test_cmd = commands.add_parser(
@@ -266,6 +271,7 @@ def run_bake(
         builder=args.builder,
         secrets=tuple(args.secret),
         print_only=args.print,
+        registry_cache=args.registry_cache,
         raw=raw,
     )
     argv = invocation(graph, the_plan, settings, targets, reused, options)

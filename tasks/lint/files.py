@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePath
 
 # Tool and cache folders, and the deliberately bad examples the lint tests feed the checks.
 SKIPPED_FOLDERS = {".git", ".nox", ".venv", "venv", "node_modules", "__pycache__"}
 SKIPPED_PATHS = {"tasks/tests/fixtures/lint"}
+WORKFLOWS = ".github/workflows"
 _SHELLS = {"sh", "bash", "dash", "ksh"}
 _SHEBANG = re.compile(r"#!\s*(\S+)(?:\s+(.*))?")
 
@@ -32,6 +33,11 @@ def walk(root: Path) -> list[Path]:
 def is_dockerfile(path: Path) -> bool:
     name = path.name
     return name == "Dockerfile" or name.startswith("Dockerfile.") or name.endswith(".Dockerfile")
+
+
+def is_workflow(relative: PurePath) -> bool:
+    """A GitHub workflow: YAML right in .github/workflows (GitHub reads no subfolder)."""
+    return relative.parent.as_posix() == WORKFLOWS and relative.suffix in (".yaml", ".yml")
 
 
 def shell_of(path: Path) -> str | None:

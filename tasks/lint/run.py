@@ -22,6 +22,7 @@ def run(settings: Settings) -> int:
     every = files.walk(root)
     dockerfiles = [_relative(p, root) for p in every if files.is_dockerfile(p)]
     scripts = {_relative(p, root): shell for p in every if (shell := files.shell_of(p)) is not None}
+    workflows = [_relative(p, root) for p in every if files.is_workflow(p.relative_to(root))]
     checks: list[tuple[str, Callable[[], list[Finding]]]] = [
         ("ruff format", lambda: tools.ruff_format(root)),
         ("ruff check", lambda: tools.ruff_check(root)),
@@ -29,6 +30,8 @@ def run(settings: Settings) -> int:
         ("hadolint ignores", lambda: _hadolint_ignores(root, dockerfiles)),
         ("layers", lambda: _layers(root, dockerfiles)),
         ("shellcheck", lambda: tools.shellcheck(root, scripts)),
+        ("actionlint", lambda: tools.actionlint(root, workflows)),
+        ("scan allowlist", lambda: _scan_allowlist(root)),
         ("bake --print", lambda: _bake_prints(settings)),
         ("docs", lambda: _docs(settings)),
     ]
@@ -45,7 +48,8 @@ def run(settings: Settings) -> int:
             failed.append(name)
             total += len(findings)
     note(
-        f"checked {len(dockerfiles)} Dockerfiles and {len(scripts)} shell scripts; "
+        f"checked {len(dockerfiles)} Dockerfiles, {len(scripts)} shell scripts and "
+        f"{len(workflows)} workflows; "
         f"checks: {', '.join(name for name, _ in checks)}"
     )
     if failed:
@@ -61,6 +65,13 @@ def _hadolint_ignores(root: Path, dockerfiles: list[str]) -> list[Finding]:
 
 def _layers(root: Path, dockerfiles: list[str]) -> list[Finding]:
     return [f for path in dockerfiles for f in layers.check_file(root / path, path)]
+
+
+def _scan_allowlist(root: Path) -> list[Finding]:
+    # Imported here: it needs pyyaml, a lint dependency, and every command imports this module.
+    from tasks.lint import allowlist
+
+    return allowlist.check(root)
 
 
 def _bake_prints(settings: Settings) -> list[Finding]:

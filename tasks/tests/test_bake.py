@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import urllib.request
 import uuid
 from pathlib import Path
@@ -166,6 +167,59 @@ def test_changed_falls_back_to_the_base_branch_tag_then_to_building(
     assert "building base, mid, sas-kernel, jupyterlab-cpu, sas" in result.stderr
     remove_images(engine, registry)
     remove_images(engine, empty)
+
+
+def test_changed_parent_built_from_this_commit_comes_from_the_registry(
+    engine, registry: str, repo: Path, env
+) -> None:
+    """CI builds a level at a time: a child's job takes the parent the job before pushed."""
+    git(repo, "checkout", "-q", "-b", "feature")
+    write(repo, "images/mid/stage.txt", f"mid {uuid.uuid4().hex}\n")
+    sha = commit_all(repo)
+    flags = ("--changed", "--base", "master", "--repo", registry)
+    first = run_tasks(repo, "bake", "mid", *flags, "--push", env=env)
+    assert first.returncode == 0, first.stderr
+
+    second = run_tasks(repo, "bake", "sas-kernel", *flags, env=env)
+    assert second.returncode == 0, second.stderr
+    assert f"mid is built already: reusing {registry}/mid:{sha} (this commit's SHA tag" in (
+        second.stderr
+    )
+    assert "building sas-kernel\n" in second.stderr
+
+    # An uncommitted edit: this commit's image of mid is not what these files make.
+    write(repo, "images/mid/more.txt")
+    third = run_tasks(repo, "bake", "sas-kernel", *flags, env=env)
+    assert third.returncode == 0, third.stderr
+    assert "mid changed, and uncommitted edits make it another image: building it" in third.stderr
+    # (base too, unless an earlier test left base:master in this registry)
+    assert re.search(r"^note: building (base, )?mid, sas-kernel$", third.stderr, re.MULTILINE)
+    remove_images(engine, registry)
+
+
+def test_registry_cache_serves_a_fresh_builder(engine, registry: str, repo: Path, env) -> None:
+    """As in CI: a stage built alone on its parent's image from the registry."""
+    master = run_tasks(repo, "bake", "sas", "--push", "--repo", registry, env=env)
+    assert master.returncode == 0, master.stderr
+    git(repo, "checkout", "-q", "-b", "feature")
+    write(repo, "images/sas/stage.txt", f"sas {uuid.uuid4().hex}\n")
+    commit_all(repo)
+    flags = ("sas", "--changed", "--base", "master", "--repo", registry, "--registry-cache")
+    first = run_tasks(repo, "bake", *flags, "--push", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "buildcache" in registry_tags(registry, "sas")
+    # A fresh runner: no image, no builder cache. Every step comes from the registry.
+    remove_images(engine, registry)
+    subprocess.run(["docker", "buildx", "prune", "-af"], check=True, capture_output=True)
+
+    again = run_tasks(repo, "bake", *flags, env=env)
+    log = again.stdout + again.stderr
+    assert again.returncode == 0, log
+    assert f"importing cache manifest from {registry}/sas:buildcache" in log
+    steps = [key.split(" ", 1)[0] for key in step_outcomes(log)]
+    # CACHED, each; BuildKit may then show the step again as it fetches the cached layer.
+    assert steps and all(re.search(rf"^{n} CACHED$", log, re.MULTILINE) for n in steps), log
+    remove_images(engine, registry)
 
 
 def test_changed_with_nothing_changed_builds_nothing(repo: Path, env) -> None:

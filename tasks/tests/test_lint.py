@@ -10,10 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from tasks.lint import dockerfile, files, hadolint_config, layers, tools
+from tasks.lint import allowlist, dockerfile, files, hadolint_config, layers, tools
 from tasks.tests.conftest import make_stack, run_tasks, write
 
 BAD = Path(__file__).parent / "fixtures" / "lint"
+PROJECT = Path(__file__).resolve().parents[2]
+# The workflows written with the lint checks; others in the folder are checked by `nox -s lint`.
+OUR_WORKFLOWS = [
+    f".github/workflows/{name}.yaml"
+    for name in ("nightly", "beta-label", "beta-merge", "beta-promote", "release")
+]
 
 
 def layer_findings(text: str) -> list[tuple[int, str]]:
@@ -184,6 +190,21 @@ def test_walk_skips_tool_folders_and_the_bad_examples(tmp_path: Path) -> None:
     assert files.walk(tmp_path) == [kept]
 
 
+@pytest.mark.parametrize(
+    ("relative", "workflow"),
+    [
+        (".github/workflows/nightly.yaml", True),
+        (".github/workflows/old.yml", True),
+        (".github/workflows/notes.md", False),
+        (".github/workflows/sub/nested.yaml", False),  # GitHub reads no subfolder
+        (".github/actions/setup/action.yaml", False),
+        ("docs/.github/workflows/copy.yaml", False),
+    ],
+)
+def test_workflows_are_yaml_right_in_the_workflows_folder(relative: str, workflow: bool) -> None:
+    assert files.is_workflow(Path(relative)) is workflow
+
+
 # --- the outside tools -----------------------------------------------------------------
 
 
@@ -240,8 +261,7 @@ def test_an_inline_hadolint_ignore_must_say_why(tmp_path: Path) -> None:
 
 
 def test_the_repository_hadolint_config_is_valid() -> None:
-    project = Path(__file__).resolve().parents[2]
-    assert hadolint_config.check(project) == []
+    assert hadolint_config.check(PROJECT) == []
 
 
 def test_shellcheck_catches_the_bad_scripts(tmp_path: Path) -> None:
@@ -262,6 +282,73 @@ def test_shellcheck_passes_good_scripts_and_with_contenv_needs_the_shell_named(
     # Without --shell, shellcheck refuses the with-contenv shebang: why we name the shell.
     unnamed = tools.shellcheck(tmp_path, {"s6-good-run": ""})
     assert any("SC1008" in f.message for f in unnamed)
+
+
+def test_actionlint_catches_a_bad_workflow_and_its_scripts_through_shellcheck(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, ".github/workflows/bad.yaml", (BAD / "bad-workflow.yaml").read_text())
+    # No shellcheck on PATH: the check must still hand actionlint the venv's one.
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    findings = tools.actionlint(tmp_path, [".github/workflows/bad.yaml"])
+    assert {f.path for f in findings} == {".github/workflows/bad.yaml"}
+    kinds = {(f.line, f.message.rsplit("[", 1)[-1]) for f in findings}
+    assert kinds == {(6, "job-needs]"), (8, "expression]"), (10, "shellcheck]")}
+    assert any("SC2086" in f.message for f in findings)
+    assert any('undefined variable "machine"' in f.message for f in findings)
+
+
+def test_actionlint_passes_the_repository_workflows() -> None:
+    assert tools.actionlint(PROJECT, OUR_WORKFLOWS) == []
+
+
+def test_actionlint_has_nothing_to_do_without_workflows(tmp_path: Path) -> None:
+    assert tools.actionlint(tmp_path, []) == []
+
+
+def test_the_scan_allowlist_needs_a_reason_one_entry_per_id_and_real_dates(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, allowlist.ALLOWLIST, (BAD / "bad-allowlist.yaml").read_text())
+    findings = allowlist.check(tmp_path)
+    assert {(f.path, f.check) for f in findings} == {(allowlist.ALLOWLIST, "scan allowlist")}
+    assert [(f.line, f.message) for f in findings] == [
+        (3, "CVE-2024-0001 has no `statement`: say why it is acceptable"),
+        (6, "`expired_at` must be a date, YYYY-MM-DD, unquoted"),
+        (7, "CVE-2024-0002 is listed already at line 4: one entry per id"),
+        (11, "`expired_at` must be a date, YYYY-MM-DD, unquoted"),
+        (14, "unknown key 'expires_at': Trivy reads expired_at, id, paths, purls, statement"),
+    ]
+
+
+def test_the_scan_allowlist_passes_a_good_one_and_the_repository_one(tmp_path: Path) -> None:
+    write(tmp_path, allowlist.ALLOWLIST, (BAD / "good-allowlist.yaml").read_text())
+    assert allowlist.check(tmp_path) == []
+    assert (PROJECT / allowlist.ALLOWLIST).is_file()
+    assert allowlist.check(PROJECT) == []
+    assert allowlist.check(tmp_path / "nowhere") == []  # no allowlist: nothing to check
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("- id: CVE-2024-0001\n", 1, "expected a mapping"),
+        ("# nothing yet\n", 1, "expected a mapping"),
+        ("misconfigurations: []\n", 1, "no `vulnerabilities:` list"),
+        ("vulnerabilities:\n  id: CVE-2024-0001\n", 2, "must be a list"),
+        ("vulnerabilities:\n  - CVE-2024-0001\n", 2, "each entry must be a mapping"),
+        ("vulnerabilities:\n  - statement: why\n", 2, "entry without an `id`"),
+        ("vulnerabilities:\n  - id: CVE-1\n    statement: ''\n", 2, "has no `statement`"),
+        ("vulnerabilities: [\n  - id: x\n", 2, "not valid YAML"),
+    ],
+)
+def test_the_scan_allowlist_says_what_is_wrong_with_its_shape(
+    tmp_path: Path, text: str, line: int, words: str
+) -> None:
+    write(tmp_path, allowlist.ALLOWLIST, text)
+    [finding] = allowlist.check(tmp_path)
+    assert finding.line == line
+    assert words in finding.message
 
 
 def test_bake_print_failure_names_the_target_and_its_line(tmp_path: Path) -> None:
@@ -293,7 +380,7 @@ def test_bake_print_error_in_the_file_is_reported_once_at_its_line(tmp_path: Pat
 
 def test_lint_passes_a_clean_stack_and_reports_every_check_that_fails(tmp_path: Path) -> None:
     repo = make_stack(tmp_path / "stack", with_runner=True)
-    shutil.copy(Path(__file__).resolve().parents[2] / ".hadolint.yaml", repo)
+    shutil.copy(PROJECT / ".hadolint.yaml", repo)
     assert run_tasks(repo, "docs").returncode == 0
     clean = run_tasks(repo, "lint")
     assert clean.returncode == 0, clean.stderr
@@ -316,3 +403,22 @@ def test_lint_passes_a_clean_stack_and_reports_every_check_that_fails(tmp_path: 
     assert "Traceback" not in output
     for check in ("ruff check", "layers", "shellcheck", "docs"):
         assert check in output.rsplit("lint found", 1)[1]
+
+
+def test_lint_reports_bad_workflows_and_a_bad_scan_allowlist(tmp_path: Path) -> None:
+    repo = make_stack(tmp_path / "stack", with_runner=True)
+    shutil.copy(PROJECT / ".hadolint.yaml", repo)
+    assert run_tasks(repo, "docs").returncode == 0
+    write(repo, ".github/workflows/bad.yml", (BAD / "bad-workflow.yaml").read_text())
+    shutil.copy(PROJECT / ".github/workflows/release.yaml", repo / ".github/workflows")
+    write(repo, allowlist.ALLOWLIST, (BAD / "bad-allowlist.yaml").read_text())
+    failed = run_tasks(repo, "lint")
+    assert failed.returncode == 1
+    output = failed.stderr
+    assert ".github/workflows/bad.yml:10: shellcheck reported issue" in output
+    assert ".github/workflows/release.yaml" not in output
+    assert ".github/trivy-allowlist.yaml:3: CVE-2024-0001 has no `statement`" in output
+    assert "2 workflows" in output
+    assert "Traceback" not in output
+    summary = output.rsplit("lint found", 1)[1]
+    assert "actionlint" in summary and "scan allowlist" in summary
