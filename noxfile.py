@@ -89,7 +89,7 @@ def dev(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, hadolint, shellcheck, bake --print, layer sizes, stale docs: all, every time."""
+    """ruff, hadolint, shellcheck, actionlint, bake --print, layer sizes, docs: all, always."""
     _install(session, "runner", "lint")
     session.run("python", "-m", "tasks", "lint", *session.posargs, stderr=None)
 

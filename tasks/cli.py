@@ -117,7 +117,9 @@ def _parser() -> _Parser:
     _common(retag_cmd)
 
     commands.add_parser(
-        "lint", help="ruff, hadolint, shellcheck, bake --print, layer sizes, stale docs"
+        "lint",
+        help="ruff, hadolint, shellcheck, actionlint, scan allowlist, CI build levels, "
+        "bake --print, layer sizes, stale docs",
     )
     commands.add_parser("docs", help="write docs/stages.md from the bake file")
     return parser

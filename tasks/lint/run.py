@@ -32,6 +32,7 @@ def run(settings: Settings) -> int:
         ("shellcheck", lambda: tools.shellcheck(root, scripts)),
         ("actionlint", lambda: tools.actionlint(root, workflows)),
         ("scan allowlist", lambda: _scan_allowlist(root)),
+        ("build levels", lambda: _build_levels(root)),
         ("bake --print", lambda: _bake_prints(settings)),
         ("docs", lambda: _docs(settings)),
     ]
@@ -72,6 +73,12 @@ def _scan_allowlist(root: Path) -> list[Finding]:
     from tasks.lint import allowlist
 
     return allowlist.check(root)
+
+
+def _build_levels(root: Path) -> list[Finding]:
+    from tasks.lint import build_levels  # pyyaml, as above
+
+    return build_levels.check(root)
 
 
 def _bake_prints(settings: Settings) -> list[Finding]:

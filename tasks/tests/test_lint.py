@@ -422,3 +422,22 @@ def test_lint_reports_bad_workflows_and_a_bad_scan_allowlist(tmp_path: Path) -> 
     assert "Traceback" not in output
     summary = output.rsplit("lint found", 1)[1]
     assert "actionlint" in summary and "scan allowlist" in summary
+
+
+def test_build_levels_match_the_plans_outputs(tmp_path: Path) -> None:
+    from tasks.lint import build_levels
+
+    assert build_levels.check(PROJECT) == []
+    workflow = (PROJECT / build_levels.WORKFLOW).read_text()
+    # A level's job gone, another reading the wrong level: both said, with the job's line.
+    broken = workflow.replace("  build-6:", "  build-seven:").replace(
+        "matrix: ${{ needs.plan.outputs.level3 }}", "matrix: ${{ needs.plan.outputs.level2 }}"
+    )
+    write(tmp_path, build_levels.WORKFLOW, broken)
+    messages = {f.message for f in build_levels.check(tmp_path)}
+    assert messages == {
+        "no job build-6: level 6 is never built",
+        "build-3 does not build needs.plan.outputs.level3",
+    }
+    line = workflow.splitlines().index("  build-3:") + 1
+    assert any(f.line == line for f in build_levels.check(tmp_path))
