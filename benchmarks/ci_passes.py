@@ -1,0 +1,165 @@
+"""Time the docker workflow's passes end to end, replayed here as GitHub runs them.
+
+    python benchmarks/ci_passes.py [--registry localhost:5000]
+
+Needs the selftest venv (nox, pytest, pyyaml, the runner's dependencies), a Docker engine
+and a registry (bash .ci/provision-docker.sh starts one on 127.0.0.1:5000). On the fixture
+stack of tasks/tests, in a temporary git repository, it replays .github/workflows/docker.yaml
+(tasks/tests/workflow_replay.py: every job's nox commands, each job on a runner without
+the stack's images) for three pushes to master, then rebuilds one stage on a fresh
+builder from the registry build cache. Everything it tags is under a throwaway namespace
+of the registry and is removed at the end; the builder cache is pruned once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+import docker  # noqa: E402
+
+from tasks.tests.conftest import (  # noqa: E402
+    UPSTREAM,
+    clean_env,
+    commit_all,
+    git,
+    make_stack,
+    remove_images,
+    write,
+)
+from tasks.tests.workflow_replay import Replay, nox_shim  # noqa: E402
+
+REPLAY_TESTS = PROJECT / "tasks" / "tests" / "fixtures" / "replay-tests"
+
+
+def stack(folder: Path) -> Path:
+    """The fixture stack as a project: runner, workflows, image suite; an empty first commit."""
+    folder.mkdir()
+    git(folder, "init", "-q", "-b", "master")
+    git(folder, "commit", "-q", "--allow-empty", "-m", "empty")
+    make_stack(folder, with_runner=True)
+    shutil.rmtree(folder / "tests")
+    shutil.copytree(REPLAY_TESTS, folder / "tests")
+    shutil.copytree(PROJECT / ".github", folder / ".github")
+    commit_all(folder, "the stack")
+    return folder
+
+
+def push_pass(repo: Path, env: dict[str, str], fresh_runner, tmp: Path) -> tuple[float, dict, list]:
+    """Replay docker.yaml for a push of HEAD to master over HEAD~1."""
+    event = tmp / f"event-{uuid.uuid4().hex[:6]}.json"
+    event.write_text(json.dumps({"before": git(repo, "rev-parse", "HEAD~1")}))
+    push_env = {
+        **env,
+        "GITHUB_EVENT_NAME": "push",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_REF": "refs/heads/master",
+        "GITHUB_SHA": git(repo, "rev-parse", "HEAD"),
+    }
+    replay = Replay(repo, push_env, before_job=fresh_runner)
+    start = time.perf_counter()
+    outputs = replay.run("docker.yaml")
+    return time.perf_counter() - start, outputs["plan"], replay.ran
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--registry", default="localhost:5000")
+    args = parser.parse_args()
+    engine = docker.from_env()
+    engine.images.get(UPSTREAM)  # made by .ci/provision-docker.sh
+    prefix = f"{args.registry}/benchci{uuid.uuid4().hex[:6]}"
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        repo = stack(tmp / "stack")
+        env = clean_env(
+            UPSTREAM_IMAGE=UPSTREAM,
+            ZONE_REGISTRY=prefix,
+            GITHUB_ACTIONS="true",
+            CI="true",
+            GITHUB_STEP_SUMMARY=str(tmp / "summary.md"),
+            **nox_shim(tmp / "bin", sys.executable, tmp / "nox-envs"),
+        )
+
+        def fresh_runner(job: str) -> None:
+            remove_images(engine, prefix)
+
+        def row(name: str, seconds: float, plan: dict, ran: list[str]) -> None:
+            built = json.loads(plan["build"])
+            reused = json.loads(plan["reuse"])
+            jobs = len(ran)
+            rows.append(
+                (
+                    name,
+                    f"{seconds:5.1f} s  built {len(built)}, retagged {len(reused)}, {jobs} jobs",
+                )
+            )
+
+        # The first pass also makes the nox venvs (reused afterwards, as by nox -R).
+        row("full pass: every stage, level by level", *push_pass(repo, env, fresh_runner, tmp))
+        write(repo, "README.md", "# fixture stack\n\nA documentation change.\n")
+        commit_all(repo, "docs only")
+        row("no-change pass: plan, retag every stage", *push_pass(repo, env, fresh_runner, tmp))
+        write(repo, "images/sas/stage.txt", f"sas {uuid.uuid4().hex}\n")
+        commit_all(repo, "one leaf")
+        row(
+            "one-leaf pass: plan, retag, bake+test+push sas",
+            *push_pass(repo, env, fresh_runner, tmp),
+        )
+
+        # A fresh builder: no images, no build cache; the leaf again, from the registry cache.
+        write(repo, "images/sas/stage.txt", f"sas {uuid.uuid4().hex}\n")
+        commit_all(repo, "another leaf change")
+        bake = [sys.executable, "-m", "tasks", "bake", "sas", "--changed", "--registry-cache"]
+        task_env = {**clean_env(UPSTREAM_IMAGE=UPSTREAM, ZONE_REGISTRY=prefix)}
+        task_env["PYTHONPATH"] = str(PROJECT)
+        subprocess.run(
+            [*bake, "--push", "--base", "HEAD~1"],
+            cwd=repo,
+            env=task_env,
+            check=True,
+            capture_output=True,
+        )
+        remove_images(engine, prefix)
+        subprocess.run(["docker", "buildx", "prune", "-af"], check=True, capture_output=True)
+        start = time.perf_counter()
+        result = subprocess.run(
+            [*bake, "--base", "HEAD~1"],
+            cwd=repo,
+            env=task_env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seconds = time.perf_counter() - start
+        log = result.stdout + result.stderr
+        steps = re.findall(r"^#(\d+) \[[^\]]*\] (?:RUN|COPY) ", log, re.MULTILINE)
+        cached = [
+            n for n in dict.fromkeys(steps) if re.search(rf"^#{n} CACHED$", log, re.MULTILINE)
+        ]
+        rows.append(
+            (
+                "fresh builder, leaf rebuilt from the registry cache",
+                f"{seconds:5.1f} s  {len(cached)} of {len(set(steps))} steps from the cache",
+            )
+        )
+    remove_images(engine, prefix)
+    width = max(len(name) for name, _ in rows)
+    for name, figure in rows:
+        print(f"{name:<{width}}  {figure}")
+
+
+if __name__ == "__main__":
+    main()
