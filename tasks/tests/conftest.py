@@ -23,6 +23,9 @@ import docker
 import docker.errors
 import pytest
 
+# Fixture files are data (e.g. a small image suite the workflow replay copies), not tests.
+collect_ignore = ["fixtures"]
+
 PROJECT = Path(__file__).resolve().parents[2]
 FIXTURE_IMAGES = Path(__file__).parent / "fixtures" / "images"
 # The stand-in for quay.io/jupyter/datascience-notebook: a busybox rootfs, made here.
