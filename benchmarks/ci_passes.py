@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,26 +33,10 @@ from tasks.tests.conftest import (  # noqa: E402
     clean_env,
     commit_all,
     git,
-    make_stack,
     remove_images,
     write,
 )
-from tasks.tests.workflow_replay import Replay, nox_shim  # noqa: E402
-
-REPLAY_TESTS = PROJECT / "tasks" / "tests" / "fixtures" / "replay-tests"
-
-
-def stack(folder: Path) -> Path:
-    """The fixture stack as a project: runner, workflows, image suite; an empty first commit."""
-    folder.mkdir()
-    git(folder, "init", "-q", "-b", "master")
-    git(folder, "commit", "-q", "--allow-empty", "-m", "empty")
-    make_stack(folder, with_runner=True)
-    shutil.rmtree(folder / "tests")
-    shutil.copytree(REPLAY_TESTS, folder / "tests")
-    shutil.copytree(PROJECT / ".github", folder / ".github")
-    commit_all(folder, "the stack")
-    return folder
+from tasks.tests.workflow_replay import Replay, nox_shim, project_stack  # noqa: E402
 
 
 def push_pass(repo: Path, env: dict[str, str], fresh_runner, tmp: Path) -> tuple[float, dict, list]:
@@ -83,7 +66,7 @@ def main() -> None:
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        repo = stack(tmp / "stack")
+        repo = project_stack(tmp / "stack")
         env = clean_env(
             UPSTREAM_IMAGE=UPSTREAM,
             ZONE_REGISTRY=prefix,

@@ -33,19 +33,25 @@ class Pushed:
     digest: str
 
 
+IMMUTABLE, BRANCH, MOVING = 0, 1, 2  # push groups, in push order
+
+
+def group(tag: str, settings: Settings) -> int:
+    """IMMUTABLE (full or short SHA), MOVING (the version tag, latest) or BRANCH (the
+    rest: branch and extra tags)."""
+    if _FULL_SHA.fullmatch(tag) or _SHORT_SHA.fullmatch(tag):
+        return IMMUTABLE
+    return MOVING if tag in (settings.version_tag, "latest") else BRANCH
+
+
 def order(tag_names: list[str], settings: Settings) -> list[str]:
-    """Immutable tags (full SHA, short SHA) first, then branch and extra tags, then the
-    moving ones (the version tag, latest) last."""
+    """Push order: immutable tags (full SHA before short), then branch and extra tags,
+    then the moving ones (the version tag before latest) last."""
     moving = [settings.version_tag, "latest"]
 
-    def rank(tag: str) -> tuple[int, int, str]:
-        if _FULL_SHA.fullmatch(tag):
-            return (0, 0, tag)
-        if _SHORT_SHA.fullmatch(tag):
-            return (1, 0, tag)
-        if tag in moving:
-            return (3, moving.index(tag), tag)
-        return (2, 0, tag)
+    def rank(tag: str) -> tuple[int, int]:
+        within = -len(tag) if group(tag, settings) == IMMUTABLE else 0
+        return (group(tag, settings), moving.index(tag) if tag in moving else within)
 
     return sorted(tag_names, key=rank)
 

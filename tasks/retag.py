@@ -8,7 +8,9 @@ every commit has every stage under its SHA tag, rebuilt or not.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import itertools
 import json
 
 from tasks import engine, summary
@@ -16,7 +18,7 @@ from tasks.bake import find_built, sources
 from tasks.bakefile import BakeGraph
 from tasks.console import FAILURE, ZoneError, note
 from tasks.plan import Plan
-from tasks.push import Pushed, order, show_pushed
+from tasks.push import Pushed, group, order, show_pushed
 from tasks.retry import classify, with_retries
 from tasks.settings import Settings
 from tasks.tags import registry_host
@@ -50,7 +52,9 @@ def run(settings: Settings, graph: BakeGraph, plan: Plan, images: list[str], dry
         note("nothing to retag: every stage is rebuilt")
         return 0
     engine.preflight(None, need_engine=False)
-    found = {name: find_built(plan, settings, name, engine.registry_has) for name in stages}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(stages)) as pool:
+        lookups = pool.map(lambda n: find_built(plan, settings, n, engine.registry_has), stages)
+        found = dict(zip(stages, lookups, strict=True))
     missing = [name for name, source in found.items() if source is None]
     if missing:
         looked = "; ".join(
@@ -62,16 +66,17 @@ def run(settings: Settings, graph: BakeGraph, plan: Plan, images: list[str], dry
             hint=f"build and push it: nox -s bake -- {' '.join(missing)} --push",
             exit_code=FAILURE,
         )
-    done: list[Retagged] = []
+    work = []
     for name in stages:
         source, why = found[name]
         new_tags = order([ref.rsplit(":", 1)[1] for ref in plan.stage(name).tags], settings)
         note(f"{name}: {source} ({why}) -> {', '.join(new_tags)}")
-        if dry_run:
-            continue
-        done.append(_retag(settings, name, source, new_tags))
+        work.append((name, source, new_tags))
     if dry_run:
         return 0
+    # Stages are independent, and each tag is a few small registry requests: side by side.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(work)) as pool:
+        done = list(pool.map(lambda job: _retag(settings, *job), work))
     show_pushed(
         [Pushed(f"{r.source.rsplit(':', 1)[0]}:{tag}", r.digest) for r in done for tag in r.tags],
         "Retagged registry-side (no layers moved)",
@@ -85,25 +90,29 @@ def run(settings: Settings, graph: BakeGraph, plan: Plan, images: list[str], dry
 
 
 def _retag(settings: Settings, stage: str, source: str, new_tags: list[str]) -> Retagged:
-    """Write each tag in order (immutable first, moving last), each checked afterwards."""
+    """Write the tags group by group (immutable, branch, moving: one request each), and
+    check each tag before the next group, so the moving ones go only onto a good image."""
     name = source.rsplit(":", 1)[0]
     registry = registry_host(name)
     digest = engine.registry_digest(source)
-    for tag in new_tags:
-        target = f"{name}:{tag}"
+    for _, grouped in itertools.groupby(new_tags, key=lambda tag: group(tag, settings)):
+        targets = [f"{name}:{tag}" for tag in grouped]
 
-        def create(target: str = target) -> None:
-            result = engine.imagetools("create", "--tag", target, source)
+        def create(targets: list[str] = targets) -> None:
+            flags = [flag for target in targets for flag in ("--tag", target)]
+            result = engine.imagetools("create", *flags, source)
             if result.returncode != 0:
                 raise classify(engine.last_line(result), registry)
 
-        with_retries(create, f"tagging {target}", settings.push_attempts, settings.push_backoff)
-        served = engine.registry_digest(target)
-        if served != digest and not _same_config(source, target):
-            raise ZoneError(
-                f"{target} now serves {served}, not the image of {source} ({digest})",
-                exit_code=FAILURE,
-            )
+        what = f"tagging {', '.join(targets)}"
+        with_retries(create, what, settings.push_attempts, settings.push_backoff)
+        for target in targets:
+            served = engine.registry_digest(target)
+            if served != digest and not _same_config(source, target):
+                raise ZoneError(
+                    f"{target} now serves {served}, not the image of {source} ({digest})",
+                    exit_code=FAILURE,
+                )
     return Retagged(stage, source, digest or "", new_tags)
 
 

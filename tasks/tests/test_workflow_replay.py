@@ -13,18 +13,15 @@ import docker
 import pytest
 
 from tasks.tests.conftest import (
-    PROJECT,
     clean_env,
     commit_all,
     git,
-    make_stack,
     remove_images,
     write,
 )
-from tasks.tests.workflow_replay import Replay, nox_shim
+from tasks.tests.workflow_replay import Replay, nox_shim, project_stack
 
 STAGES = ["base", "mid", "sas-kernel", "jupyterlab-cpu", "sas"]
-REPLAY_TESTS = Path(__file__).parent / "fixtures" / "replay-tests"
 
 
 def _digest(registry: str, stage: str, tag: str) -> str | None:
@@ -49,19 +46,7 @@ def _digest(registry: str, stage: str, tag: str) -> str | None:
 
 @pytest.fixture
 def origin(tmp_path: Path) -> Path:
-    """The project's repository: an empty first commit, then the fixture stack with the
-    runner, its workflows and a small image suite for the busybox stages."""
-    path = tmp_path / "origin"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "master")
-    git(path, "commit", "-q", "--allow-empty", "-m", "empty")
-    make_stack(path, with_runner=True)
-    shutil.rmtree(path / "tests")
-    shutil.copytree(REPLAY_TESTS, path / "tests")
-    shutil.copytree(PROJECT / ".github", path / ".github")
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "--amend", "-m", "the stack")
-    return path
+    return project_stack(tmp_path / "origin")
 
 
 def _runner_checkout(origin: Path, folder: Path) -> Path:

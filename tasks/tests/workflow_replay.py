@@ -12,11 +12,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+
+from tasks.tests.conftest import PROJECT, git, make_stack
+
+REPLAY_TESTS = Path(__file__).parent / "fixtures" / "replay-tests"
 
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 _COMPARISON = re.compile(r"([\w.-]+)\s*(==|!=)\s*'([^']*)'")
@@ -177,6 +182,22 @@ def _in_needs_order(jobs: dict) -> list[str]:
             if job_id not in done and all(n in done for n in needs):
                 done.append(job_id)
     return done
+
+
+def project_stack(path: Path) -> Path:
+    """The fixture stack as a whole project: the runner, its workflows and a small image
+    suite for the busybox stages, committed over an empty first commit (so a push of
+    it, compared with that commit, builds every stage)."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "master")
+    git(path, "commit", "-q", "--allow-empty", "-m", "empty")
+    make_stack(path, with_runner=True)
+    shutil.rmtree(path / "tests")
+    shutil.copytree(REPLAY_TESTS, path / "tests")
+    shutil.copytree(PROJECT / ".github", path / ".github")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "--amend", "-m", "the stack")
+    return path
 
 
 def nox_shim(folder: Path, python: str, envdir: Path) -> dict[str, str]:
