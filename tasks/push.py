@@ -13,6 +13,7 @@ import re
 import docker
 import docker.errors
 import requests.exceptions
+from rich.console import Console
 from rich.table import Table
 
 from tasks import changes, engine, summary, tags
@@ -192,18 +193,17 @@ def _verify(client: docker.DockerClient, pushed: list[Pushed], settings: Setting
 
 
 def show_pushed(pushed: list[Pushed], title: str) -> None:
-    """Per image: NAME@DIGEST and its tags, on lines of their own (logs keep them whole)."""
+    """A table of image, tag and digest, never wrapped: logs keep every digest whole."""
     if not pushed:
         return
-    err.print(f"{title}:")
-    by_name: dict[str, list[Pushed]] = {}
+    table = Table(title=title, title_justify="left")
+    for column in ("image", "tag", "digest"):
+        table.add_column(column, no_wrap=True)
     for item in pushed:
-        by_name.setdefault(item.ref.rsplit(":", 1)[0], []).append(item)
-    for name, items in by_name.items():
-        for digest in dict.fromkeys(item.digest for item in items):
-            tag_names = [i.ref.rsplit(":", 1)[1] for i in items if i.digest == digest]
-            err.print(f"  {name}@{digest}", highlight=False)
-            err.print(f"    tags: {', '.join(tag_names)}", highlight=False)
+        table.add_row(*item.ref.rsplit(":", 1), item.digest)
+    # As wide as the rows need, whatever the terminal (or a CI log's 80 columns) says.
+    width = max(len(item.ref) + len(item.digest) for item in pushed) + 10
+    Console(stderr=True, width=max(width, err.width), highlight=False).print(table)
 
 
 def _show_plan(plan: dict[str, list[str]]) -> None:
