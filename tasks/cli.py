@@ -12,9 +12,11 @@ from pathlib import Path
 from rich.table import Table
 
 from tasks import bakefile, changes, dev, docs, engine, imagetest, plan, push, retag, summary
-from tasks.bake import BakeOptions, invocation, reuse_parents, select
+from tasks.bake import BakeOptions, invocation, select
 from tasks.console import FAILURE, ZoneError, err, fail, note, out, warn
 from tasks.lint import run as lint
+from tasks.retry import Transient
+from tasks.reuse import Reuse
 from tasks.settings import Settings, load
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -190,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_bake(settings, graph, args, tuple(raw))
     except ZoneError as error:
         return fail(error)
+    except Transient as error:  # a registry hiccup outside any retry loop
+        return fail(ZoneError(f"the registry failed: {error}", exit_code=FAILURE))
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
@@ -266,7 +270,8 @@ def run_bake(
     engine.preflight(args.builder, need_engine=loads_locally)
     reused: dict[str, str] = {}
     if args.changed:
-        targets, reused = reuse_parents(graph, the_plan, settings, targets, engine.registry_has)
+        reuse = Reuse(settings, graph, the_plan, engine.registry_has, engine.image_revision)
+        targets, reused = reuse.parents(targets)
     options = BakeOptions(
         push=args.push,
         no_cache=args.no_cache,

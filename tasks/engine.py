@@ -108,17 +108,43 @@ def registry_digest(ref: str) -> str | None:
     result = imagetools("inspect", "--format", "{{json .Manifest.Digest}}", ref)
     if result.returncode == 0:
         return json.loads(result.stdout)
-    if "not found" in result.stderr:
+    if last_line(result).endswith(f"{ref}: not found"):
         return None
     raise classify(last_line(result), tags.registry_host(ref.rsplit(":", 1)[0]))
 
 
+REVISION_LABEL = "org.opencontainers.image.revision"  # bake sets it on every image
+
+
+def image_revision(ref: str) -> str | None:
+    """The commit the image at `ref` was built from, by its revision label; None when it
+    has none, or its platforms disagree, or the registry cannot say."""
+    result = imagetools("inspect", "--format", "{{json .Image}}", ref)
+    if result.returncode != 0:
+        return None
+    image = json.loads(result.stdout)
+    # One image, or for a multi-platform index one per platform.
+    images = [image] if "config" in image or "rootfs" in image else list(image.values())
+    labels = [((i.get("config") or {}).get("Labels") or {}).get(REVISION_LABEL) for i in images]
+    return labels[0] if labels and len(set(labels)) == 1 else None
+
+
 def registry_has(ref: str) -> bool:
-    """Does the registry serve `ref`? A registry that cannot be asked counts as not."""
+    """Does the registry serve `ref`? A registry that cannot be asked counts as not (the
+    caller then builds instead), with a warning saying why."""
     try:
         return registry_digest(ref) is not None
     except (ZoneError, Transient) as exc:
         warn(f"cannot look up {ref} in its registry: {getattr(exc, 'message', exc)}")
+        return False
+
+
+def registry_has_strictly(ref: str) -> bool:
+    """registry_has, but a refusal (log in first) is an error, not a "no"."""
+    try:
+        return registry_digest(ref) is not None
+    except Transient as exc:
+        warn(f"cannot look up {ref} in its registry: {exc}")
         return False
 
 

@@ -209,6 +209,21 @@ def make(
     )
 
 
+def changed_since(
+    settings: Settings, graph: BakeGraph, checkout: Checkout, revision: str
+) -> set[str]:
+    """The stages whose inputs differ between `revision` and the working tree, with their
+    descendants: what an image built from `revision` would not have."""
+    paths = checkout.changed_paths(revision)
+    direct = set(_changed_stages(settings, graph, checkout, revision, paths))
+    direct.update(_upstream_overridden(settings, graph))
+    changed: set[str] = set()
+    for stage in graph.stages.values():
+        if stage.name in direct or any(p in changed for p in stage.parents):
+            changed.add(stage.name)
+    return changed
+
+
 def _upstream_overridden(settings: Settings, graph: BakeGraph) -> list[str]:
     """Root stages whose upstream image --base-image replaces: they must be rebuilt."""
     if not settings.base_image:

@@ -14,12 +14,12 @@ import itertools
 import json
 
 from tasks import engine, summary
-from tasks.bake import find_built, sources
 from tasks.bakefile import BakeGraph
 from tasks.console import FAILURE, ZoneError, note
 from tasks.plan import Plan
 from tasks.push import Pushed, group, order, show_pushed
 from tasks.retry import classify, with_retries
+from tasks.reuse import Reuse
 from tasks.settings import Settings
 from tasks.tags import registry_host
 
@@ -52,26 +52,27 @@ def run(settings: Settings, graph: BakeGraph, plan: Plan, images: list[str], dry
         note("nothing to retag: every stage is rebuilt")
         return 0
     engine.preflight(None, need_engine=False)
+    # A refusal is an error here (log in), not a reason to look elsewhere.
+    reuse = Reuse(settings, graph, plan, engine.registry_has_strictly, engine.image_revision)
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(stages)) as pool:
-        lookups = pool.map(lambda n: find_built(plan, settings, n, engine.registry_has), stages)
-        found = dict(zip(stages, lookups, strict=True))
+        found = dict(zip(stages, pool.map(reuse.find, stages), strict=True))
     missing = [name for name, source in found.items() if source is None]
     if missing:
         looked = "; ".join(
-            f"{name} at {', '.join(ref for ref, _ in sources(plan, settings, name)) or '-'}"
-            for name in missing
+            f"{name} at {', '.join(s.ref for s in reuse.sources(name)) or '-'}" for name in missing
         )
         raise ZoneError(
             f"no image to retag for {', '.join(missing)} in the registry (looked for {looked})",
-            hint=f"build and push it: nox -s bake -- {' '.join(missing)} --push",
+            hint=f"build and push it: nox -s bake -- {' '.join(missing)} --push (in CI: run "
+            "the docker workflow by hand with `rebuild` checked)",
             exit_code=FAILURE,
         )
     work = []
     for name in stages:
-        source, why = found[name]
+        source = found[name]
         new_tags = order([ref.rsplit(":", 1)[1] for ref in plan.stage(name).tags], settings)
-        note(f"{name}: {source} ({why}) -> {', '.join(new_tags)}")
-        work.append((name, source, new_tags))
+        note(f"{name}: {source.ref} ({source.why}) -> {', '.join(new_tags)}")
+        work.append((name, source.ref, new_tags))
     if dry_run:
         return 0
     # Stages are independent, and each tag is a few small registry requests: side by side.
@@ -94,26 +95,38 @@ def _retag(settings: Settings, stage: str, source: str, new_tags: list[str]) -> 
     check each tag before the next group, so the moving ones go only onto a good image."""
     name = source.rsplit(":", 1)[0]
     registry = registry_host(name)
-    digest = engine.registry_digest(source)
+
+    def digest_of(ref: str) -> str | None:
+        return with_retries(
+            lambda: engine.registry_digest(ref),
+            f"looking up {ref}",
+            settings.push_attempts,
+            settings.push_backoff,
+        )
+
+    digest = digest_of(source)
+    if digest is None:
+        raise ZoneError(f"{source} went away before it could be retagged", exit_code=FAILURE)
+    pinned = f"{name}@{digest}"  # the source tag may move meanwhile; the digest cannot
     for _, grouped in itertools.groupby(new_tags, key=lambda tag: group(tag, settings)):
         targets = [f"{name}:{tag}" for tag in grouped]
 
         def create(targets: list[str] = targets) -> None:
             flags = [flag for target in targets for flag in ("--tag", target)]
-            result = engine.imagetools("create", *flags, source)
+            result = engine.imagetools("create", *flags, pinned)
             if result.returncode != 0:
                 raise classify(engine.last_line(result), registry)
 
         what = f"tagging {', '.join(targets)}"
         with_retries(create, what, settings.push_attempts, settings.push_backoff)
         for target in targets:
-            served = engine.registry_digest(target)
-            if served != digest and not _same_config(source, target):
+            served = digest_of(target)
+            if served != digest and not _same_config(pinned, target):
                 raise ZoneError(
                     f"{target} now serves {served}, not the image of {source} ({digest})",
                     exit_code=FAILURE,
                 )
-    return Retagged(stage, source, digest or "", new_tags)
+    return Retagged(stage, source, digest, new_tags)
 
 
 def _same_config(source: str, target: str) -> bool:

@@ -6,6 +6,7 @@ Command-line flags win over both; the CLI applies them with `dataclasses.replace
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 from pathlib import Path
@@ -81,7 +82,7 @@ def _numbers(values: dict[str, str]) -> dict[str, int | float]:
             numbers[field] = kind(text)
         except ValueError:
             numbers[field] = smallest - 1  # reported below
-        if numbers[field] < smallest:
+        if not math.isfinite(numbers[field]) or numbers[field] < smallest:
             key = next(k for k, (f, _) in _KEYS.items() if f == field)
             raise ZoneError(
                 f"setting {key} (or {_KEYS[key][1]}) must be a {kind.__name__} >= {smallest}, "

@@ -154,7 +154,9 @@ def test_changed_falls_back_to_the_base_branch_tag_then_to_building(
     # No image at the new merge base's SHA: the base branch's tag is used, and said so.
     result = run_tasks(repo, "bake", "sas", "--changed", "--repo", registry, env=env)
     assert result.returncode == 0, result.stderr
-    assert f"reusing {registry}/sas-kernel:master (the base branch's tag (master))" in result.stderr
+    assert f"reusing {registry}/sas-kernel:master (the base branch's tag (master)," in (
+        result.stderr
+    )
 
     # Another registry namespace holds nothing: the parent chain is built after all.
     empty = registry + "-empty"
@@ -167,6 +169,30 @@ def test_changed_falls_back_to_the_base_branch_tag_then_to_building(
     assert "building base, mid, sas-kernel, jupyterlab-cpu, sas" in result.stderr
     remove_images(engine, registry)
     remove_images(engine, empty)
+
+
+def test_a_branch_tag_built_before_the_stage_changed_is_not_reused(
+    engine, registry: str, repo: Path, env
+) -> None:
+    built = run_tasks(repo, "bake", "sas", "--push", "--repo", registry, env=env)
+    assert built.returncode == 0, built.stderr
+    old = git(repo, "rev-parse", "HEAD")
+    # master changes sas-kernel but nobody pushes its image: master's tag is now stale.
+    write(repo, "images/sas_kernel/stage.txt", "kernel, changed on master\n")
+    commit_all(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    write(repo, "images/sas/stage.txt", "sas on feature\n")
+    commit_all(repo)
+
+    result = run_tasks(repo, "bake", "sas", "--changed", "--repo", registry, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"{registry}/sas-kernel:master was built from {old[:8]}; sas-kernel changed since: "
+        "not reused" in result.stderr
+    )
+    assert "note: building sas-kernel, sas\n" in result.stderr
+    assert chain_in(engine, f"{registry}/sas:feature").count("changed on master") == 1
+    remove_images(engine, registry)
 
 
 def test_changed_parent_built_from_this_commit_comes_from_the_registry(

@@ -100,6 +100,5 @@ def test_wrong_credentials_are_refused_clearly(
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert "not-the-password" not in result.stderr
-    assert f"docker login {auth_registry.host}" in result.stderr or "no image to retag" in (
-        result.stderr
-    )
+    assert f"the registry {auth_registry.host} refused access" in result.stderr
+    assert f"docker login {auth_registry.host}" in result.stderr

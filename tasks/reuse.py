@@ -1,0 +1,119 @@
+"""Which image in the registry a stage can be taken from instead of being built.
+
+Only an image built from the same inputs will do: the one at the merge base's SHA tag (a
+commit whose files, for an unchanged stage, are ours), a changed stage's image at this
+very commit's SHA tag (pushed by an earlier CI job of this run), or the image a branch
+tag names, once its revision label shows a commit from which the stage has not changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+
+from tasks import changes, tags
+from tasks.bakefile import BakeGraph
+from tasks.console import note
+from tasks.plan import Plan, changed_since
+from tasks.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    ref: str
+    why: str
+    moves: bool = False  # a branch tag: trusted only after checking the image's revision
+
+
+class Reuse:
+    def __init__(
+        self,
+        settings: Settings,
+        graph: BakeGraph,
+        plan: Plan,
+        registry_has: Callable[[str], bool],
+        revision_of: Callable[[str], str | None],
+    ) -> None:
+        self.settings = settings
+        self.graph = graph
+        self.plan = plan
+        self.registry_has = registry_has
+        self.revision_of = revision_of
+        self.checkout = changes.open_checkout(settings.root)
+
+    def sources(self, stage: str) -> list[Source]:
+        """Where an image of `stage` built from our inputs may be, best first."""
+        plan = self.plan
+        candidates = []
+        if plan.stage(stage).action == "build":
+            # Changed: only this very commit's build will do. Uncommitted edits or another
+            # upstream make it another image.
+            if plan.sha and plan.committed and not self.settings.base_image:
+                why = "this commit's SHA tag: built from these same files"
+                candidates.append(Source(self._ref(stage, plan.sha), why))
+            return candidates
+        if plan.merge_base:
+            candidates.append(Source(self._ref(stage, plan.merge_base), "the merge base's SHA tag"))
+        # Branch tags move: each is checked by its image's revision label (find()).
+        branches = {}
+        if plan.base_branch:
+            branches[tags.sanitize(plan.base_branch)] = "the base branch's tag"
+        if plan.sha:  # e.g. a push whose `before` was never built: the branch's last image
+            branches.setdefault(plan.branch, "this branch's tag")
+        for branch, what in branches.items():
+            why = f"{what} ({branch}), built from a commit with the same inputs"
+            candidates.append(Source(self._ref(stage, branch), why, moves=True))
+        return candidates
+
+    def find(self, stage: str) -> Source | None:
+        """The first source the registry has (and, for a branch tag, whose image was built
+        from a commit where the stage's inputs were ours)."""
+        for source in self.sources(stage):
+            if self.registry_has(source.ref) and (not source.moves or self._same(stage, source)):
+                return source
+        return None
+
+    def parents(self, targets: list[str]) -> tuple[list[str], dict[str, str]]:
+        """Every ancestor of the targets either comes from the registry or is built too,
+        and then its own parents are looked for in turn. Returns (to build, reused)."""
+        building = set(targets)
+        reused: dict[str, str] = {}
+        pending = [p for name in targets for p in self.graph.stages[name].parents]
+        while pending:
+            parent = pending.pop()
+            if parent in building or parent in reused:
+                continue
+            found = self.find(parent)
+            changed = self.plan.stage(parent).action == "build"
+            if found:
+                reused[parent] = found.ref
+                state = "built already" if changed else "unchanged"
+                note(f"{parent} is {state}: reusing {found.ref} ({found.why})")
+                continue
+            if changed and not self.sources(parent):
+                note(f"{parent} changed, and uncommitted edits make it another image: building it")
+            elif changed:
+                note(f"{parent} changed and the registry has no image of this commit: building it")
+            else:
+                note(f"{parent} is unchanged but no image of it is in the registry: building it")
+            building.add(parent)
+            pending.extend(self.graph.stages[parent].parents)
+        return [name for name in self.graph.stages if name in building], reused
+
+    def _ref(self, stage: str, tag: str) -> str:
+        return tags.image_refs(self.settings.registry, stage, [tag])[0]
+
+    def _same(self, stage: str, source: Source) -> bool:
+        revision = self.revision_of(source.ref)
+        if not revision or self.checkout is None or not self.checkout.resolves(revision):
+            note(f"{source.ref}: no known revision label, so not reused")
+            return False
+        if stage in self._changed_since(revision):
+            note(f"{source.ref} was built from {revision[:8]}; {stage} changed since: not reused")
+            return False
+        return True
+
+    @functools.cache  # noqa: B019 - one Reuse per command: the cache dies with it
+    def _changed_since(self, revision: str) -> set[str]:
+        return changed_since(self.settings, self.graph, self.checkout, revision)
