@@ -10,7 +10,7 @@ from tasks.engine import REVISION_LABEL
 from tasks.plan import Plan
 from tasks.settings import Settings
 
-# The tag under which each stage's build cache lives in its registry repository.
+# Each stage's build cache lives in its own registry repository at CACHE_TAG-BRANCH.
 CACHE_TAG = "buildcache"
 
 
@@ -71,8 +71,17 @@ def invocation(
             argv.append(f"--set={name}.args.BASE_IMAGE={settings.base_image}")
         argv += [f"--set={name}.secrets={secret}" for secret in options.secrets]
         if options.registry_cache:
-            cache = tags.image_refs(settings.registry, name, [CACHE_TAG])[0]
-            argv.append(f"--set={name}.cache-from=type=registry,ref={cache}")
+            # Each branch writes its own cache (pull requests never overwrite master's) and
+            # reads it and its base branch's (a new branch starts warm).
+            base = plan.base_branch or settings.release_branch
+            own, warm = (_cache_ref(settings, name, branch) for branch in (plan.branch, base))
+            for ref in dict.fromkeys([own, warm]):
+                argv.append(f"--set={name}.cache-from=type=registry,ref={ref}")
             # mode=max keeps every layer's cache, so a fresh runner rebuilds nothing.
-            argv.append(f"--set={name}.cache-to=type=registry,ref={cache},mode=max")
+            argv.append(f"--set={name}.cache-to=type=registry,ref={own},mode=max")
     return [*argv, *options.raw, *targets]
+
+
+def _cache_ref(settings: Settings, stage: str, branch: str) -> str:
+    tag = f"{CACHE_TAG}-{tags.sanitize(branch)}"[:128]
+    return tags.image_refs(settings.registry, stage, [tag])[0]

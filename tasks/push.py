@@ -71,8 +71,17 @@ def local_tags(client: docker.DockerClient, name: str, anchor: str, stage: str) 
         ) from None
     except docker.errors.APIError as exc:
         raise ZoneError(f"cannot look up {ref}: {exc.explanation or exc}") from None
-    mine = [t.rsplit(":", 1)[1] for t in image.tags if t.rsplit(":", 1)[0] == name]
+    # The engine names Docker Hub images without their registry (docker.io/org/x: org/x).
+    mine = [
+        t.rsplit(":", 1)[1] for t in image.tags if _familiar(t.rsplit(":", 1)[0]) == _familiar(name)
+    ]
     return mine or [anchor]
+
+
+def _familiar(name: str) -> str:
+    for prefix in ("docker.io/", "index.docker.io/"):
+        name = name.removeprefix(prefix)
+    return name.removeprefix("library/")
 
 
 def _push_once(client: docker.DockerClient, name: str, tag: str) -> str:
@@ -95,16 +104,6 @@ def _push_once(client: docker.DockerClient, name: str, tag: str) -> str:
     if digest is None:
         raise Transient("the engine finished the push without naming a digest")
     return digest
-
-
-def registry_digest(client: docker.DockerClient, ref: str) -> str:
-    """The digest the registry serves for REF, asked through the engine (its login)."""
-    try:
-        return client.images.get_registry_data(ref).id
-    except docker.errors.APIError as exc:
-        raise classify(
-            str(exc.explanation or exc), tags.registry_host(ref.rsplit(":", 1)[0])
-        ) from None
 
 
 def run(
@@ -143,7 +142,7 @@ def run(
                 show_pushed(pushed, "Pushed before the failure")
                 raise _unfinished(error, pushed, plan, name, tag_names[position:]) from None
             pushed.append(Pushed(ref, digest))
-    _verify(client, pushed, settings)
+    _verify(pushed, settings)
     show_pushed(pushed, "Pushed (the registry serves these digests)")
     summary.table("Pushed", ["image", "digest"], [(p.ref, f"`{p.digest}`") for p in pushed])
     return 0
@@ -166,17 +165,21 @@ def _unfinished(
     return ZoneError(error.message, hint=hint, exit_code=FAILURE)
 
 
-def _verify(client: docker.DockerClient, pushed: list[Pushed], settings: Settings) -> None:
+def _verify(pushed: list[Pushed], settings: Settings) -> None:
     """The registry serves, for every pushed tag, the digest its push reported, and every
     tag of one image has one digest."""
     by_name: dict[str, set[str]] = {}
     for item in pushed:
         served = with_retries(
-            lambda: registry_digest(client, item.ref),  # noqa: B023 - called at once
+            lambda: engine.registry_digest(item.ref),  # noqa: B023 - called at once
             f"checking {item.ref} in its registry",
             settings.push_attempts,
             settings.push_backoff,
         )
+        if served is None:
+            raise ZoneError(
+                f"the registry does not serve {item.ref} after its push", exit_code=FAILURE
+            )
         if served != item.digest:
             raise ZoneError(
                 f"the registry serves {served} for {item.ref}, but the push reported "

@@ -233,7 +233,7 @@ def test_registry_cache_serves_a_fresh_builder(engine, registry: str, repo: Path
     flags = ("sas", "--changed", "--base", "master", "--repo", registry, "--registry-cache")
     first = run_tasks(repo, "bake", *flags, "--push", env=env)
     assert first.returncode == 0, first.stderr
-    assert "buildcache" in registry_tags(registry, "sas")
+    assert "buildcache-feature" in registry_tags(registry, "sas")  # not master's cache
     # A fresh runner: no image, no builder cache. Every step comes from the registry.
     remove_images(engine, registry)
     subprocess.run(["docker", "buildx", "prune", "-af"], check=True, capture_output=True)
@@ -241,7 +241,7 @@ def test_registry_cache_serves_a_fresh_builder(engine, registry: str, repo: Path
     again = run_tasks(repo, "bake", *flags, env=env)
     log = again.stdout + again.stderr
     assert again.returncode == 0, log
-    assert f"importing cache manifest from {registry}/sas:buildcache" in log
+    assert f"importing cache manifest from {registry}/sas:buildcache-feature" in log
     steps = [key.split(" ", 1)[0] for key in step_outcomes(log)]
     # CACHED, each; BuildKit may then show the step again as it fetches the cached layer.
     assert steps and all(re.search(rf"^{n} CACHED$", log, re.MULTILINE) for n in steps), log
