@@ -39,7 +39,9 @@ from tasks.tests.conftest import (  # noqa: E402
 from tasks.tests.workflow_replay import Replay, nox_shim, project_stack  # noqa: E402
 
 
-def push_pass(repo: Path, env: dict[str, str], fresh_runner, tmp: Path) -> tuple[float, dict, list]:
+def push_pass(
+    repo: Path, env: dict[str, str], registry: str, fresh_runner, tmp: Path
+) -> tuple[float, dict, list]:
     """Replay docker.yaml for a push of HEAD to master over HEAD~1."""
     event = tmp / f"event-{uuid.uuid4().hex[:6]}.json"
     event.write_text(json.dumps({"before": git(repo, "rev-parse", "HEAD~1")}))
@@ -50,7 +52,7 @@ def push_pass(repo: Path, env: dict[str, str], fresh_runner, tmp: Path) -> tuple
         "GITHUB_REF": "refs/heads/master",
         "GITHUB_SHA": git(repo, "rev-parse", "HEAD"),
     }
-    replay = Replay(repo, push_env, before_job=fresh_runner)
+    replay = Replay(repo, push_env, {"ZONE_REGISTRY": registry}, before_job=fresh_runner)
     start = time.perf_counter()
     outputs = replay.run("docker.yaml")
     return time.perf_counter() - start, outputs["plan"], replay.ran
@@ -69,7 +71,6 @@ def main() -> None:
         repo = project_stack(tmp / "stack")
         env = clean_env(
             UPSTREAM_IMAGE=UPSTREAM,
-            ZONE_REGISTRY=prefix,
             GITHUB_ACTIONS="true",
             CI="true",
             GITHUB_STEP_SUMMARY=str(tmp / "summary.md"),
@@ -91,15 +92,21 @@ def main() -> None:
             )
 
         # The first pass also makes the nox venvs (reused afterwards, as by nox -R).
-        row("full pass: every stage, level by level", *push_pass(repo, env, fresh_runner, tmp))
+        row(
+            "full pass: every stage, level by level",
+            *push_pass(repo, env, prefix, fresh_runner, tmp),
+        )
         write(repo, "README.md", "# fixture stack\n\nA documentation change.\n")
         commit_all(repo, "docs only")
-        row("no-change pass: plan, retag every stage", *push_pass(repo, env, fresh_runner, tmp))
+        row(
+            "no-change pass: plan, retag every stage",
+            *push_pass(repo, env, prefix, fresh_runner, tmp),
+        )
         write(repo, "images/sas/stage.txt", f"sas {uuid.uuid4().hex}\n")
         commit_all(repo, "one leaf")
         row(
             "one-leaf pass: plan, retag, bake+test+push sas",
-            *push_pass(repo, env, fresh_runner, tmp),
+            *push_pass(repo, env, prefix, fresh_runner, tmp),
         )
 
         # A fresh builder: no images, no build cache; the leaf again, from the registry cache.

@@ -43,6 +43,16 @@ def check(root: Path) -> list[Finding]:
                     CHECK,
                 )
             )
+        elif number > 1 and f"build-{number - 1}" not in _needs(job):
+            # Otherwise it runs beside the level before and rebuilds the parents it lacks.
+            findings.append(
+                Finding(
+                    WORKFLOW,
+                    _line_of(lines, f"build-{number}:"),
+                    f"build-{number} must need build-{number - 1}",
+                    CHECK,
+                )
+            )
     extra = f"build-{CI_LEVELS + 1}"
     if extra in jobs:
         findings.append(
@@ -54,6 +64,11 @@ def check(root: Path) -> list[Finding]:
             )
         )
     return findings
+
+
+def _needs(job: dict) -> list[str]:
+    needs = job.get("needs", [])
+    return [needs] if isinstance(needs, str) else list(needs)
 
 
 def _line_of(lines: list[str], text: str) -> int:

@@ -430,14 +430,19 @@ def test_build_levels_match_the_plans_outputs(tmp_path: Path) -> None:
     assert build_levels.check(PROJECT) == []
     workflow = (PROJECT / build_levels.WORKFLOW).read_text()
     # A level's job gone, another reading the wrong level: both said, with the job's line.
-    broken = workflow.replace("  build-6:", "  build-seven:").replace(
-        "matrix: ${{ needs.plan.outputs.level3 }}", "matrix: ${{ needs.plan.outputs.level2 }}"
+    broken = (
+        workflow.replace("  build-6:", "  build-seven:")
+        .replace(
+            "matrix: ${{ needs.plan.outputs.level3 }}", "matrix: ${{ needs.plan.outputs.level2 }}"
+        )
+        .replace("needs: [plan, build-4]", "needs: [plan, build-1]")
     )
     write(tmp_path, build_levels.WORKFLOW, broken)
     messages = {f.message for f in build_levels.check(tmp_path)}
     assert messages == {
         "no job build-6: level 6 is never built",
         "build-3 does not build needs.plan.outputs.level3",
+        "build-5 must need build-4",
     }
     line = workflow.splitlines().index("  build-3:") + 1
     assert any(f.line == line for f in build_levels.check(tmp_path))

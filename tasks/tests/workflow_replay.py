@@ -26,6 +26,7 @@ REPLAY_TESTS = Path(__file__).parent / "fixtures" / "replay-tests"
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 _COMPARISON = re.compile(r"([\w.-]+)\s*(==|!=)\s*'([^']*)'")
 _FROM_JSON = re.compile(r"fromJSON\(([\w.-]+)\)")
+_STATUS = re.compile(r"\b(always|success|failure|cancelled)\(\)")
 
 
 class ReplayError(AssertionError):
@@ -37,50 +38,64 @@ class Replay:
         self,
         repo: Path,
         env: dict[str, str],
+        variables: dict[str, str] | None = None,
         before_job: Callable[[str], None] = lambda job: None,
     ) -> None:
         self.repo = repo
         self.env = env
+        self.variables = {f"vars.{k}": v for k, v in (variables or {}).items()}
         self.before_job = before_job  # e.g. make the runner fresh
-        self.ran: list[str] = []  # "job" or "job (stage)", in order
+        self.ran: list[str] = []  # "job", "job / name" or "job (matrix values)", in order
         self.commands: list[str] = []  # every command run, after substitution
 
     def workflow(self, name: str) -> dict:
         return yaml.safe_load((self.repo / ".github" / "workflows" / name).read_text())
 
     def run(self, name: str) -> dict[str, dict[str, str]]:
-        """Every job of the workflow; returns each job's outputs."""
-        jobs = self.workflow(name)["jobs"]
+        """Every job of the workflow; returns each job's outputs. The first failing step
+        ends the replay (ReplayError), so no job ever runs after a failure."""
+        workflow = self.workflow(name)
+        triggers = workflow.get("on") or workflow.get(True) or {}  # YAML 1.1 reads on: as True
+        dispatch = (triggers.get("workflow_dispatch") or {}) if isinstance(triggers, dict) else {}
+        # Not a manual run: every workflow_dispatch input is empty, as on GitHub.
+        context = {**self.variables, **{f"inputs.{k}": "" for k in dispatch.get("inputs", {})}}
+        env = self._env(workflow, context)
         outputs: dict[str, dict[str, str]] = {}
         results: dict[str, str] = {}
-        for job_id in _in_needs_order(jobs):
-            job = jobs[job_id]
-            context = {
-                f"needs.{n}.outputs.{k}": v for n, o in outputs.items() for k, v in o.items()
+        for job_id, job in _in_needs_order(workflow["jobs"]):
+            needs = job.get("needs", [])
+            needs = [needs] if isinstance(needs, str) else needs
+            job_context = {
+                **context,
+                **{f"needs.{n}.outputs.{k}": v for n, o in outputs.items() for k, v in o.items()},
             }
-            context["failure"] = any(r == "failure" for r in results.values())
-            if not self.condition(job.get("if", ""), context):
+            expression = str(job.get("if", ""))
+            # Without a status function GitHub adds success(): a skipped need skips the job.
+            needs_met = _STATUS.search(expression) or all(results[n] == "success" for n in needs)
+            if not needs_met or not self.condition(expression, job_context):
                 results[job_id] = "skipped"
-                continue
-            try:
-                outputs[job_id] = self._job(job_id, job, context)
+            else:
+                outputs[job_id] = self._job(job_id, job, job_context, env)
                 results[job_id] = "success"
-            except ReplayError:
-                results[job_id] = "failure"
-                raise
         return outputs
 
-    def _job(self, job_id: str, job: dict, context: dict) -> dict[str, str]:
+    def _env(self, block: dict, context: dict, env: dict[str, str] | None = None) -> dict[str, str]:
+        values = {k: self.substitute(str(v), context) for k, v in block.get("env", {}).items()}
+        return {**(env or self.env), **values}
+
+    def _job(self, job_id: str, job: dict, context: dict, env: dict) -> dict[str, str]:
         if "uses" in job:  # a called workflow: its one job, with the inputs as given
             called = self.workflow(Path(job["uses"]).name)
             inputs = {
                 f"inputs.{k}": self.substitute(str(v), context) for k, v in job["with"].items()
             }
+            inner_context = {**self.variables, **inputs}
             (inner,) = called["jobs"].values()
-            return self._job(job_id, inner, {**context, **inputs})
+            return self._job(job_id, inner, inner_context, self._env(called, inner_context))
+        env = self._env(job, context, env)
         strategy = job.get("strategy", {}).get("matrix")
         if strategy is None:
-            return self._steps(job_id, job, context)
+            return self._steps(job_id, job, context, env)
         for entry in self._matrix(strategy, context):
             inner = {**context, **{f"matrix.{k}": v for k, v in entry.items()}}
             # As GitHub shows it: "job / name", or "job (matrix values)".
@@ -88,7 +103,7 @@ class Replay:
                 label = f"{job_id} / {self.substitute(job['name'], inner)}"
             else:
                 label = f"{job_id} ({', '.join(map(str, entry.values()))})"
-            self._steps(label, job, inner)
+            self._steps(label, job, inner, env)
         return {}
 
     def _matrix(self, strategy: object, context: dict) -> list[dict]:
@@ -103,7 +118,7 @@ class Replay:
             raise ReplayError(f"the replay cannot read this matrix: {text}")
         return self._lookup(match.group(1), context)
 
-    def _steps(self, label: str, job: dict, context: dict) -> dict[str, str]:
+    def _steps(self, label: str, job: dict, context: dict, env: dict) -> dict[str, str]:
         self.before_job(label)
         self.ran.append(label)
         steps: dict[str, dict[str, str]] = {}
@@ -111,13 +126,14 @@ class Replay:
             if "run" not in step or not self.condition(step.get("if", ""), context):
                 continue
             command = self.substitute(step["run"], context)
+            step_env = self._env(step, context, env)
             self.commands.append(command)
             output_file = self.repo.parent / f"github-output-{len(self.commands)}"
             output_file.write_text("")
             result = subprocess.run(
                 ["bash", "-e", "-c", command],
                 cwd=self.repo,
-                env={**self.env, "GITHUB_OUTPUT": str(output_file)},
+                env={**step_env, "GITHUB_OUTPUT": str(output_file)},
                 capture_output=True,
                 text=True,
                 timeout=900,
@@ -139,41 +155,44 @@ class Replay:
     def substitute(self, text: str, context: dict) -> str:
         return _EXPRESSION.sub(lambda m: str(self._lookup(m.group(1), context)), text)
 
-    def _lookup(self, name: str, context: dict) -> str:
-        if name not in context:
-            raise ReplayError(f"the replay does not know `{name}`")
-        value = context[name]
-        return json.dumps(value) if isinstance(value, bool) else value
+    def _lookup(self, expression: str, context: dict) -> str:
+        """A name, or `a || b || 'literal'`: the first that is set and not empty."""
+        for part in (p.strip() for p in expression.split("||")):
+            if part.startswith("'") and part.endswith("'"):
+                return part[1:-1]
+            if part not in context:
+                raise ReplayError(f"the replay does not know `{part}`")
+            value = context[part]
+            value = json.dumps(value) if isinstance(value, bool) else value
+            if value or "||" not in expression:
+                return value
+        return ""
 
     def condition(self, text: object, context: dict) -> bool:
-        """`if:` with the forms our workflows use: terms joined by &&."""
+        """`if:` with the forms our workflows use: terms joined by &&. The replay stops at
+        the first failure, so the status functions are true whenever it is running."""
         if isinstance(text, bool):
             return text
         expression = str(text).strip()
-        if not expression:
-            return not context.get("failure")
         whole = _EXPRESSION.fullmatch(expression)
         expression = whole.group(1) if whole else expression
-        return all(self._term(term.strip(), context) for term in expression.split("&&"))
+        return not expression or all(self._term(t.strip(), context) for t in expression.split("&&"))
 
     def _term(self, term: str, context: dict) -> bool:
-        if term in ("!cancelled()", "always()"):
+        if term in ("!cancelled()", "always()", "!failure()", "success()"):
             return True
-        if term == "!failure()":
-            return not context.get("failure")
         comparison = _COMPARISON.fullmatch(term)
         if comparison:
             name, operator, literal = comparison.groups()
             return (self._lookup(name, context) == literal) == (operator == "==")
         if re.fullmatch(r"[\w.-]+", term):
-            value = context.get(term)
-            if value is None:
+            if term not in context:
                 raise ReplayError(f"the replay does not know `{term}`")
-            return value not in (False, "", "false", "0")
+            return context[term] not in (False, "", "false", "0")
         raise ReplayError(f"the replay cannot evaluate `{term}`")
 
 
-def _in_needs_order(jobs: dict) -> list[str]:
+def _in_needs_order(jobs: dict) -> list[tuple[str, dict]]:
     done: list[str] = []
     while len(done) < len(jobs):
         for job_id, job in jobs.items():
@@ -181,7 +200,7 @@ def _in_needs_order(jobs: dict) -> list[str]:
             needs = [needs] if isinstance(needs, str) else needs
             if job_id not in done and all(n in done for n in needs):
                 done.append(job_id)
-    return done
+    return [(job_id, jobs[job_id]) for job_id in done]
 
 
 def project_stack(path: Path) -> Path:
