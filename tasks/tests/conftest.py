@@ -199,26 +199,38 @@ class AuthRegistry:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def _get(self, path: str, method: str = "GET") -> urllib.response.addinfourl | None:
-        request = urllib.request.Request(f"http://{self.host}/v2/{path}", method=method)
-        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-        request.add_header("Accept", MANIFEST_TYPES)
-        try:
-            return urllib.request.urlopen(request, timeout=10)
-        except urllib.error.HTTPError as error:
-            if error.code == 404:
-                return None
-            raise
-
     def digest(self, name: str, tag: str) -> str | None:
         """The digest the registry serves for NAME:TAG (NAME without host), None if absent."""
-        response = self._get(f"{name}/manifests/{tag}", method="HEAD")
-        return response.headers["Docker-Content-Digest"] if response else None
+        return manifest_digest(self.host, name, tag, (self.user, self.password))
 
     def tags(self, name: str) -> set[str]:
-        response = self._get(f"{name}/tags/list")
+        response = _registry_get(self.host, f"{name}/tags/list", (self.user, self.password))
         return set(json.load(response)["tags"] or []) if response else set()
+
+
+def manifest_digest(
+    host: str, name: str, tag: str, login: tuple[str, str] | None = None
+) -> str | None:
+    """The digest a registry serves for NAME:TAG (NAME without host), None if absent."""
+    response = _registry_get(host, f"{name}/manifests/{tag}", login, method="HEAD")
+    return response.headers["Docker-Content-Digest"] if response else None
+
+
+def _registry_get(
+    host: str, path: str, login: tuple[str, str] | None, method: str = "GET"
+) -> urllib.response.addinfourl | None:
+    """The registry API's answer at /v2/PATH; None for a 404."""
+    request = urllib.request.Request(f"http://{host}/v2/{path}", method=method)
+    if login:
+        token = base64.b64encode(":".join(login).encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    request.add_header("Accept", MANIFEST_TYPES)
+    try:
+        return urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
 
 
 MANIFEST_TYPES = ", ".join(

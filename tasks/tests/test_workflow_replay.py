@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import urllib.request
 from pathlib import Path
 
 import docker
@@ -16,6 +15,7 @@ from tasks.tests.conftest import (
     clean_env,
     commit_all,
     git,
+    manifest_digest,
     remove_images,
     write,
 )
@@ -26,22 +26,7 @@ STAGES = ["base", "mid", "sas-kernel", "jupyterlab-cpu", "sas"]
 
 def _digest(registry: str, stage: str, tag: str) -> str | None:
     host, namespace = registry.split("/", 1)
-    request = urllib.request.Request(
-        f"http://{host}/v2/{namespace}/{stage}/manifests/{tag}",
-        method="HEAD",
-        headers={
-            "Accept": "application/vnd.oci.image.index.v1+json, "
-            "application/vnd.oci.image.manifest.v1+json, "
-            "application/vnd.docker.distribution.manifest.v2+json"
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.headers["Docker-Content-Digest"]
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            return None
-        raise
+    return manifest_digest(host, f"{namespace}/{stage}", tag)
 
 
 @pytest.fixture
