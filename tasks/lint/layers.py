@@ -13,7 +13,7 @@ import re
 import shlex
 from pathlib import Path
 
-from tasks.lint.dockerfile import Instruction, parse
+from tasks.dockerfile import Instruction, parse
 from tasks.lint.finding import Finding
 
 _PERMISSION_COMMANDS = {"chown", "chmod", "chgrp", "fix-permissions"}

@@ -1,4 +1,4 @@
-"""Read a Dockerfile into instructions, as BuildKit's parser sees them.
+"""Read a Dockerfile into instructions, as BuildKit's parser sees them (plan and lint).
 
 Enough of the syntax for our layer checks: parser directives (`# escape=`), comments
 (also between continuation lines), line continuations, heredocs (`RUN <<EOF`), flags
