@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from tasks import tags
-from tasks.bakefile import BakeGraph
+from tasks.bakefile import BakeGraph, Stage
 from tasks.engine import REVISION_LABEL
 from tasks.plan import Plan
 from tasks.settings import Settings
@@ -63,10 +63,7 @@ def invocation(
         argv += [f"--set={name}.tags={ref}" for ref in plan.stage(name).tags]
         if plan.sha:
             argv.append(f"--set={name}.labels.{REVISION_LABEL}={plan.sha}")
-        for parent in stage.parents:
-            if parent in reused:
-                key = stage.context_key_for(parent)
-                argv.append(f"--set={name}.contexts.{key}=docker-image://{reused[parent]}")
+        argv += _parent_links(stage, reused)
         if settings.base_image and not stage.parents:
             argv.append(f"--set={name}.args.BASE_IMAGE={settings.base_image}")
         argv += [f"--set={name}.secrets={secret}" for secret in options.secrets]
@@ -80,6 +77,23 @@ def invocation(
             # mode=max keeps every layer's cache, so a fresh runner rebuilds nothing.
             argv.append(f"--set={name}.cache-to=type=registry,ref={own},mode=max")
     return [*argv, *options.raw, *targets]
+
+
+def _parent_links(stage: Stage, reused: dict[str, str]) -> list[str]:
+    """Each parent reaches the child through a named context: the parent target built in
+    this same bake, or its image from the registry. A parent named only by a build arg
+    gets the link here (the arg set to the context's key), so the child is never built
+    FROM a stale local tag or a Docker Hub image that happens to have the same name."""
+    flags = []
+    for link in stage.links:
+        key = link.context_key or link.parent
+        source = f"docker-image://{reused[link.parent]}" if link.parent in reused else None
+        if link.context_key is None:
+            flags.append(f"--set={stage.name}.args.{link.arg}={key}")
+            source = source or f"target:{link.parent}"
+        if source:
+            flags.append(f"--set={stage.name}.contexts.{key}={source}")
+    return flags
 
 
 def _cache_ref(settings: Settings, stage: str, branch: str) -> str:

@@ -23,6 +23,7 @@ import hcl2
 import lark
 
 from tasks.console import ZoneError
+from tasks.dockerfile import parse as parse_dockerfile
 
 _INTERPOLATION = re.compile(r"\$\$\{|%%\{|\$\{([^}]*)\}|%\{")
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
@@ -34,15 +35,30 @@ _RAW = hcl2.SerializationOptions(with_comments=False)
 
 
 @dataclasses.dataclass(frozen=True)
+class Link:
+    """How a stage reaches a parent stage: a `target:` named context, a build arg that a
+    FROM uses and whose value names the parent (by target name or tag), or both."""
+
+    parent: str
+    context_key: str | None  # the `contexts` key mapped to target:PARENT
+    arg: str | None  # the build arg naming PARENT
+
+
+@dataclasses.dataclass(frozen=True)
 class Stage:
     """One bake target: one image of the stack."""
 
     name: str
     context: str  # folder, relative to the bake file's directory, posix style
     dockerfile: str  # relative to the bake file's directory
-    parents: tuple[str, ...]  # stages linked through `target:` named contexts
+    links: tuple[Link, ...]  # one per parent stage, in the order the definition names them
     tags: tuple[str, ...]
-    definition: Mapping[str, Any]  # the resolved target, compared across commits
+    definition: Mapping[str, Any]  # the resolved target
+    local_contexts: Mapping[str, str]  # named contexts that are folders: key -> folder
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        return tuple(link.parent for link in self.links)
 
     @property
     def parent(self) -> str | None:
@@ -52,20 +68,19 @@ class Stage:
     def folder_alias(self) -> str:
         return PurePosixPath(self.context).name
 
-    def context_key_for(self, parent: str) -> str:
-        """The named-context key through which this stage reaches `parent`."""
-        for key, value in self.definition.get("contexts", {}).items():
-            if value == f"target:{parent}":
-                return key
-        raise KeyError(parent)
-
-    def owns(self, path: str) -> bool:
-        """Is `path` (relative to the repo root) an input of this stage?"""
-        if path == self.dockerfile:
-            return True
-        if self.context in ("", "."):
-            return True
-        return path.startswith(self.context.rstrip("/") + "/")
+    def comparable(self) -> dict[str, Any]:
+        """The definition as it matters to the image, compared across commits: tags are
+        the runner's (it replaces them), and a parent is the same parent whether a
+        `contexts` link, an arg, or both say it (adding mirroring links changes nothing)."""
+        definition = {k: v for k, v in self.definition.items() if k != "tags"}
+        linked = {link.context_key for link in self.links if link.context_key}
+        contexts = {k: v for k, v in definition.get("contexts", {}).items() if k not in linked}
+        args = dict(definition.get("args", {}))
+        for link in self.links:
+            if link.arg:
+                args[link.arg] = f"target:{link.parent}"
+        definition.update(contexts=contexts, args=args, parents=sorted(self.parents))
+        return definition
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +88,7 @@ class BakeGraph:
     source: str  # the file's name, for messages
     stages: dict[str, Stage]  # in build order: every parent before its children
     groups: dict[str, tuple[str, ...]]
+    warnings: tuple[str, ...] = ()  # e.g. a base image name that will come from Docker Hub
 
     def children(self, name: str) -> list[str]:
         return [s.name for s in self.stages.values() if name in s.parents]
@@ -123,6 +139,7 @@ class BakeGraph:
 
 
 def load(path: Path, environ: Mapping[str, str] | None = None) -> BakeGraph:
+    """The graph of the bake file at `path`; Dockerfiles are read beside it."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -132,10 +149,18 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> BakeGraph:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ZoneError(f"cannot read the bake file {path}: {exc}") from None
-    return parse(text, path.name, environ)
+    return parse(text, path.name, environ, path.parent)
 
 
-def parse(text: str, source: str, environ: Mapping[str, str] | None = None) -> BakeGraph:
+def parse(
+    text: str,
+    source: str,
+    environ: Mapping[str, str] | None = None,
+    root: Path | None = None,
+) -> BakeGraph:
+    """The graph of a bake file's text. With `root` (the bake file's folder), a build arg
+    links to a parent only when a FROM of the stage's Dockerfile uses it; without (a bake
+    file at another commit), any arg whose value names a target does."""
     environ = os.environ if environ is None else environ
     try:
         raw = hcl2.loads(text, serialization_options=_RAW)
@@ -159,10 +184,14 @@ def parse(text: str, source: str, environ: Mapping[str, str] | None = None) -> B
     # A target that others inherit from and that names no context is a template, not a stage.
     inherited = {parent for body in targets.values() for parent in body.get("inherits", [])}
     templates = {name for name in inherited if "context" not in targets.get(name, {"context": 1})}
+    definitions = {
+        name: resolver.inherit(name, targets) for name in targets if name not in templates
+    }
+    names = _reference_names(definitions)
+    warnings: list[str] = []
     stages = {
-        name: _stage(name, resolver.inherit(name, targets), source, text)
-        for name in targets
-        if name not in templates
+        name: _stage(name, definition, source, text, root, names, warnings)
+        for name, definition in definitions.items()
     }
     groups = {
         name: tuple(_strings(resolver.value(body.get("targets", []), f'group "{name}"'), name))
@@ -176,7 +205,8 @@ def parse(text: str, source: str, environ: Mapping[str, str] | None = None) -> B
                     f"group {name!r} names unknown target {member!r}"
                 )
     groups = {name: tuple(_expand(name, groups, set())) for name in groups}
-    return BakeGraph(source=source, stages=_in_build_order(stages, source, text), groups=groups)
+    stages = _in_build_order(stages, source, text)
+    return BakeGraph(source=source, stages=stages, groups=groups, warnings=tuple(warnings))
 
 
 def _expand(name: str, groups: dict[str, tuple[str, ...]], seen: set[str]) -> list[str]:
@@ -189,7 +219,21 @@ def _expand(name: str, groups: dict[str, tuple[str, ...]], seen: set[str]) -> li
     return list(dict.fromkeys(members))
 
 
-def _stage(name: str, definition: dict[str, Any], source: str, text: str) -> Stage:
+# Named-context values that are not folders of this repository.
+_REMOTE_CONTEXT = re.compile(r"^(target:|docker-image://|oci-layout://|[a-z][a-z0-9+.-]*://|git@)")
+_FROM_ARG = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_FROM_ALIAS = re.compile(r"\s+as\s+", re.IGNORECASE)
+
+
+def _stage(
+    name: str,
+    definition: dict[str, Any],
+    source: str,
+    text: str,
+    root: Path | None,
+    names: dict[str, set[str]],
+    warnings: list[str],
+) -> Stage:
     where = f"{source}:{_line_of(text, 'target', name)}: target {name!r}"
     context = definition.get("context", ".")
     if not isinstance(context, str) or "://" in context or context.startswith("target:"):
@@ -203,13 +247,102 @@ def _stage(name: str, definition: dict[str, Any], source: str, text: str) -> Sta
         value = definition.get(key, {})
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ZoneError(f"{where}: {key} must be a map of strings")
-    parents = tuple(
-        value.removeprefix("target:")
-        for value in definition.get("contexts", {}).values()
-        if value.startswith("target:")
-    )
+    contexts: dict[str, str] = definition.get("contexts", {})
+    local = {
+        key: _inside_project(value, f"{where}: contexts.{key}")
+        for key, value in contexts.items()
+        if not _REMOTE_CONTEXT.match(value)
+    }
+    links = _links(name, definition, _from_args(root, dockerfile), names, where, warnings)
     tags = tuple(_strings(definition.get("tags", []), f"{where}: tags"))
-    return Stage(name, context, dockerfile, parents, tags, definition)
+    return Stage(name, context, dockerfile, links, tags, definition, local)
+
+
+def _links(
+    name: str,
+    definition: dict[str, Any],
+    from_args: set[str] | None,
+    names: dict[str, set[str]],
+    where: str,
+    warnings: list[str],
+) -> tuple[Link, ...]:
+    """The stage's parents: `target:` contexts, and build args (used by a FROM; any arg
+    when the Dockerfile is not known) whose value names a target. BuildKit resolves
+    `FROM ${ARG}` to a named context of that name first, so a context link wins."""
+    contexts: dict[str, str] = definition.get("contexts", {})
+    by_name = {_normal(key): key for key in contexts}
+    links: dict[str, Link] = {
+        value.removeprefix("target:"): Link(value.removeprefix("target:"), key, None)
+        for key, value in contexts.items()
+        if value.startswith("target:")
+    }
+    for arg, value in definition.get("args", {}).items():
+        if from_args is not None and arg not in from_args:
+            continue
+        named = sorted(names.get(_normal(value), set()) - {name})
+        if len(named) > 1:
+            raise ZoneError(
+                f"{where}: {arg} = {value!r} names more than one target: {', '.join(named)}",
+                hint=f"give each target its own tags, or link one: "
+                f'contexts = {{ {named[0]} = "target:{named[0]}" }}',
+            )
+        key = by_name.get(_normal(value))
+        if key is not None:  # a named context of the same name is what the FROM gets
+            linked = contexts[key].removeprefix("target:")
+            if named and contexts[key] != f"target:{named[0]}":
+                raise ZoneError(
+                    f"{where}: {arg} = {value!r} names target {named[0]!r}, but contexts "
+                    f"maps {key!r} to {contexts[key]!r}",
+                    hint=f'make them agree: contexts = {{ {key} = "target:{named[0]}" }}'
+                    + (f'  or  args = {{ {arg} = "{linked}" }}' if key != value else ""),
+                )
+            if linked in links:
+                links[linked] = Link(linked, key, arg)
+            continue
+        if named:
+            links.setdefault(named[0], Link(named[0], None, arg))
+        elif "/" not in value and value and "$" not in value:
+            warnings.append(
+                f"{where}: {arg} = {value!r} names no target and no registry: the image "
+                "will be pulled from Docker Hub (a target by that name or tag would be built)"
+            )
+    return tuple(links.values())
+
+
+def _from_args(root: Path | None, dockerfile: str) -> set[str] | None:
+    """The build args that the Dockerfile's FROM lines use; None when it cannot be read."""
+    if root is None:
+        return None
+    try:
+        text = (root / dockerfile).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return {
+        match.group(1)
+        for item in parse_dockerfile(text)
+        if item.keyword == "FROM"
+        for match in _FROM_ARG.finditer(_FROM_ALIAS.split(item.arguments)[0])
+    }
+
+
+def _reference_names(definitions: Mapping[str, Mapping[str, Any]]) -> dict[str, set[str]]:
+    """Image reference -> the targets it names: each target's name and its tags."""
+    names: dict[str, set[str]] = {}
+    for target, definition in definitions.items():
+        tags = definition.get("tags", [])
+        for ref in [target, *(tags if isinstance(tags, list) else [])]:
+            if isinstance(ref, str):
+                names.setdefault(_normal(ref), set()).add(target)
+    return names
+
+
+def _normal(ref: str) -> str:
+    """An image reference as Docker compares them: docker.io/library/x:latest is x."""
+    for prefix in ("docker.io/", "index.docker.io/"):
+        ref = ref.removeprefix(prefix)
+    ref = ref.removeprefix("library/")
+    last = ref.rsplit("/", 1)[-1]
+    return ref if ":" in last or "@" in last else f"{ref}:latest"
 
 
 def _strings(value: Any, where: str) -> list[str]:
@@ -249,7 +382,8 @@ def _in_build_order(stages: dict[str, Stage], source: str, text: str) -> dict[st
         cycle = " -> ".join(exc.args[1])  # parent first: "a -> b" means b builds on a
         raise ZoneError(
             f"{source}: cycle between stages: {cycle}",
-            hint="each stage may only build on stages before it; fix the `target:` contexts",
+            hint="each stage may only build on stages before it; fix the `target:` contexts "
+            "or the build args that name targets",
         ) from None
     return {name: stages[name] for name in order}
 

@@ -15,7 +15,6 @@ from tasks import bakefile, changes, engine, plan, summary, tags
 from tasks.console import FAILURE, ZoneError, err, note, warn
 from tasks.settings import Settings
 
-TESTS = "tests"
 # JUnit XML, one file per image, when CI is set; ZONE_TEST_RESULTS moves the folder.
 RESULTS = "test-results"
 
@@ -32,17 +31,26 @@ def select(
     changed: bool,
     base: str | None,
 ) -> list[str]:
+    """The stages to test: those named, or (none named) every stage that has tests; with
+    --changed, only those the plan marks for test."""
+    with_tests = plan.tested(settings, graph)
+    if images:
+        named = list(dict.fromkeys(name for image in images for name in graph.resolve(image)))
+    else:
+        named = list(with_tests)
     if changed:
         the_plan = plan.make(settings, graph, changes.open_checkout(settings.root), base=base)
         for message in the_plan.warnings:
             warn(message)
-        wanted = set(the_plan.test)
-        if images:
-            wanted &= {name for image in images for name in graph.resolve(image)}
-        return [name for name in graph.leaves() if name in wanted]
-    if not images:
-        return graph.leaves()
-    return list(dict.fromkeys(name for image in images for name in graph.resolve(image)))
+        named = [name for name in named if name in the_plan.test]
+    untested = [name for name in named if name not in with_tests]
+    if untested:
+        raise ZoneError(
+            f"{', '.join(untested)} has no tests: only served images (tests/general/) and "
+            f"stages with a tests/<stage>/ folder do",
+            hint=f"add tests/{untested[0]}/ with test_*.py files, or name another image",
+        )
+    return named
 
 
 def require_local(ref: str, stage: str, pull: bool, command: str) -> None:
@@ -73,10 +81,9 @@ def _results() -> str:
     return os.environ.get("ZONE_TEST_RESULTS") or RESULTS
 
 
-def _pytest_argv(settings: Settings, stage: str, ref: str, extra: tuple[str, ...]) -> list[str]:
-    suites = [f"{TESTS}/general"]
-    if (settings.root / TESTS / stage).is_dir():
-        suites.append(f"{TESTS}/{stage}")
+def _pytest_argv(
+    settings: Settings, suites: list[str], stage: str, ref: str, extra: tuple[str, ...]
+) -> list[str]:
     argv = [sys.executable, "-m", "pytest", *suites, "--image", ref, "-p", "no:cacheprovider"]
     argv += ["--rootdir", str(settings.root), "-o", "testpaths="]
     if os.environ.get("CI"):
@@ -103,20 +110,23 @@ def run(
 ) -> int:
     stages = select(settings, graph, images, changed, base)
     if not stages:
-        note("nothing to test: no image or its tests changed since the merge base")
+        note("nothing to test: no stage with tests, or its tests, changed since the merge base")
         return 0
     tag = tag or default_tag(settings)
     refs = {stage: tags.image_refs(settings.registry, stage, [tag])[0] for stage in stages}
     for stage, ref in refs.items():
         require_local(ref, stage, pull, "test")
-    if not (settings.root / TESTS / "general").is_dir():
-        raise ZoneError(f"no image test suite: {settings.root / TESTS / 'general'} is missing")
+    suites = plan.tested(settings, graph)
+    for stage in stages:
+        missing = [folder for folder in suites[stage] if not (settings.root / folder).is_dir()]
+        if missing:
+            raise ZoneError(f"no image test suite: {settings.root / missing[0]} is missing")
     run_id = uuid.uuid4().hex[:12]
     note(f"testing {', '.join(refs.values())} (run {run_id})")
     # One pytest per image, side by side: each waits mostly on its own containers.
     processes = {
         stage: subprocess.Popen(
-            _pytest_argv(settings, stage, ref, pytest_args),
+            _pytest_argv(settings, suites[stage], stage, ref, pytest_args),
             cwd=settings.root,
             # Each image's pytest cleans up its own run's containers, not its neighbour's.
             env={**os.environ, "ZONE_TEST_RUN": f"{run_id}-{stage}"},

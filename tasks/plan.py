@@ -6,15 +6,15 @@ import dataclasses
 import json
 import os
 from collections.abc import Mapping
-from pathlib import PurePosixPath
 
-from tasks import bakefile, tags
+from tasks import bakefile, inputs, tags
 from tasks.bakefile import BakeGraph
 from tasks.changes import Checkout, find_base
 from tasks.console import ZoneError
 from tasks.settings import Settings
 
-TESTS_FOR_EVERY_IMAGE = ("tests/general/", "tests/conftest.py")
+TESTS = "tests"
+SHARED_TEST_SETUP = "tests/conftest.py"  # every stage's tests use it
 # The build-level jobs of .github/workflows/docker.yaml (build-1 ... build-6); lint checks
 # that the workflow has exactly these.
 CI_LEVELS = 6
@@ -25,7 +25,7 @@ class StagePlan:
     name: str
     context: str
     parent: str | None
-    parents: list[str]  # every stage linked as a named context (parent is the first)
+    parents: list[str]  # every parent stage (a named context or a build arg naming it)
     served: bool  # a leaf of the graph: an image people run, which the image tests cover
     changed: bool
     reasons: list[str]
@@ -73,10 +73,8 @@ class Plan:
 
     @property
     def retest(self) -> list[str]:
-        """Served images to test that are not rebuilt: only their tests changed."""
-        return [
-            s.name for s in self.stages if s.served and s.name in self.test and s.action == "reuse"
-        ]
+        """Stages to test that are not rebuilt: only their tests changed."""
+        return [s.name for s in self.stages if s.name in self.test and s.action == "reuse"]
 
     def levels(self) -> list[list[str]]:
         """The stages to build, in waves: each stage's built parents are in earlier waves."""
@@ -92,7 +90,7 @@ class Plan:
     def github_outputs(self) -> dict[str, str]:
         """Values for $GITHUB_OUTPUT, as compact JSON: job lists, a matrix of every stage
         to build, one matrix per build level (`levelN`, empty when there is nothing at
-        that level), the stages to retag and the served images only to retest."""
+        that level), the stages to retag and the stages only to retest."""
         levels = self.levels()
         if len(levels) > CI_LEVELS:
             raise ZoneError(
@@ -108,7 +106,7 @@ class Plan:
                     "stage": name,
                     "parent": self.stage(name).parent or "",
                     "context": self.stage(name).context,
-                    "test": self.stage(name).served and name in self.test,
+                    "test": name in self.test,
                 }
                 for name in names
             ]
@@ -143,7 +141,11 @@ def make(
 ) -> Plan:
     revision = tags.revision(checkout, environ)
     notes = [revision.note] if revision.note else []
-    warnings: list[str] = []
+    warnings: list[str] = list(graph.warnings)
+    for stage in graph.stages.values():
+        for folder in dict.fromkeys([stage.context, *stage.local_contexts.values()]):
+            inputs.refuse_links_outside(settings.root, folder)
+    with_tests = tested(settings, graph)
     base_ref = base_branch = merge_base = None
     direct: dict[str, list[str]] = {}
     retest: set[str] = set()
@@ -166,7 +168,7 @@ def make(
         else:
             paths = checkout.changed_paths(merge_base)
             direct = _changed_stages(settings, graph, checkout, merge_base, paths)
-            retest = _retested_images(graph, paths)
+            retest = _retested(graph, with_tests, paths)
     if merge_base is None:
         direct = {name: [unknown] for name in graph.stages}
     for name in _upstream_overridden(settings, graph):
@@ -194,7 +196,7 @@ def make(
             )
         )
     built = {s.name for s in stages if s.action == "build"}
-    test = [name for name in graph.stages if name in built or name in retest]
+    test = [name for name in with_tests if name in built or name in retest]
     return Plan(
         base_ref=base_ref,
         base_branch=base_branch,
@@ -239,14 +241,15 @@ def _upstream_overridden(settings: Settings, graph: BakeGraph) -> list[str]:
 def _changed_stages(
     settings: Settings, graph: BakeGraph, checkout: Checkout, merge_base: str, paths: list[str]
 ) -> dict[str, list[str]]:
-    """Stage -> the changed paths (or bake file differences) that change it directly."""
+    """Stage -> the changed paths its build reads (or bake file differences) that change
+    it directly."""
     direct: dict[str, list[str]] = {}
-    for path in paths:
-        if PurePosixPath(path).suffix.lower() == ".md":
-            continue
-        for stage in graph.stages.values():
-            if stage.owns(path):
-                direct.setdefault(stage.name, []).append(path)
+    for stage in graph.stages.values():
+        reads = inputs.of(settings.root, stage)
+        for path in paths:
+            why = reads.why(path)
+            if why:
+                direct.setdefault(stage.name, []).append(why)
     if settings.bake_file in paths:
         for name, why in _bake_file_differences(settings, graph, checkout, merge_base).items():
             direct.setdefault(name, []).append(why)
@@ -268,24 +271,33 @@ def _bake_file_differences(
     for name, stage in graph.stages.items():
         if name not in old:
             differences[name] = f"{source} (new target)"
-        elif _without_tags(old[name].definition) != _without_tags(stage.definition):
+        elif old[name].comparable() != stage.comparable():
             differences[name] = f"{source} (target changed)"
     return differences
 
 
-def _without_tags(definition: Mapping[str, object]) -> dict[str, object]:
-    """The runner replaces every tag, so a tag edit changes no image."""
-    return {key: value for key, value in definition.items() if key != "tags"}
+def tested(settings: Settings, graph: BakeGraph) -> dict[str, list[str]]:
+    """Stage -> its test folders: tests/general/ for a served image (a leaf), and
+    tests/<name>/ or tests/<folder>/ for any stage that has one. A stage with none has
+    no tests to run."""
+    folders: dict[str, list[str]] = {}
+    for stage in graph.stages.values():
+        own = dict.fromkeys([stage.name, stage.folder_alias])
+        found = [f"{TESTS}/{name}" for name in own if (settings.root / TESTS / name).is_dir()]
+        if not graph.children(stage.name):
+            found.insert(0, f"{TESTS}/general")
+        if found:
+            folders[stage.name] = found
+    return folders
 
 
-def _retested_images(graph: BakeGraph, paths: list[str]) -> set[str]:
-    """Images whose tests changed: they are retested even when not rebuilt."""
-    if any(p.startswith(TESTS_FOR_EVERY_IMAGE) for p in paths):
-        return set(graph.stages)
-    aliases = graph.aliases()
-    retest = set()
+def _retested(graph: BakeGraph, with_tests: dict[str, list[str]], paths: list[str]) -> set[str]:
+    """Stages whose tests changed: they are retested even when not rebuilt."""
+    retest: set[str] = set()
     for path in paths:
-        parts = PurePosixPath(path).parts
-        if len(parts) > 2 and parts[0] == "tests" and parts[1] in aliases:
-            retest.add(aliases[parts[1]])
+        if path == SHARED_TEST_SETUP:
+            retest.update(with_tests)
+        for name, folders in with_tests.items():
+            if any(path.startswith(folder + "/") for folder in folders):
+                retest.add(name)
     return retest

@@ -236,3 +236,89 @@ def test_parsed_graph_matches_buildx_print(engine) -> None:
         assert theirs["args"] == stage.definition["args"]
         assert theirs.get("contexts", {}) == stage.definition.get("contexts", {})
         assert tuple(theirs["tags"]) == stage.tags
+
+
+# --- parents however the bake file says them ---------------------------------------------
+
+ARGS_ONLY = """
+variable "REPO" { default = "zone" }
+target "base" {
+  context = "./images/base"
+  args = { BASE_IMAGE = "quay.io/jupyter/datascience-notebook:2025-08-15" }
+  tags = ["base"]
+}
+target "mid" {
+  context = "./images/mid"
+  args = { BASE_IMAGE = "base" }
+  tags = ["${REPO}/mid:dev"]
+}
+target "sas" {
+  context = "./images/sas"
+  args = { BASE_IMAGE = "zone/mid:dev", LABEL = "base" }
+  tags = ["sas"]
+}
+"""
+FROM_BASE = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE} AS build\nLABEL x=${LABEL}\n"
+
+
+def stack_of(tmp_path, text: str, **dockerfiles: str) -> bakefile.BakeGraph:
+    for folder, body in dockerfiles.items():
+        (tmp_path / "images" / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "images" / folder / "Dockerfile").write_text(body)
+    return bakefile.parse(text, "docker-bake.hcl", {}, tmp_path)
+
+
+def test_build_args_naming_a_target_by_name_or_tag_are_parents(tmp_path) -> None:
+    graph = stack_of(tmp_path, ARGS_ONLY, base=FROM_BASE, mid=FROM_BASE, sas=FROM_BASE)
+    assert {n: s.parents for n, s in graph.stages.items()} == {
+        "base": (),
+        "mid": ("base",),
+        "sas": ("mid",),  # LABEL = "base" is no parent: no FROM uses it
+    }
+    assert graph.stages["sas"].links == (bakefile.Link("mid", None, "BASE_IMAGE"),)
+    assert graph.warnings == ()
+
+
+def test_without_the_dockerfile_any_arg_naming_a_target_links(tmp_path) -> None:
+    graph = bakefile.parse(ARGS_ONLY, "docker-bake.hcl", {})
+    assert graph.stages["sas"].parents == ("mid", "base")
+
+
+def test_mirroring_contexts_links_change_no_definition(tmp_path) -> None:
+    before = stack_of(tmp_path, ARGS_ONLY, base=FROM_BASE, mid=FROM_BASE, sas=FROM_BASE)
+    migrated = ARGS_ONLY.replace(
+        'args = { BASE_IMAGE = "base" }',
+        'contexts = { base = "target:base" }\n  args = { BASE_IMAGE = "base" }',
+    ).replace('"zone/mid:dev", LABEL', '"${REPO}/mid:dev", LABEL')
+    after = bakefile.parse(migrated, "docker-bake.hcl", {}, tmp_path)
+    assert after.stages["mid"].links == (bakefile.Link("base", "base", "BASE_IMAGE"),)
+    for name in before.stages:
+        assert before.stages[name].comparable() == after.stages[name].comparable()
+
+
+def test_a_context_link_and_an_arg_that_disagree_is_an_error(tmp_path) -> None:
+    text = ARGS_ONLY.replace(
+        'args = { BASE_IMAGE = "zone/mid:dev"',
+        'contexts = { mid = "target:base" }\n  args = { BASE_IMAGE = "mid"',
+    )
+    with pytest.raises(ZoneError) as caught:
+        stack_of(tmp_path, text, base=FROM_BASE, mid=FROM_BASE, sas=FROM_BASE)
+    assert caught.value.message.startswith("docker-bake.hcl:13: target 'sas': BASE_IMAGE")
+    assert "names target 'mid', but contexts maps 'mid' to 'target:base'" in caught.value.message
+    assert 'contexts = { mid = "target:mid" }' in caught.value.hint
+
+
+def test_an_arg_naming_two_targets_is_an_error(tmp_path) -> None:
+    text = ARGS_ONLY.replace('tags = ["sas"]', 'tags = ["sas", "base"]')
+    text += 'target "leaf" {\n  context = "./images/leaf"\n  args = { BASE_IMAGE = "base" }\n}\n'
+    with pytest.raises(ZoneError, match="names more than one target: base, sas"):
+        stack_of(tmp_path, text, base=FROM_BASE, mid=FROM_BASE, sas=FROM_BASE, leaf=FROM_BASE)
+
+
+def test_a_bare_name_that_is_no_target_is_a_warning(tmp_path) -> None:
+    text = ARGS_ONLY.replace('"zone/mid:dev", LABEL', '"sas-kernel", LABEL')
+    graph = stack_of(tmp_path, text, base=FROM_BASE, mid=FROM_BASE, sas=FROM_BASE)
+    assert graph.stages["sas"].parents == ()
+    assert len(graph.warnings) == 1
+    assert "BASE_IMAGE = 'sas-kernel' names no target and no registry" in graph.warnings[0]
+    assert "Docker Hub" in graph.warnings[0]

@@ -55,13 +55,21 @@ def new_target(repo: Path) -> None:
     write(repo, "images/rstudio/Dockerfile", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n")
 
 
-# (change made on a feature branch, committed or not) -> (build, test)
+SERVED = ["jupyterlab-cpu", "sas"]
+
+# (change made on a feature branch, committed or not) -> (build, test). Only served images
+# (tests/general/) and stages with a tests/<stage>/ folder have tests to run.
 SCENARIOS = {
     "leaf": (lambda r: write(r, "images/sas/stage.txt", "sas 2\n"), ["sas"], ["sas"]),
     "middle stage": (
+        lambda r: write(r, "images/mid/stage.txt", "mid 2\n"),
+        ["mid", "sas-kernel", "jupyterlab-cpu", "sas"],
+        SERVED,
+    ),
+    "a file in a stage folder that nothing copies": (
         lambda r: write(r, "images/mid/new-tool.sh", "echo\n"),
-        ["mid", "sas-kernel", "jupyterlab-cpu", "sas"],
-        ["mid", "sas-kernel", "jupyterlab-cpu", "sas"],
+        [],
+        [],
     ),
     "folder alias": (
         lambda r: write(r, "images/jupyterlab/stage.txt", "2\n"),
@@ -75,14 +83,19 @@ SCENARIOS = {
         [],
         ["jupyterlab-cpu"],
     ),
-    "general tests": (lambda r: write(r, "tests/general/test_more.py", "x = 1\n"), [], ALL),
-    "conftest": (lambda r: write(r, "tests/conftest.py", "x = 1\n"), [], ALL),
+    "tests of an intermediate stage": (
+        lambda r: write(r, "tests/mid/test_mid.py", "x = 1\n"),
+        [],
+        ["mid"],
+    ),
+    "general tests": (lambda r: write(r, "tests/general/test_more.py", "x = 1\n"), [], SERVED),
+    "conftest": (lambda r: write(r, "tests/conftest.py", "x = 1\n"), [], SERVED),
     "outside every stage": (lambda r: write(r, "docs/notes.txt", "x\n"), [], []),
     "bake file: one target": (sas_gets_a_build_arg, ["sas"], ["sas"]),
     "bake file: variable default": (
         lambda r: edit_bake_file(r, "datascience-notebook:", "datascience-notebook:new-"),
         ALL,
-        ALL,
+        SERVED,
     ),
     "bake file: comment only": (
         lambda r: edit_bake_file(r, "# The upstream image", "# The upstream (pinned) image"),
@@ -113,9 +126,12 @@ def test_scenarios(stack: Path, scenario: str, committed: bool) -> None:
 
 def test_reasons_name_the_paths_and_the_parent(stack: Path) -> None:
     on_branch(stack)
-    write(stack, "images/sas_kernel/kernel.json", "{}\n")
+    write(stack, "images/sas_kernel/stage.txt", "2\n")
+    write(stack, "images/sas_kernel/notes.txt", "nothing copies this\n")
     result = make_plan(stack)
-    assert result.stage("sas-kernel").reasons == ["images/sas_kernel/kernel.json"]
+    assert result.stage("sas-kernel").reasons == [
+        "images/sas_kernel/stage.txt (COPY, Dockerfile:4)"
+    ]
     assert result.stage("sas").reasons == ["parent sas-kernel is rebuilt"]
     assert result.stage("mid").reasons == []
     assert result.stage("mid").action == "reuse"
@@ -123,24 +139,28 @@ def test_reasons_name_the_paths_and_the_parent(stack: Path) -> None:
 
 def test_staged_unstaged_and_untracked_all_count(stack: Path) -> None:
     on_branch(stack)
-    write(stack, "images/sas/staged.txt")
-    git(stack, "add", "images/sas/staged.txt")
+    write(stack, "images/sas/stage.txt", "staged\n")
+    git(stack, "add", "images/sas/stage.txt")
     write(stack, "images/jupyterlab/stage.txt", "unstaged\n")
-    write(stack, "images/base/untracked.sh")
-    write(stack, "images/mid/ignored.log")
+    write(stack, "images/base/bin/untracked.sh")
+    write(stack, "images/base/bin/ignored.log")
     write(stack, ".gitignore", "*.log\n")
     result = make_plan(stack)
-    assert result.stage("sas").reasons[0] == "images/sas/staged.txt"
-    assert result.stage("jupyterlab-cpu").reasons[0] == "images/jupyterlab/stage.txt"
-    assert result.stage("base").reasons == ["images/base/untracked.sh"]
-    assert "images/mid/ignored.log" not in result.stage("mid").reasons
+    assert result.stage("sas").reasons[0] == "images/sas/stage.txt (COPY, Dockerfile:4)"
+    assert (
+        result.stage("jupyterlab-cpu").reasons[0]
+        == "images/jupyterlab/stage.txt (COPY, Dockerfile:4)"
+    )
+    assert result.stage("base").reasons == ["images/base/bin/untracked.sh (COPY, Dockerfile:5)"]
 
 
 def test_a_moved_file_changes_both_stages(stack: Path) -> None:
     on_branch(stack)
-    git(stack, "mv", "images/sas/stage.txt", "images/jupyterlab/moved.txt")
+    git(stack, "mv", "images/sas/stage.txt", "images/base/bin/moved.txt")
     commit_all(stack)
-    assert make_plan(stack).build == ["jupyterlab-cpu", "sas"]
+    result = make_plan(stack)
+    assert result.build == ALL
+    assert result.stage("sas").reasons[0] == "images/sas/stage.txt (COPY, Dockerfile:4)"
 
 
 def test_changes_on_the_base_branch_after_forking_do_not_count(stack: Path) -> None:
@@ -159,7 +179,7 @@ def test_all_builds_every_stage_and_still_reports_what_changed(stack: Path) -> N
     write(stack, "images/sas/stage.txt", "2\n")
     result = make_plan(stack, everything=True)
     assert result.build == ALL
-    assert result.test == ALL
+    assert result.test == SERVED
     assert result.base_ref == "master"
     assert [s.name for s in result.stages if s.changed] == ["sas"]
 
@@ -195,10 +215,10 @@ def test_project_in_a_subfolder_of_its_repository(tmp_path: Path) -> None:
     git(top, "commit", "-q", "-m", "move into a subfolder")
     on_branch(top)
     write(top, "images/sas/outside.txt")  # the same path, outside the project folder
-    write(top, "containers/images/mid/inside.txt")
+    write(top, "containers/images/mid/stage.txt", "inside\n")
     result = make_plan(top / "containers")
     assert result.build == ["mid", "sas-kernel", "jupyterlab-cpu", "sas"]
-    assert result.stage("mid").reasons == ["images/mid/inside.txt"]
+    assert result.stage("mid").reasons == ["images/mid/stage.txt (COPY, Dockerfile:4)"]
 
 
 @pytest.mark.parametrize(
@@ -403,7 +423,7 @@ def test_github_output(stack: Path, tmp_path: Path) -> None:
     lines = dict(line.split("=", 1) for line in output.read_text().splitlines())
     assert lines["earlier"] == "1"
     assert json.loads(lines["build"]) == ["sas-kernel", "jupyterlab-cpu", "sas"]
-    assert json.loads(lines["test"]) == ["sas-kernel", "jupyterlab-cpu", "sas"]
+    assert json.loads(lines["test"]) == ["jupyterlab-cpu", "sas"]
     matrix = json.loads(lines["matrix"])
     assert [job["stage"] for job in matrix["include"]] == ["sas-kernel", "jupyterlab-cpu", "sas"]
     assert matrix["include"][0]["parent"] == "mid"
