@@ -12,15 +12,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import graphlib
+import hashlib
+import json
 import os
 import re
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
-
-import hcl2
-import lark
 
 from tasks.console import ZoneError
 from tasks.dockerfile import parse as parse_dockerfile
@@ -31,7 +30,6 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 _WHOLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _SUPPORTED_BLOCKS = {"variable", "target", "group"}
-_RAW = hcl2.SerializationOptions(with_comments=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,15 +160,7 @@ def parse(
     links to a parent only when a FROM of the stage's Dockerfile uses it; without (a bake
     file at another commit), any arg whose value names a target does."""
     environ = os.environ if environ is None else environ
-    try:
-        raw = hcl2.loads(text, serialization_options=_RAW)
-    except lark.exceptions.UnexpectedInput as exc:
-        raise ZoneError(
-            f"{source}:{exc.line}:{exc.column}: not valid HCL",
-            hint=_context_line(text, exc.line),
-        ) from None
-    except Exception as exc:  # python-hcl2 raises several types for bad input
-        raise ZoneError(f"{source}: not valid HCL ({exc})") from None
+    raw = _hcl(text, source)
     for block in raw:
         if block not in _SUPPORTED_BLOCKS:
             raise ZoneError(
@@ -207,6 +197,46 @@ def parse(
     groups = {name: tuple(_expand(name, groups, set())) for name in groups}
     stages = _in_build_order(stages, source, text)
     return BakeGraph(source=source, stages=stages, groups=groups, warnings=tuple(warnings))
+
+
+def _hcl(text: str, source: str) -> dict[str, Any]:
+    """python-hcl2's raw reading of `text`, kept in a cache by content: importing
+    python-hcl2 and lark and running the parser cost more than the rest of a plan."""
+    from importlib.metadata import version
+
+    folder = _cache_folder() / f"hcl2-{version('python-hcl2')}"
+    cached = folder / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
+    try:
+        return json.loads(cached.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    import hcl2
+    import lark
+
+    try:
+        raw = hcl2.loads(text, serialization_options=hcl2.SerializationOptions(with_comments=False))
+    except lark.exceptions.UnexpectedInput as exc:
+        raise ZoneError(
+            f"{source}:{exc.line}:{exc.column}: not valid HCL",
+            hint=_context_line(text, exc.line),
+        ) from None
+    except Exception as exc:  # python-hcl2 raises several types for bad input
+        raise ZoneError(f"{source}: not valid HCL ({exc})") from None
+    import tempfile
+
+    try:  # written whole or not at all: a reader never sees half a file
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as handle:
+            json.dump(raw, handle)
+        os.replace(handle.name, cached)
+    except OSError:
+        pass  # no cache: the next plan parses again
+    return raw
+
+
+def _cache_folder() -> Path:
+    home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(home) / "zone-kubeflow-containers"
 
 
 def _expand(name: str, groups: dict[str, tuple[str, ...]], seen: set[str]) -> list[str]:

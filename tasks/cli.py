@@ -11,12 +11,10 @@ from pathlib import Path
 
 from rich.table import Table
 
-from tasks import bakefile, changes, dev, docs, engine, imagetest, plan, push, retag, summary
-from tasks.bake import BakeOptions, invocation, select
+# Each command's modules are imported when it runs: `plan` never loads the docker SDK.
+from tasks import bakefile, changes, plan, summary
 from tasks.console import FAILURE, ZoneError, err, fail, note, out, warn
-from tasks.lint import run as lint
 from tasks.retry import Transient
-from tasks.reuse import Reuse
 from tasks.settings import Settings, load
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -90,8 +88,10 @@ def _parser() -> _Parser:
     dev_cmd.add_argument("image", metavar="IMAGE", help="target or folder name")
     dev_cmd.add_argument("--port", type=int, help="host port (default: 8888, or the next free)")
     dev_cmd.add_argument("--host", default="127.0.0.1", help="host address to bind")
-    dev_cmd.add_argument("--nb-prefix", default=dev.DEFAULT_PREFIX, help="the server's base URL")
-    dev_cmd.add_argument("--mount", type=Path, help=f"a host folder to mount at {dev.WORK}")
+    dev_cmd.add_argument(
+        "--nb-prefix", help="the server's base URL (default: /notebook/username/notebookname)"
+    )
+    dev_cmd.add_argument("--mount", type=Path, help="a host folder to mount at ~/work")
     dev_cmd.add_argument("--no-browser", action="store_true", help="do not open a browser")
     _image_options(dev_cmd)
 
@@ -155,8 +155,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ZoneError(f"{args.command} takes no raw flags after a second `--`")
         settings = load(Path.cwd())
         if args.command == "lint":
+            from tasks.lint import run as lint
+
             return lint.run(settings)
         if args.command == "docs":
+            from tasks import docs
+
             docs.write(settings.root, settings.bake_path)
             note(f"wrote {docs.STAGES_DOC}")
             return 0
@@ -169,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plan":
             return run_plan(settings, graph, args)
         if args.command == "retag":
+            from tasks import retag
+
             the_plan = _make_plan(settings, graph, args)
             return retag.run(settings, graph, the_plan, args.images, args.dry_run)
         if args.command in ("test", "dev", "push"):
@@ -176,9 +182,15 @@ def main(argv: list[str] | None = None) -> int:
                 raise ZoneError(f"--tag {args.tag!r} is not a valid image tag")
             _check_repo(settings)
             if args.command == "dev":
+                from tasks import dev
+
                 return dev.run(settings, graph, args)
             if args.command == "push":
+                from tasks import push
+
                 return push.run(settings, graph, args.images, tag=args.tag, dry_run=args.dry_run)
+            from tasks import imagetest
+
             return imagetest.run(
                 settings,
                 graph,
@@ -259,6 +271,10 @@ def run_plan(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Names
 def run_bake(
     settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace, raw: tuple[str, ...]
 ) -> int:
+    from tasks import engine
+    from tasks.bake import BakeOptions, invocation, select
+    from tasks.reuse import Reuse
+
     requested = [name for image in args.images for name in graph.resolve(image)]
     the_plan = _make_plan(settings, graph, args, detect=args.changed)
     targets = select(graph, the_plan, requested, args.changed)

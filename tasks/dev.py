@@ -99,13 +99,14 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace)
     stage = names[0]
     tag = args.tag or imagetest.default_tag(settings)
     ref = tags.image_refs(settings.registry, stage, [tag])[0]
-    if not args.nb_prefix.startswith("/"):
-        raise ZoneError(f"--nb-prefix {args.nb_prefix!r} must start with /")
+    nb_prefix = args.nb_prefix or DEFAULT_PREFIX
+    if not nb_prefix.startswith("/"):
+        raise ZoneError(f"--nb-prefix {nb_prefix!r} must start with /")
     if args.mount and not args.mount.is_dir():
         raise ZoneError(f"--mount {args.mount}: no such folder")
     imagetest.require_local(ref, stage, args.pull, "dev")
     port = choose_port(args.host, args.port)
-    prefix = args.nb_prefix.rstrip("/")
+    prefix = nb_prefix.rstrip("/")
 
     # Signals become an exception in the main thread, so `finally` always cleans up.
     def stop(signum, frame):

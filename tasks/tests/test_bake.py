@@ -95,10 +95,35 @@ def test_bake_builds_the_chain_with_every_tag_then_serves_it_from_cache(
     second = run_nox(repo, nox_envdir, "bake", "jupyterlab", "--repo", registry, env=env)
     assert second.returncode == 0, second.stdout + second.stderr
     outcomes = step_outcomes(second.stdout + second.stderr)
-    assert len(outcomes) == 2 * len(CHAIN)  # a COPY and a RUN per stage
+    assert len(outcomes) == 2 * len(CHAIN) + 1  # a COPY and a RUN per stage, base's bin/
     assert set(outcomes.values()) == {"CACHED"}
     # Same layers; the image IDs differ only by the build's provenance timestamps.
     assert {stage: layers_of(engine, f"{registry}/{stage}:{sha}") for stage in CHAIN} == layers
+    remove_images(engine, registry)
+
+
+def without_contexts_links(repo: Path) -> None:
+    """The original project's shape: parents named only by `BASE_IMAGE = "<target>"`."""
+    bake = repo / "docker-bake.hcl"
+    bake.write_text(re.sub(r"(?m)^\s*contexts\s*=.*\n", "", bake.read_text()))
+    commit_all(repo, "parents by build args only")
+
+
+def test_parents_named_only_by_build_args_build_as_one_chain(
+    engine, registry: str, repo: Path, env
+) -> None:
+    without_contexts_links(repo)
+    printed = run_tasks(repo, "bake", "sas", "--print", "--repo", registry, env=env)
+    assert printed.returncode == 0, printed.stderr
+    definition = json.loads(printed.stdout)["target"]
+    assert set(definition) == {"base", "mid", "sas-kernel", "sas"}
+    assert definition["sas"]["contexts"] == {"sas-kernel": "target:sas-kernel"}
+    assert definition["mid"]["contexts"] == {"base": "target:base"}
+    # Without the links, `FROM base` would be docker.io/library/base: no such image here.
+    built = run_tasks(repo, "bake", "sas", "--repo", registry, env=env)
+    assert built.returncode == 0, built.stderr
+    sha = git(repo, "rev-parse", "HEAD")
+    assert chain_in(engine, f"{registry}/sas:{sha}") == "base\nmid\nsas\nsas_kernel\n"
     remove_images(engine, registry)
 
 

@@ -536,3 +536,35 @@ def test_plan_session_through_nox(tmp_path: Path, nox_envdir: Path) -> None:
     result = run_nox(repo, nox_envdir, "plan", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["build"] == ["mid", "sas-kernel", "jupyterlab-cpu", "sas"]
+
+
+def test_args_only_parents_rebuild_descendants_and_the_migration_rebuilds_nothing(
+    stack: Path,
+) -> None:
+    linked = (stack / "docker-bake.hcl").read_text()
+    (stack / "docker-bake.hcl").write_text(
+        "\n".join(line for line in linked.splitlines() if "contexts" not in line) + "\n"
+    )
+    commit_all(stack, "the original's shape: parents by BASE_IMAGE only")
+    on_branch(stack)
+    write(stack, "images/mid/stage.txt", "mid 2\n")
+    assert make_plan(stack).build == ["mid", "sas-kernel", "jupyterlab-cpu", "sas"]
+    git(stack, "checkout", "-q", "--", "images/mid/stage.txt")
+    (stack / "docker-bake.hcl").write_text(linked)  # adds contexts links mirroring the args
+    commit_all(stack, "migration: contexts links")
+    result = make_plan(stack)
+    assert result.build == []
+    assert result.stage("sas").parents == ["sas-kernel"]
+
+
+def test_a_markdown_file_the_dockerfile_copies_changes_the_stage(stack: Path) -> None:
+    dockerfile = stack / "images/mid/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "COPY guide.md /home/guide.md\n")
+    write(stack, "images/mid/guide.md", "# how to\n")
+    commit_all(stack, "a guide for users")
+    on_branch(stack)
+    write(stack, "images/mid/guide.md", "# how to, better\n")
+    write(stack, "images/mid/README.md", "# for maintainers\n")
+    result = make_plan(stack)
+    assert result.stage("mid").reasons == ["images/mid/guide.md (COPY, Dockerfile:6)"]
+    assert result.build == ["mid", "sas-kernel", "jupyterlab-cpu", "sas"]
