@@ -337,3 +337,29 @@ def test_bake_outside_a_git_repository_uses_fallback_tags(
     assert "not a git repository" in result.stderr
     assert tags_of(engine, f"{registry}/base:local") == {f"{registry}/base:local"}
     remove_images(engine, registry)
+
+
+def test_the_invocation_links_parents_named_by_args(tmp_path: Path) -> None:
+    """Pure: the bake command line for an args-only chain, a parent built in the same bake
+    and a parent taken from the registry."""
+    from tasks import bake, bakefile, plan, settings
+
+    text = (
+        'target "base" {\n  context = "images/base"\n  tags = ["base"]\n}\n'
+        'target "mid" {\n  context = "images/mid"\n  args = { BASE_IMAGE = "base" }\n}\n'
+        'target "leaf" {\n  context = "images/leaf"\n  args = { BASE_IMAGE = "mid:latest" }\n}\n'
+    )
+    graph = bakefile.parse(text, "docker-bake.hcl", {})
+    stages = [
+        plan.StagePlan(name, "", None, [], False, True, [], "build", [f"r/{name}:t"])
+        for name in graph.stages
+    ]
+    the_plan = plan.Plan(None, None, None, "t", None, stages, [], [], [])
+    options = bake.BakeOptions()
+    config = settings.Settings(root=tmp_path)
+    argv = bake.invocation(graph, the_plan, config, ["mid", "leaf"], {"base": "r/base:1"}, options)
+    assert "--set=mid.args.BASE_IMAGE=base" in argv
+    assert "--set=mid.contexts.base=docker-image://r/base:1" in argv
+    assert "--set=leaf.args.BASE_IMAGE=mid" in argv
+    assert "--set=leaf.contexts.mid=target:mid" in argv
+    assert argv[-2:] == ["mid", "leaf"]
