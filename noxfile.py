@@ -13,7 +13,10 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 
 def _install(session: nox.Session, *groups: str) -> None:
-    session.install(*nox.project.dependency_groups(PYPROJECT, *groups))
+    # Bytecode compiled at install (pip does it, uv only when asked): the first `plan`
+    # in a fresh venv, or any run where PYTHONDONTWRITEBYTECODE is set, starts fast.
+    requirements = nox.project.dependency_groups(PYPROJECT, *groups)
+    session.install(*requirements, env={"UV_COMPILE_BYTECODE": "1"})
 
 
 def _runner(session: nox.Session, command: str) -> None:
