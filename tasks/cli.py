@@ -236,7 +236,8 @@ def _make_plan(
     )
     for message in the_plan.notes:
         note(message)
-    for message in the_plan.warnings if detect else []:
+    # The bake file's own warnings (a base image from Docker Hub) always matter.
+    for message in the_plan.warnings if detect else graph.warnings:
         warn(message)
     return the_plan
 
