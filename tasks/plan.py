@@ -264,7 +264,9 @@ def _bake_file_differences(
     if old_text is None:
         return {name: f"{source} (new file)" for name in graph.stages}
     try:
-        old = bakefile.parse(old_text, f"{source} at {merge_base[:8]}").stages
+        # Read with today's Dockerfiles, so that the same build args count as parent links.
+        where = f"{source} at {merge_base[:8]}"
+        old = bakefile.parse(old_text, where, root=settings.bake_path.parent).stages
     except ZoneError:
         return {name: f"{source} (unreadable at the merge base)" for name in graph.stages}
     differences = {}
