@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.lint import allowlist, dockerfile, files, hadolint_config, layers, tools
+from tasks import dockerfile
+from tasks.lint import allowlist, files, hadolint_config, layers, tools
 from tasks.tests.conftest import make_stack, run_tasks, write
 
 BAD = Path(__file__).parent / "fixtures" / "lint"
