@@ -40,14 +40,16 @@ def walk(root: Path, under: Path | None = None) -> list[Path]:
 
 
 def in_repository(path: Path, root: Path) -> PurePath:
-    """A file's path inside its repository: this one (root), or for a file outside it the
-    nearest folder above that holds .git or .github (where GitHub looks for workflows)."""
-    if path == root or root in path.parents:
-        return path.relative_to(root)
+    """A file's path inside its repository, where GitHub would look for workflows: the
+    nearest folder above it that is a git repository (a clone inside this one too), else
+    this one (root); outside root, also a folder that holds .github (an exported tree)."""
+    inside = path == root or root in path.parents
     for folder in path.parents:
-        if (folder / ".git").exists() or (folder / ".github").is_dir():
+        if inside and folder == root:
+            break
+        if (folder / ".git").exists() or (not inside and (folder / ".github").is_dir()):
             return path.relative_to(folder)
-    return PurePath(path.name)
+    return path.relative_to(root) if inside else PurePath(path.name)
 
 
 def is_dockerfile(path: Path) -> bool:

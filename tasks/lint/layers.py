@@ -42,7 +42,8 @@ _PIP_INSTALL = re.compile(r"\bpip3?(?:\.\d+)?\s+install\b|\bpython[\d.]*\s+-m\s+
 _PIP_NO_CACHE = re.compile(r"--no-cache-dir\b|\bPIP_NO_CACHE_DIR=\S|\bpip3?\s+cache\s+purge\b")
 # pip's cache is ~/.cache/pip: removing it, or the whole ~/.cache, clears it.
 _PIP_CACHE_REMOVED = re.compile(
-    _RM + r"(?:\S*\.cache/pip\b|(?:\$HOME|\$\{HOME\}|~|/root)/\.cache(?:/\*?)?[\"']?(?=[\s;&|]|$))"
+    _RM
+    + r"(?:\S*\.cache/pip\b|(?:\$HOME|\$\{HOME\}|~|/root)[\"']?/\.cache(?:/\*?)?[\"']?(?=[\s;&|]|$))"
 )
 
 _DOUBLED = (
