@@ -41,9 +41,9 @@ _CONDA_CLEAN = re.compile(
 _PIP_INSTALL = re.compile(r"\bpip3?(?:\.\d+)?\s+install\b|\bpython[\d.]*\s+-m\s+pip\s+install\b")
 _PIP_NO_CACHE = re.compile(r"--no-cache-dir\b|\bPIP_NO_CACHE_DIR=\S|\bpip3?\s+cache\s+purge\b")
 # pip's cache is ~/.cache/pip: removing it, or the whole ~/.cache, clears it.
+_HOME = r"(?:\$HOME|\$\{HOME\}|~|/root)[\"']?"
 _PIP_CACHE_REMOVED = re.compile(
-    _RM
-    + r"(?:\S*\.cache/pip\b|(?:\$HOME|\$\{HOME\}|~|/root)[\"']?/\.cache(?:/\*?)?[\"']?(?=[\s;&|]|$))"
+    _RM + r"(?:\S*\.cache/pip\b|" + _HOME + r"/\.cache(?:/\*?)?[\"']?(?=[\s;&|]|$))"
 )
 
 _DOUBLED = (

@@ -57,6 +57,8 @@ _ENV_FROM_SECRET = re.compile(
     r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:.*\$\{\{\s*secrets\.([A-Za-z0-9_]+)"
 )
 _BUILD_ARG = re.compile(r"(?:--build-arg(?:=|\s+)\s*|\.args\.)([A-Za-z_][A-Za-z0-9_]*)=")
+# `--build-arg NAME` with no value: the value is the environment variable NAME.
+_BUILD_ARG_FROM_ENV = re.compile(r"--build-arg(?:=|\s+)([A-Za-z_][A-Za-z0-9_]*)(?=[\s'\"]|$)")
 _ARG_LINE = re.compile(r"^\s*(?:-\s+)?['\"]?([A-Za-z_][A-Za-z0-9_]*)=")
 _BUILD_ARGS_KEY = re.compile(r"^(\s*)(?:-\s+)?build-args\s*:\s*(.*)$")
 _SHELL_VARIABLE = re.compile(r"^['\"]?\$\{?([A-Za-z_][A-Za-z0-9_]*)")
@@ -128,6 +130,11 @@ def check_workflow(path: Path, shown_as: str) -> list[Finding]:
             secret = _secret_in(_value_after(line, match.end()), from_secrets)
             if secret:
                 passed.append((match.group(1), secret))
+        passed += [
+            (m.group(1), from_secrets[m.group(1)])
+            for m in _BUILD_ARG_FROM_ENV.finditer(line)
+            if m.group(1) in from_secrets
+        ]
         for arg, secret in dict.fromkeys(passed):
             message = (
                 f"secret {secret} is passed to the build as build arg {arg}: "

@@ -597,7 +597,8 @@ def test_a_workflow_passing_secrets_into_build_args_is_found(tmp_path: Path) -> 
     assert [(f.line, f.message.split(":")[0]) for f in findings] == [
         (14, "secret SAS_SA_KEY is passed to the build as build arg SRC_ACCOUNT_KEY"),
         (15, "secret SAS_STORAGE_KEY is passed to the build as build arg KEY"),
-        (21, "secret BOT_TOKEN is passed to the build as build arg TOKEN"),
+        (16, "secret SAS_STORAGE_KEY is passed to the build as build arg STORAGE_KEY"),
+        (22, "secret BOT_TOKEN is passed to the build as build arg TOKEN"),
     ]
     assert all("--secret id=" in f.message for f in findings)
 
@@ -619,7 +620,7 @@ def test_lint_paths_and_only_narrow_files_and_checks(tmp_path: Path) -> None:
     assert "other/.github/workflows/b.yaml:14: secret SAS_SA_KEY" in output
     assert "helper.py" not in output and "F401" not in output
     assert "checks: secrets" in output and "1 workflows under other" in output
-    assert "lint found 6 problem(s) in: secrets" in output
+    assert "lint found 7 problem(s) in: secrets" in output
     # Every file check, on a folder with nothing wrong: the repository checks are left out.
     clean = run_tasks(repo, "lint", "images/base")
     assert clean.returncode == 0, clean.stderr
