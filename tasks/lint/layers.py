@@ -167,9 +167,23 @@ def walk(
             called = [text for name, text in image.helpers.items() if _calls(script, name)]
             messages = _caches(item, script, "\n".join([script, *called]), variables)
             found += [(item.line, message) for message in messages]
-            texts = (script, _expand(script, variables))
+            filling = _filling(script)
+            texts = (filling, _expand(filling, variables))
             image.filled.append(Filled(_at(shown_as, item.line), texts, False))
     return found, image
+
+
+def _filling(script: str) -> str:
+    """A RUN's script without the commands that put no files in the paths they name
+    (mkdir, install -d, permission changes): what is left may have filled a folder."""
+    kept = []
+    for command in _SEPARATORS.split(script):
+        words = _words(command)
+        name = words[0].rsplit("/", 1)[-1] if words else ""
+        empty = name == "mkdir" or (name == "install" and "-d" in words)
+        if not (empty or name in _PERMISSION_COMMANDS):
+            kept.append(command)
+    return "\n".join(kept)
 
 
 def _base_of(

@@ -652,3 +652,11 @@ def test_the_pip_cache_is_reported_once_where_hadolint_reports_dl3042(tmp_path: 
     assert [line.split(": ")[0] for line in lines if "pip cache stays" in line] == ["Dockerfile:4"]
     alone = run_tasks(tmp_path, "lint", "--only", "layers", "Dockerfile")
     assert alone.stderr.count("pip cache stays") == 2
+
+
+def test_a_folder_an_earlier_run_only_made_holds_nothing_to_copy() -> None:
+    text = "FROM x\nRUN mkdir -p /tmp_home/a && chmod 2775 /tmp_home/a\n"
+    text += 'RUN cp -p -r -T "$HOME" /tmp_home/a && chmod -R g=u /tmp_home/a\n'
+    assert layer_findings(text) == []
+    filled = text.replace("RUN cp", "COPY a.json /tmp_home/a/.config/\nRUN cp")
+    assert [line for line, _ in layer_findings(filled)] == [4]
