@@ -508,9 +508,13 @@ def test_helpers_env_and_files_come_from_the_parent_image() -> None:
     )[1]
     assert set(parent.helpers) == {"clean-layer.sh"}
     assert parent.env == {"HOME_TMP": "/tmp_home/jovyan"}
-    child = "ARG BASE_IMAGE\nFROM $BASE_IMAGE\nRUN chown -R 1000 ${HOME_TMP}\n"
+    child = "ARG BASE_IMAGE\nFROM $BASE_IMAGE\nRUN chmod -R 755 /usr/bin\n"
     [(line, message)] = layers.check(dockerfile.parse(child), None, parent)
-    assert line == 3 and "filled at images/base/Dockerfile:6" in message
+    assert line == 3 and "filled at images/base/Dockerfile:4" in message  # its COPY
+    # The parent's ENV is known: ${HOME_TMP} is the folder this RUN makes, nothing filled it.
+    home = "FROM $BASE_IMAGE\nRUN mkdir -p /tmp_home/jovyan && chmod -R g=u ${HOME_TMP}\n"
+    assert layers.check(dockerfile.parse(home), None, parent) == []
+    assert len(layers.check(dockerfile.parse(home), None, None)) == 1  # unknown without it
     # An outside image, not the parent: nothing of the parent is in it.
     other = "FROM debian:bookworm-slim\nRUN apt-get update && clean-layer.sh\n"
     assert [m.split()[0] for _, m in layers.check(dockerfile.parse(other), None, parent)] == ["apt"]
