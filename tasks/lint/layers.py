@@ -3,7 +3,8 @@
 Docker stores a layer as every file the step changed. A `RUN` that only changes the
 owner or mode of files made earlier therefore copies all of them into a new layer,
 doubling their size in the image; and caches left behind in a layer stay forever,
-even when a later step deletes them.
+even when a later step deletes them. A stage built on another one starts with what that
+image holds (tasks.lint.stages): its ENV, the folders its layers filled, its helper scripts.
 """
 
 from __future__ import annotations
@@ -309,7 +310,9 @@ def _made_by(name: str, arguments: list[str]) -> list[str]:
         if skip:
             skip = False
         elif word in ("-t", "--target-directory"):
-            skip, directory = True, "next"
+            directory = "next"
+        elif word.startswith("--target-directory="):
+            directory = word.split("=", 1)[1]
         elif directory == "next":
             directory = word
         elif word.startswith("-"):

@@ -540,6 +540,7 @@ def test_removing_the_home_cache_clears_the_pip_cache(line: int, cleared: bool) 
         # Only what the RUN made itself: fine.
         ("mkdir -p /srv/data && cp -r /tmp/seed /srv/data/ && chown -R 1000:100 /srv/data", False),
         ("install -d -m 0775 /srv/new && chmod -R g=u /srv/new", False),
+        ("mkdir -p /srv/b && cp -t /srv/b /tmp/x && chown -R 1000 /srv/b", False),
         # A folder from the base image, with an installer in the RUN: what it touches is unknown.
         ("pip install --no-cache-dir dash==2.18.2 && fix-permissions /opt/conda", False),
     ],
