@@ -14,6 +14,7 @@ from rich.table import Table
 # Each command's modules are imported when it runs: `plan` never loads the docker SDK.
 from tasks import bakefile, changes, plan, summary
 from tasks.console import FAILURE, ZoneError, err, fail, note, out, warn
+from tasks.lint import CHECKS
 from tasks.retry import Transient
 from tasks.settings import Settings, load
 
@@ -118,10 +119,25 @@ def _parser() -> _Parser:
     retag_cmd.add_argument("--dry-run", action="store_true", help="say what would be tagged")
     _common(retag_cmd)
 
-    commands.add_parser(
+    lint_cmd = commands.add_parser(
         "lint",
         help="ruff, hadolint, shellcheck, actionlint, scan allowlist, CI build levels, "
-        "bake --print, layer sizes, stale docs",
+        "bake --print, layer sizes, credentials, stale docs",
+        usage="nox -s lint -- [PATH ...] [--only CHECK ...]",
+    )
+    lint_cmd.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="lint only the Dockerfiles, scripts, workflows and Python under these files or "
+        "folders (default: the whole repository)",
+    )
+    lint_cmd.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="CHECK",
+        help="run only this check (repeatable): " + ", ".join(CHECKS),
     )
     commands.add_parser("docs", help="write docs/stages.md from the bake file")
     return parser
@@ -157,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "lint":
             from tasks.lint import run as lint
 
-            return lint.run(settings)
+            return lint.run(settings, args.paths, args.only)
         if args.command == "docs":
             from tasks import docs
 

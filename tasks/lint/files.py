@@ -9,25 +9,47 @@ from pathlib import Path, PurePath
 # Tool and cache folders, and the deliberately bad examples the lint tests feed the checks.
 SKIPPED_FOLDERS = {".git", ".nox", ".venv", "venv", "node_modules", "__pycache__"}
 SKIPPED_PATHS = {"tasks/tests/fixtures/lint"}
+# The secret test's control case: a build arg carrying a credential, on purpose.
+SKIPPED_FILES = {"tasks/tests/fixtures/secrets/Dockerfile.leaky"}
 WORKFLOWS = ".github/workflows"
+ACTIONS = ".github/actions"
 _SHELLS = {"sh", "bash", "dash", "ksh"}
 _SHEBANG = re.compile(r"#!\s*(\S+)(?:\s+(.*))?")
 
 
-def walk(root: Path) -> list[Path]:
-    """Every file under root, minus tool folders and bad examples, in a stable order."""
+def walk(root: Path, under: Path | None = None) -> list[Path]:
+    """Every file under root (or under one folder), minus tool folders and the bad
+    examples (unless the walk starts inside them; a file given by name is linted
+    whatever it is), in a stable order."""
+    start = under or root
+    skipped = {root / path for path in SKIPPED_PATHS}
+    skipped = {path for path in skipped if path != start and path not in start.parents}
+    skipped_files = {root / path for path in SKIPPED_FILES}
     found: list[Path] = []
-    for folder, subfolders, files in os.walk(root):
+    for folder, subfolders, files in os.walk(start):
         here = Path(folder)
         subfolders[:] = sorted(
             name
             for name in subfolders
             if name not in SKIPPED_FOLDERS
             and not name.endswith("_cache")
-            and (here / name).relative_to(root).as_posix() not in SKIPPED_PATHS
+            and here / name not in skipped
         )
-        found += [here / name for name in sorted(files)]
+        found += [here / name for name in sorted(files) if here / name not in skipped_files]
     return found
+
+
+def in_repository(path: Path, root: Path) -> PurePath:
+    """A file's path inside its repository, where GitHub would look for workflows: the
+    nearest folder above it that is a git repository (a clone inside this one too), else
+    this one (root); outside root, also a folder that holds .github (an exported tree)."""
+    inside = path == root or root in path.parents
+    for folder in path.parents:
+        if inside and folder == root:
+            break
+        if (folder / ".git").exists() or (not inside and (folder / ".github").is_dir()):
+            return path.relative_to(folder)
+    return path.relative_to(root) if inside else PurePath(path.name)
 
 
 def is_dockerfile(path: Path) -> bool:
@@ -38,6 +60,14 @@ def is_dockerfile(path: Path) -> bool:
 def is_workflow(relative: PurePath) -> bool:
     """A GitHub workflow: YAML right in .github/workflows (GitHub reads no subfolder)."""
     return relative.parent.as_posix() == WORKFLOWS and relative.suffix in (".yaml", ".yml")
+
+
+def is_action(relative: PurePath) -> bool:
+    """A composite action of the repository: .github/actions/NAME/action.y(a)ml."""
+    return relative.parent.parent.as_posix() == ACTIONS and relative.name in (
+        "action.yaml",
+        "action.yml",
+    )
 
 
 def shell_of(path: Path) -> str | None:

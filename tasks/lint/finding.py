@@ -11,6 +11,7 @@ class Finding:
     line: int
     message: str
     check: str  # which check found it, for the summary
+    rule: str = ""  # hadolint's code for it (ours: the hadolint rule it repeats, if any)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"

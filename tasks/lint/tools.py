@@ -44,8 +44,9 @@ def _run(
     return subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, check=False)
 
 
-def ruff_format(root: Path) -> list[Finding]:
-    result = _run([find("ruff"), "format", "--check", "."], root)
+def ruff_format(root: Path, paths: list[str] | None = None) -> list[Finding]:
+    """paths: the files to check (default: the whole repository)."""
+    result = _run([find("ruff"), "format", "--check", *(paths or ["."])], root)
     # Older ruff says "Would reformat: PATH"; newer ruff shows a diff under "--> PATH:LINE:COL".
     places = {m.group(1): 1 for m in _RUFF_WOULD.finditer(result.stdout)}
     places.update({m.group(1): int(m.group(2)) for m in _RUFF_ARROW.finditer(result.stdout)})
@@ -58,8 +59,9 @@ def ruff_format(root: Path) -> list[Finding]:
     return findings
 
 
-def ruff_check(root: Path) -> list[Finding]:
-    result = _run([find("ruff"), "check", "--output-format=concise", "--no-fix", "."], root)
+def ruff_check(root: Path, paths: list[str] | None = None) -> list[Finding]:
+    argv = [find("ruff"), "check", "--output-format=concise", "--no-fix", *(paths or ["."])]
+    result = _run(argv, root)
     findings = []
     for line in result.stdout.splitlines():
         match = _RUFF_CHECK.fullmatch(line.strip())
@@ -82,7 +84,9 @@ def hadolint(root: Path, dockerfiles: list[str]) -> list[Finding]:
     except json.JSONDecodeError:
         return [Finding(dockerfiles[0], 1, f"hadolint failed: {_last(result)}", "hadolint")]
     findings = [
-        Finding(r["file"], r["line"], f"{r['code']} {r['level']}: {r['message']}", "hadolint")
+        Finding(
+            r["file"], r["line"], f"{r['code']} {r['level']}: {r['message']}", "hadolint", r["code"]
+        )
         for r in reports
         if r.get("level") in ("error", "warning")
     ]

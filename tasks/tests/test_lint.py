@@ -5,13 +5,15 @@ hadolint, shellcheck, ruff and buildx are the real tools, as the lint session ru
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tasks.lint import allowlist, dockerfile, files, hadolint_config, layers, tools
-from tasks.tests.conftest import make_stack, run_tasks, write
+from tasks import dockerfile
+from tasks.lint import allowlist, files, hadolint_config, layers, secrets, tools
+from tasks.tests.conftest import git, make_stack, run_tasks, write
 
 BAD = Path(__file__).parent / "fixtures" / "lint"
 PROJECT = Path(__file__).resolve().parents[2]
@@ -446,3 +448,220 @@ def test_build_levels_match_the_plans_outputs(tmp_path: Path) -> None:
     }
     line = workflow.splitlines().index("  build-3:") + 1
     assert any(f.line == line for f in build_levels.check(tmp_path))
+
+
+# --- along the stage graph, and what real Dockerfiles do ---------------------------------
+
+STACK = BAD / "stack"
+
+
+def _stack_layer_findings(root: Path) -> list[tuple[str, int, str]]:
+    """(stage folder, line, message up to its first colon) of the layer check over a
+    stack, as `nox -s lint -- --only layers PATH` reports them."""
+    result = run_tasks(PROJECT, "lint", "--only", "layers", str(root))
+    assert "Traceback" not in result.stderr
+    found = re.findall(r"^\S+/images/(\w+)/Dockerfile:(\d+): ([^:]+)", result.stderr, re.MULTILINE)
+    return [(folder, int(line), message) for folder, line, message in found]
+
+
+def test_a_cleanup_helper_of_the_parent_stage_counts_in_its_children() -> None:
+    """The fixture's bake file links child to base only through BASE_IMAGE = "base"."""
+    found = _stack_layer_findings(STACK)
+    assert found == [
+        ("child", 8, "RUN changes owner/permissions of ${HOME_TMP}, filled at line 6"),
+        ("loose", 3, "apt lists stay in this layer"),  # no stage builds it: no helper known
+    ]
+
+
+def test_the_parent_link_may_be_a_named_context_too(tmp_path: Path) -> None:
+    shutil.copytree(STACK, tmp_path / "stack")
+    bake = tmp_path / "stack/docker-bake.hcl"
+    bake.write_text(
+        bake.read_text().replace(
+            'BASE_IMAGE = "base"',
+            'BASE_IMAGE = "base"\n  }\n  contexts = {\n    base = "target:base"',
+        )
+    )
+    found = _stack_layer_findings(tmp_path / "stack")
+    assert [(folder, line) for folder, line, _ in found] == [("child", 8), ("loose", 3)]
+
+
+def test_without_the_parent_stage_the_helper_is_unknown(tmp_path: Path) -> None:
+    shutil.copytree(STACK, tmp_path / "stack")
+    (tmp_path / "stack/docker-bake.hcl").unlink()
+    found = _stack_layer_findings(tmp_path / "stack")
+    assert [(folder, line) for folder, line, _ in found] == [
+        ("child", 4),  # apt lists
+        ("child", 5),  # conda
+        ("child", 5),  # pip
+        ("child", 8),
+        ("loose", 3),
+    ]
+
+
+def test_helpers_env_and_files_come_from_the_parent_image() -> None:
+    parent = layers.walk(
+        dockerfile.parse(BAD.joinpath("stack/images/base/Dockerfile").read_text()),
+        STACK / "images/base",
+        None,
+        "images/base/Dockerfile",
+    )[1]
+    assert set(parent.helpers) == {"clean-layer.sh"}
+    assert parent.env == {"HOME_TMP": "/tmp_home/jovyan"}
+    child = "ARG BASE_IMAGE\nFROM $BASE_IMAGE\nRUN chmod -R 755 /usr/bin\n"
+    [(line, message)] = layers.check(dockerfile.parse(child), None, parent)
+    assert line == 3 and "filled at images/base/Dockerfile:4" in message  # its COPY
+    # The parent's ENV is known: ${HOME_TMP} is the folder this RUN makes, nothing filled it.
+    home = "FROM $BASE_IMAGE\nRUN mkdir -p /tmp_home/jovyan && chmod -R g=u ${HOME_TMP}\n"
+    assert layers.check(dockerfile.parse(home), None, parent) == []
+    assert len(layers.check(dockerfile.parse(home), None, None)) == 1  # unknown without it
+    # An outside image, not the parent: nothing of the parent is in it.
+    other = "FROM debian:bookworm-slim\nRUN apt-get update && clean-layer.sh\n"
+    assert [m.split()[0] for _, m in layers.check(dockerfile.parse(other), None, parent)] == ["apt"]
+
+
+@pytest.mark.parametrize(
+    ("line", "cleared"),
+    [(3, True), (4, True), (5, True), (6, True), (7, False)],
+)
+def test_removing_the_home_cache_clears_the_pip_cache(line: int, cleared: bool) -> None:
+    findings = layers.check_file(BAD / "home-cache.Dockerfile", "home-cache.Dockerfile")
+    assert (line in [f.line for f in findings]) is not cleared
+
+
+@pytest.mark.parametrize(
+    ("run", "flagged"),
+    [
+        # Earlier layers filled the folder: the -R change copies them, whatever else the RUN does.
+        ('install -d -m 2775 "${HOME_TMP}/.cache" && chmod -R g=u "${HOME_TMP}"', True),
+        ('cp -p -r -T "${HOME}" "${HOME_TMP}" && chmod -R g=u "${HOME_TMP}"', True),
+        ("mkdir -p /opt/app/logs && chown -R 1000:100 /opt/app", True),
+        ('install -d /srv/x && fix-permissions "${HOME_TMP}"', True),
+        # Only what the RUN made itself: fine.
+        ("mkdir -p /srv/data && cp -r /tmp/seed /srv/data/ && chown -R 1000:100 /srv/data", False),
+        ("install -d -m 0775 /srv/new && chmod -R g=u /srv/new", False),
+        ("mkdir -p /srv/b && cp -t /srv/b /tmp/x && chown -R 1000 /srv/b", False),
+        # A folder from the base image, with an installer in the RUN: what it touches is unknown.
+        ("pip install --no-cache-dir dash==2.18.2 && fix-permissions /opt/conda", False),
+    ],
+)
+def test_a_recursive_permission_change_beside_file_commands(run: str, flagged: bool) -> None:
+    text = "FROM x\nENV HOME_TMP=/tmp_home/jovyan\nCOPY app/ /opt/app/\n"
+    text += "COPY --chown=1000:100 a.json ${HOME_TMP}/.config/a.json\n"
+    text += f"RUN {run}\n"
+    findings = layer_findings(text)
+    assert ([line for line, _ in findings] == [5]) is flagged, findings
+    assert all("owner/permissions" in message for _, message in findings)
+
+
+def test_a_recursive_change_of_a_folder_made_elsewhere_is_a_copy_even_without_a_trace() -> None:
+    [(line, message)] = layer_findings(
+        "FROM x\nRUN mkdir -p /home/a/.cache && chmod -R g=u /home/a\n"
+    )
+    assert line == 2 and "/home/a, made earlier" in message
+
+
+# --- credentials ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("SRC_ACCOUNT_KEY", True),
+        ("GITHUB_TOKEN", True),
+        ("db_password", True),
+        ("AUTH", True),
+        ("ACCOUNT_NAME", False),
+        ("GPG_KEY_FINGERPRINT", False),
+        ("QUARTO_CHECKSUM_URL", False),
+        ("PUBLIC_KEY_PATH", False),
+        ("VSCODE_SHA", False),
+        ("KEYBOARD_LAYOUT", False),  # a word, not a part of one
+    ],
+)
+def test_a_credential_is_told_by_the_words_of_its_name(name: str, secret: bool) -> None:
+    assert secrets.is_secret_name(name) is secret
+
+
+def test_credentials_in_arg_or_env_are_found_and_public_facts_are_not() -> None:
+    findings = secrets.check_dockerfile(BAD / "secret-arg.Dockerfile", "secret-arg.Dockerfile")
+    assert [(f.line, f.message.split(" looks")[0]) for f in findings] == [
+        (4, "ARG SRC_ACCOUNT_KEY"),
+        (9, "ENV GITHUB_TOKEN"),
+        (10, "ENV DB_PASSWORD"),  # the legacy `ENV NAME value` form
+    ]
+    assert all("RUN --mount=type=secret" in f.message for f in findings)
+    assert all("nox -s bake -- --secret id=" in f.message for f in findings)
+
+
+def test_a_workflow_passing_secrets_into_build_args_is_found(tmp_path: Path) -> None:
+    workflow = write(
+        tmp_path, ".github/workflows/build.yaml", (BAD / "secret-build-arg.yaml").read_text()
+    )
+    findings = secrets.check_workflow(workflow, "build.yaml")
+    assert [(f.line, f.message.split(":")[0]) for f in findings] == [
+        (14, "secret SAS_SA_KEY is passed to the build as build arg SRC_ACCOUNT_KEY"),
+        (15, "secret SAS_STORAGE_KEY is passed to the build as build arg KEY"),
+        (16, "secret SAS_STORAGE_KEY is passed to the build as build arg STORAGE_KEY"),
+        (22, "secret BOT_TOKEN is passed to the build as build arg TOKEN"),
+    ]
+    assert all("--secret id=" in f.message for f in findings)
+
+
+# --- pointing the lint at files, one check at a time -------------------------------------
+
+
+def test_lint_paths_and_only_narrow_files_and_checks(tmp_path: Path) -> None:
+    repo = make_stack(tmp_path / "stack", with_runner=True)
+    write(repo, "other/images/x/Dockerfile", (BAD / "secret-arg.Dockerfile").read_text())
+    write(repo, "other/.github/workflows/b.yaml", (BAD / "secret-build-arg.yaml").read_text())
+    write(repo, "other/.github/actions/setup/action.yaml", "runs:\n  using: composite\n")
+    git(repo / "other", "init", "-q")  # a clone of another repository inside this one
+    write(repo, "images/mid/helper.py", "import os\n")  # outside the PATH: not looked at
+    result = run_tasks(repo, "lint", "--only", "secrets", "other")
+    assert result.returncode == 1, result.stderr
+    output = result.stderr
+    assert "other/images/x/Dockerfile:4: ARG SRC_ACCOUNT_KEY" in output
+    assert "other/.github/workflows/b.yaml:14: secret SAS_SA_KEY" in output
+    assert "helper.py" not in output and "F401" not in output
+    assert "checks: secrets" in output and "1 workflows under other" in output
+    assert "lint found 7 problem(s) in: secrets" in output
+    # Every file check, on a folder with nothing wrong: the repository checks are left out.
+    clean = run_tasks(repo, "lint", "images/base")
+    assert clean.returncode == 0, clean.stderr
+    assert "checks: ruff format, ruff check, hadolint, hadolint ignores, layers, secrets" in (
+        clean.stderr
+    )
+    assert "docs" not in clean.stderr.split("checks:", 1)[1].split("\n")[0]
+
+
+def test_lint_refuses_an_unknown_check_and_a_missing_path(tmp_path: Path) -> None:
+    repo = make_stack(tmp_path / "stack", with_runner=True)
+    unknown = run_tasks(repo, "lint", "--only", "layers", "--only", "layer-sizes")
+    assert unknown.returncode == 2
+    assert "unknown check 'layer-sizes'" in unknown.stderr
+    assert "known checks: ruff format, ruff check, hadolint" in unknown.stderr
+    missing = run_tasks(repo, "lint", "nowhere/Dockerfile")
+    assert missing.returncode == 2
+    assert "no such file or folder: nowhere/Dockerfile" in missing.stderr
+    assert "Traceback" not in unknown.stderr + missing.stderr
+
+
+def test_the_pip_cache_is_reported_once_where_hadolint_reports_dl3042(tmp_path: Path) -> None:
+    shutil.copy(BAD / "pip-dl3042.Dockerfile", tmp_path / "Dockerfile")
+    write(tmp_path, "pyproject.toml", "[tool.zone]\n")
+    both = run_tasks(tmp_path, "lint", "--only", "hadolint", "--only", "layers", "Dockerfile")
+    lines = [line for line in both.stderr.splitlines() if line.startswith("Dockerfile:")]
+    # hadolint says line 3; it misses the pip called by its full path (line 4): we say that.
+    assert [line.split(": ")[0] for line in lines if "DL3042" in line] == ["Dockerfile:3"]
+    assert [line.split(": ")[0] for line in lines if "pip cache stays" in line] == ["Dockerfile:4"]
+    alone = run_tasks(tmp_path, "lint", "--only", "layers", "Dockerfile")
+    assert alone.stderr.count("pip cache stays") == 2
+
+
+def test_a_folder_an_earlier_run_only_made_holds_nothing_to_copy() -> None:
+    text = "FROM x\nRUN mkdir -p /tmp_home/a && chmod 2775 /tmp_home/a\n"
+    text += 'RUN cp -p -r -T "$HOME" /tmp_home/a && chmod -R g=u /tmp_home/a\n'
+    assert layer_findings(text) == []
+    filled = text.replace("RUN cp", "COPY a.json /tmp_home/a/.config/\nRUN cp")
+    assert [line for line, _ in layer_findings(filled)] == [4]
