@@ -43,6 +43,7 @@ class Step:
     retest: frozenset[str] = frozenset()  # stages whose tests this commit changes
     parents: Mapping[str, str | None] | None = None  # the graph after it, when it changes
     tested: frozenset[str] | None = None  # stages with own tests after it, when that changes
+    why: Mapping[str, str] = dataclasses.field(default_factory=dict)  # stage -> in its reasons
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Commit:
     message: str
     build: frozenset[str]
     test: frozenset[str]
+    why: Mapping[str, str]
 
 
 def expected(
@@ -86,7 +88,7 @@ def make(path: Path) -> list[Commit]:
         tested = step.tested if step.tested is not None else tested
         build, test = expected(parents, tested, step)
         sha = commit_all(path, step.message)
-        commits.append(Commit(sha, previous, step.message, build, test))
+        commits.append(Commit(sha, previous, step.message, build, test, step.why))
         previous = sha
     return commits
 
@@ -414,6 +416,7 @@ HISTORY: list[Step] = [
         "mid: the file-share guide (COPYd into every home) gets a section",
         append("images/mid/connect-to-filer.md", "\n## From R\n\nUse the same path.\n"),
         direct=stages("mid"),
+        why={"mid": "images/mid/connect-to-filer.md (COPY, Dockerfile:"},
     ),
     Step(
         "mid: README (nothing copies it)",
@@ -459,6 +462,7 @@ HISTORY: list[Step] = [
         "sas: .dockerignore keeps the changelog out too",
         append("images/sas/.dockerignore", "CHANGELOG.txt\n"),
         direct=stages("sas"),
+        why={"sas": "images/sas/.dockerignore"},
     ),
     Step(
         "sas: changelog (ignored now)",
@@ -468,6 +472,7 @@ HISTORY: list[Step] = [
         "rstudio: README (a COPY source from a build arg: every file may be read)",
         append("images/rstudio/README.md", "\nR and RStudio.\n"),
         direct=stages("rstudio"),
+        why={"rstudio": "images/rstudio/README.md (every file in the context"},
     ),
     Step(
         "rstudio: Rprofile sets a download timeout",
@@ -496,11 +501,13 @@ HISTORY: list[Step] = [
         "mid: polars (requirements.txt is bind-mounted by a RUN)",
         append("images/mid/requirements.txt", "polars\n"),
         direct=stages("mid"),
+        why={"mid": "images/mid/requirements.txt (RUN --mount"},
     ),
     Step(
         "mid: VS Code settings (COPY vscode/*.json)",
         edit("images/mid/vscode/settings.json", "4", "2"),
         direct=stages("mid"),
+        why={"mid": "images/mid/vscode/settings.json (COPY, Dockerfile:"},
     ),
     Step(
         "mid: a note beside the VS Code settings (the glob takes only *.json)",
@@ -510,6 +517,7 @@ HISTORY: list[Step] = [
         "move the SAS notes from mid (not copied) to sas (COPY .)",
         move("images/mid/notes-sas.txt", "images/sas/notes-sas.txt"),
         direct=stages("sas"),
+        why={"sas": "images/sas/notes-sas.txt (COPY, Dockerfile:"},
     ),
     Step(
         "move the kernel notes from sas's drafts (ignored) to sas_kernel (not copied)",
@@ -540,11 +548,13 @@ HISTORY: list[Step] = [
         "jupyterlab: maintainer notes (with a COPY heredoc, every file may be read)",
         append("images/jupyterlab/notes.txt", "the server stops after an idle hour\n"),
         direct=stages("jupyterlab-cpu"),
+        why={"jupyterlab-cpu": "images/jupyterlab/notes.txt (every file in the context"},
     ),
     Step(
         "bake: upstream notebook 2025-08-15, as CI had it",
         edit(BAKE, UPSTREAM_OLD, UPSTREAM_NEW),
         direct=stages("base"),
+        why={"base": "docker-bake.hcl"},
     ),
     Step(
         "bake: SAS image 1.1",

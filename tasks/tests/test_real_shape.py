@@ -71,6 +71,11 @@ def test_plan_of_each_commit(history: tuple[Path, list[real_shape.Commit]], inde
     plan = json.loads(result.stdout)
     planned = (set(plan["build"]), set(plan["test"]))
     assert planned == (commit.build, commit.test), disagreement(commit, plan)
+    # The reasons say why: the path and what reads it (`COPY, Dockerfile:17`), or that
+    # the Dockerfile could not tell and every file of the context counts.
+    reasons = {stage["name"]: " | ".join(stage["reasons"]) for stage in plan["stages"]}
+    for stage, why in commit.why.items():
+        assert why in reasons[stage], disagreement(commit, plan)
 
 
 @pytest.mark.parametrize("where", ["first", "last"])
