@@ -159,6 +159,23 @@ FIRST_COMMIT: dict[str, str] = {
     "Makefile": (
         "all: base mid rstudio sas-kernel jupyterlab-cpu sas\n\n%:\n\tdocker buildx bake $@\n"
     ),
+    # The original's CI handed the storage key to every build as a build arg.
+    ".github/workflows/docker.yaml": """\
+name: Build and push
+on:
+  push:
+    branches: [master]
+jobs:
+  sas-kernel:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - name: Build image
+        run: |
+          make bake/sas-kernel DARGS="--push \\
+            --set sas-kernel.args.ACCOUNT_NAME=${{ vars.SAS_SA_NAME }} \\
+            --set sas-kernel.args.SRC_ACCOUNT_KEY=${{ secrets.SAS_SA_KEY_1 }}"
+""",
     BAKE: """\
 # Built stage by stage (make): each child's FROM finds its parent's local image by name.
 group "default" {
@@ -662,13 +679,14 @@ HISTORY: list[Step] = [
     ),
 ]
 
-# The lint findings planted in the last commit's Dockerfiles: (file, the instruction's
-# first line). Everything else in them is clean, on purpose (see test_real_shape).
+# The lint findings planted in the last commit's Dockerfiles and workflow: (file, how the
+# line of the finding starts). Everything else in them is clean, on purpose.
 PLANTED_FINDINGS = [
     ("images/base/Dockerfile", "RUN apt-get update"),  # apt lists left behind
     ("images/mid/Dockerfile", "RUN mkdir -p /tmp_home/jovyan/.config"),  # chmod -R g=u
     ("images/rstudio/Dockerfile", "RUN pip install radian"),  # pip cache
     ("images/sas_kernel/Dockerfile", "ARG SRC_ACCOUNT_KEY"),  # a credential as build arg
+    (".github/workflows/docker.yaml", "--set sas-kernel.args.SRC_ACCOUNT_KEY="),  # and its value
 ]
 
 
@@ -677,7 +695,7 @@ def planted_lines(repo: Path) -> set[tuple[str, int]]:
     found = set()
     for relative, first_line in PLANTED_FINDINGS:
         lines = (repo / relative).read_text().splitlines()
-        at = [number for number, line in enumerate(lines, 1) if line.startswith(first_line)]
+        at = [n for n, line in enumerate(lines, 1) if line.lstrip().startswith(first_line)]
         assert len(at) == 1, f"{relative}: {first_line!r} is not there exactly once"
         found.add((relative, at[0]))
     return found

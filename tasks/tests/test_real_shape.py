@@ -22,7 +22,7 @@ from tasks.tests.conftest import clean_env, git, run_tasks
 # that findings are never wrapped.
 ENV = {k: v for k, v in clean_env(COLUMNS="500").items() if k not in ("REPO", "TAG")}
 CHAIN = ["base", "mid", "rstudio", "sas-kernel", "sas"]
-FINDING = re.compile(r"^(?:\S*/)?(images/[^:\s]+):(\d+): ", re.MULTILINE)
+FINDING = re.compile(r"^(?:\S*/)?((?:images|\.github)/[^:\s]+):(\d+): ", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
@@ -104,14 +104,14 @@ def test_lint_finds_exactly_the_planted_problems(
     history: tuple[Path, list[real_shape.Commit]],
 ) -> None:
     """Planted: apt lists left behind, a pip cache, a chmod -R over the home folder that
-    earlier layers filled (in a RUN that also runs mkdir), an `ARG SRC_ACCOUNT_KEY`.
-    Not findings: RUNs that end with the base stage's clean-layer.sh, a pip cache removed
-    with `rm -rf $HOME/.cache/*`, a key's fingerprint as a build arg."""
+    earlier layers filled (in a RUN that also runs mkdir), an `ARG SRC_ACCOUNT_KEY` and
+    a workflow that sets it from a secret. Not findings: RUNs that end with the base
+    stage's clean-layer.sh, a pip cache removed with `rm -rf $HOME/.cache/*`, a key's
+    fingerprint as a build arg, a build arg set from `vars.*`."""
     repo, commits = history
     git(repo, "checkout", "-q", commits[-1].sha)
-    result = run_tasks(
-        repo, "lint", str(repo / "images"), "--only", "layers", "--only", "secrets", env=ENV
-    )
+    folders = [str(repo / "images"), str(repo / ".github")]
+    result = run_tasks(repo, "lint", *folders, "--only", "layers", "--only", "secrets", env=ENV)
     found = {(path, int(line)) for path, line in FINDING.findall(result.stderr)}
     assert found == real_shape.planted_lines(repo), result.stderr
     assert result.returncode == 1, result.stderr
