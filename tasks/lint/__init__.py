@@ -7,6 +7,7 @@ FILE_CHECKS = (
     "hadolint",
     "hadolint ignores",
     "layers",
+    "pins",
     "secrets",
     "shellcheck",
     "actionlint",
