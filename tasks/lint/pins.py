@@ -65,7 +65,8 @@ def check(settings: Settings, dockerfiles: list[str], repository: bool = True) -
         except (OSError, UnicodeDecodeError) as exc:
             findings.append(Finding(path, 1, f"cannot read: {exc}", CHECK))
             continue
-        findings += [Finding(path, line, message, CHECK) for line, message in check_text(text)]
+        found = check_text(text, path)
+        findings += [Finding(path, line, message, CHECK) for line, message in found]
     try:
         _, problems = pins.collect(root, settings.bake_path)
     except ZoneError as error:  # a bad bake file: the bake --print check says more
@@ -84,9 +85,9 @@ def check(settings: Settings, dockerfiles: list[str], repository: bool = True) -
     return findings
 
 
-def check_text(text: str) -> list[tuple[int, str]]:
+def check_text(text: str, shown_as: str = "Dockerfile") -> list[tuple[int, str]]:
     """(line, message) for one Dockerfile: how its pins are written, and its RUN steps."""
-    declared, problems = pins.read_dockerfile(text, "")
+    declared, problems = pins.read_dockerfile(text, shown_as)
     found = [(p.line, p.message) for p in problems]
     by_arg = {pin.arg: pin for pin in declared}
     variables: dict[str, str] = {}
