@@ -91,8 +91,8 @@ def test_a_url_pin_needs_a_sha256_pin() -> None:
 
 def test_bake_file_pins_take_the_variable_and_the_environment(tmp_path: Path) -> None:
     text = (
-        "# pin: image quay.io/jupyter/datascience-notebook; evidence: the original's tag\n"
-        'variable "UPSTREAM_IMAGE" {\n  default = "quay.io/jupyter/datascience-notebook:2024-06-17"'
+        "# pin: image example.invalid/datascience-notebook; evidence: the original's tag\n"
+        'variable "UPSTREAM_IMAGE" {\n  default = "example.invalid/datascience-notebook:2000-01-01"'
         "\n}\n# pin: image example.invalid/sas4c; evidence: unverified: a private registry\n"
         'variable "SAS_IMAGE" {\n  default = "example.invalid/sas4c:0.0.3"\n}\n'
         'target "base" {\n  context = "images/base"\n'
@@ -101,7 +101,7 @@ def test_bake_file_pins_take_the_variable_and_the_environment(tmp_path: Path) ->
     (upstream, sas), problems = pins.read_bakefile(text, "docker-bake.hcl", {})
     assert problems == []
     assert (upstream.arg, upstream.line, upstream.used) == ("UPSTREAM_IMAGE", 2, (11,))
-    assert upstream.reference == "quay.io/jupyter/datascience-notebook:2024-06-17"
+    assert upstream.reference == "example.invalid/datascience-notebook:2000-01-01"
     assert not sas.verified
     (_, sas), _ = pins.read_bakefile(text, "docker-bake.hcl", {"SAS_IMAGE": ""})
     assert sas.value == ""  # set empty on purpose: a build without SAS
