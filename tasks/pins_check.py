@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import requests
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -378,17 +379,23 @@ def _print_line(outcome: Outcome) -> None:
 def _print_table(outcomes: list[Outcome]) -> None:
     table = Table(title="Pins")
     for column in ("pin", "value", "where", "evidence", "answer"):
-        table.add_column(column, overflow="fold")
-    for o in outcomes:
-        style = _STYLE[o.status]
+        table.add_column(column, no_wrap=True)
+    rows = [
+        (f"{o.pin.kind} {o.pin.name}", o.pin.value, o.pin.where, o.pin.verified, o.status)
+        for o in outcomes
+    ]
+    for name, value, where, verified, status in rows:
         table.add_row(
-            f"{o.pin.kind} {escape(o.pin.name)}",
-            escape(o.pin.value),
-            o.pin.where,
-            "yes" if o.pin.verified else "[yellow]unverified[/]",
-            f"[{style}]{o.status}[/]",
+            escape(name),
+            escape(value),
+            where,
+            "yes" if verified else "[yellow]unverified[/]",
+            f"[{_STYLE[status]}]{status}[/]",
         )
-    err.print(table)
+    # Never wrapped: CI logs are read as lines, and a URL cut in two cannot be followed.
+    texts = [(name, value, where, "unverified", UNASKED) for name, value, where, _, _ in rows]
+    width = sum(max(len(c) for c in column) + 3 for column in zip(*texts, strict=True)) + 2
+    Console(stderr=True, width=max(width, err.width), highlight=False).print(table)
     figures = counts(outcomes)
     err.print(
         f"{figures['pins']} pins, {figures['verified by evidence']} verified by evidence: "
