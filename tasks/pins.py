@@ -294,7 +294,9 @@ def _uses(lines: list[str], var: str, declared_at: int) -> tuple[int, ...]:
     return tuple(
         number
         for number, line in enumerate(lines, start=1)
-        if number != declared_at and not line.lstrip().startswith("#") and pattern.search(line)
+        if number != declared_at
+        and not line.lstrip().startswith(("#", "//"))
+        and pattern.search(line)
     )
 
 
@@ -314,6 +316,10 @@ def _consistency(pins: list[Pin], empty_ok: bool = False) -> list[Problem]:
         if not (empty_ok and not pin.value) and not shape.fullmatch(pin.value):
             problems.append(
                 Problem(pin.file, pin.line, f"a {pin.kind} pin's value is {form}: {pin.value!r}")
+            )
+        if not pin.used:
+            problems.append(
+                Problem(pin.file, pin.line, f"pin {pin.arg} is used nowhere in this file")
             )
     urls = {p.arg for p in pins if p.kind == "url"}
     checked = {p.name for p in pins if p.kind == "sha256"}

@@ -152,7 +152,7 @@ def _pypi(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
     response = _get(url, services, headers={"Accept": _SIMPLE_JSON})
     if response.status_code == 404:
         return MISSING, f"the index has no project {pin.name} ({url})"
-    _refused(response, url)
+    _require_success(response, url)
     try:
         page = response.json()
     except ValueError:
@@ -169,7 +169,7 @@ def _conda(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
     response = _get(url, services)
     if response.status_code == 404:
         return MISSING, f"conda-forge has no package {pin.name}"
-    _refused(response, url)
+    _require_success(response, url)
     try:
         package = response.json()
     except ValueError:
@@ -205,7 +205,7 @@ def _url(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
     response = _head(pin.value, services)
     if response.status_code in (404, 410):
         return MISSING, f"HTTP {response.status_code}: {_host(response.url)} has no such file"
-    _refused(response, pin.value)
+    _require_success(response, pin.value)
     moved = f" (at {_host(response.url)})" if response.url != pin.value else ""
     return OK, f"HTTP {response.status_code}{moved}"
 
@@ -218,7 +218,7 @@ def _sha256(pin: Pin, services: Services, urls: Mapping[tuple[str, str], Pin]) -
     response = _get(published, services)
     if response.status_code in (403, 404, 410):
         return SKIPPED, f"no checksum published at {_host(published)} (URL.sha256)"
-    _refused(response, published)
+    _require_success(response, published)
     digests = [d.lower() for d in _HEX64.findall(response.text[:4096])]
     if not digests:
         return SKIPPED, f"{published} holds no sha256"
@@ -234,7 +234,7 @@ def _openvsx(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
     response = _get(url, services)
     if response.status_code == 404:
         return MISSING, f"Open VSX has no {pin.name} {pin.value}"
-    _refused(response, url)
+    _require_success(response, url)
     try:
         found = response.json().get("version")
     except ValueError:
@@ -248,7 +248,7 @@ def _apt_source(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
     response = _head(pin.value, services)
     if response.status_code in (404, 410):
         return MISSING, f"HTTP {response.status_code}: no repository at {pin.value}"
-    _refused(response, pin.value)
+    _require_success(response, pin.value)
     return OK, f"the repository answers (HTTP {response.status_code})"
 
 
@@ -320,7 +320,7 @@ def _request(
     return response
 
 
-def _refused(response: requests.Response, url: str) -> None:
+def _require_success(response: requests.Response, url: str) -> None:
     """Anything but a success, once "does not exist" has been handled, says nothing."""
     if response.status_code in (401, 403):
         raise _Unasked(f"{_host(url)} refused the request (HTTP {response.status_code})")

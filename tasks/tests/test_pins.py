@@ -14,9 +14,19 @@ import docker
 import pytest
 
 from tasks import bakefile, docs, pins, pins_check, sas_image
+from tasks.console import ZoneError
 from tasks.lint import pins as pin_lint
 from tasks.settings import Settings
-from tasks.tests.conftest import clean_env, commit_all, free_port, make_stack, run_tasks, write
+from tasks.tests.conftest import (
+    AuthRegistry,
+    clean_env,
+    commit_all,
+    docker_config,
+    free_port,
+    make_stack,
+    run_tasks,
+    write,
+)
 
 GOOD = """\
 # syntax=docker/dockerfile:1
@@ -73,6 +83,7 @@ def test_pins_carry_kind_name_value_evidence_line_and_uses() -> None:
         (("ARG QUARTO_URL=", "\nARG QUARTO_URL="), "6: a pin comment must sit directly above", 2),
         (("v${SAS_KERNEL_VERSION}", "v${NOWHERE}"), "7: the pin's value uses ${NOWHERE}: no", 1),
         (("VERSION=2.4.13", "VERSION=latest"), "5: a pypi pin's value is an exact version", 1),
+        (('"${QUARTO_SHA256}  /tmp', '"x  /tmp'), "9: pin QUARTO_SHA256 is used nowhere", 1),
     ],
 )
 def test_each_wrongly_written_pin_is_one_clear_problem(change, expected, count) -> None:
@@ -96,7 +107,7 @@ def test_bake_file_pins_take_the_variable_and_the_environment(tmp_path: Path) ->
         "\n}\n# pin: image example.invalid/sas4c; evidence: unverified: a private registry\n"
         'variable "SAS_IMAGE" {\n  default = "example.invalid/sas4c:0.0.3"\n}\n'
         'target "base" {\n  context = "images/base"\n'
-        '  args = { BASE_IMAGE = "${UPSTREAM_IMAGE}" }\n}\n'
+        '  args = { BASE_IMAGE = "${UPSTREAM_IMAGE}", SAS_IMAGE = "${SAS_IMAGE}" }\n}\n'
     )
     (upstream, sas), problems = pins.read_bakefile(text, "docker-bake.hcl", {})
     assert problems == []
@@ -116,7 +127,8 @@ def test_collect_reads_every_stage_and_refuses_a_pin_bake_overrides(tmp_path: Pa
     write(repo, "images/mid/Dockerfile", GOOD)
     found, problems = pins.collect(repo, repo / "docker-bake.hcl")
     assert problems == [] and {p.file for p in found} == {"images/mid/Dockerfile"}
-    write(repo, "images/base/Dockerfile", "# pin: image busybox; evidence: x\nARG BASE_IMAGE=1\n")
+    base = "# pin: image busybox; evidence: x\nARG BASE_IMAGE=1\nFROM ${BASE_IMAGE}\n"
+    write(repo, "images/base/Dockerfile", base)
     _, problems = pins.collect(repo, repo / "docker-bake.hcl")
     assert [str(p) for p in problems] == [
         "images/base/Dockerfile:2: target 'base' sets BASE_IMAGE in docker-bake.hcl's args, so "
@@ -168,6 +180,7 @@ def pypi_stack(tmp_path: Path, version: str) -> Path:
     text = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
     text += "# pin: pypi sas_kernel; evidence: https://pypi.org/project/sas_kernel/\n"
     text += f"ARG SAS_KERNEL_VERSION={version}\n"
+    text += 'RUN pip install --no-cache-dir "sas_kernel==${SAS_KERNEL_VERSION}"\n'
     write(repo, "images/sas_kernel/Dockerfile", text)
     return repo
 
@@ -342,7 +355,8 @@ def test_pins_command_uses_the_services_from_the_environment(tmp_path: Path, ser
     """The whole command, with anaconda.org's stand-in named by ZONE_ANACONDA_API_URL."""
     repo = make_stack(tmp_path / "stack")
     text = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n# pin: conda jupyterlab; evidence: feedstock\n"
-    write(repo, "images/mid/Dockerfile", text + "ARG JUPYTERLAB_VERSION=4.9\n")
+    text += "ARG JUPYTERLAB_VERSION=4.9\nRUN mamba install -y 'jupyterlab=${JUPYTERLAB_VERSION}'\n"
+    write(repo, "images/mid/Dockerfile", text)
     env = clean_env(ZONE_ANACONDA_API_URL=service)
     result = run_tasks(repo, "pins", "--kind", "conda", env=env)
     assert result.returncode == 1
@@ -375,6 +389,29 @@ def test_image_pins_are_looked_up_in_their_registry(sas_in_registry: str) -> Non
     assert answers("http://unused", pin("image", repository, "")) == [
         ("skipped", "X is set empty: the build goes without it")
     ]
+
+
+def test_a_registry_that_refuses_us_is_asked_to_log_in(
+    sas_stack: Path, auth_registry: AuthRegistry, tmp_path: Path, monkeypatch
+) -> None:
+    """A real registry that wants a login, and a docker config without one."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker_config(tmp_path / "no-login", {})))
+    image = f"{auth_registry.host}/sas4c:0.0.3"
+    ((status, detail),) = answers(
+        "http://unused", pin("image", f"{auth_registry.host}/sas4c", "0.0.3")
+    )
+    assert status == "could not ask"
+    assert f"the registry {auth_registry.host} refused access" in detail
+    assert f"docker login {auth_registry.host}" in detail
+    graph = bakefile.load(sas_stack / "docker-bake.hcl", environ={"SAS_IMAGE": image})
+    with pytest.raises(ZoneError) as refused:
+        sas_image.preflight(Settings(root=sas_stack), graph, ["base", "mid", "sas-kernel"])
+    assert refused.value.message.startswith(
+        f"sas-kernel copies SAS from {image}, which this machine cannot pull: "
+        f"the registry {auth_registry.host} refused access"
+    )
+    assert refused.value.hint.startswith("set SAS_IMAGE=<tag or digest> (it is a bake variable)")
+    assert refused.value.exit_code == 2
 
 
 SAS_KERNEL = """\
@@ -447,8 +484,10 @@ def test_bake_print_and_an_empty_sas_image_ask_no_registry(
 
 
 def lint(run: str, pins_text: str = "") -> list[str]:
+    """Findings for a RUN (pins declared but unused by this one RUN are not its business)."""
     text = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n" + pins_text + run
-    return [message for _, message in pin_lint.check_text(text)]
+    found = [message for _, message in pin_lint.check_text(text)]
+    return [message for message in found if not message.endswith("is used nowhere in this file")]
 
 
 def test_the_good_example_passes_lint() -> None:
