@@ -67,6 +67,8 @@ def check(settings: Settings, dockerfiles: list[str], repository: bool = True) -
             continue
         found = check_text(text, path)
         findings += [Finding(path, line, message, CHECK) for line, message in found]
+    if not repository:  # PATHs given: these files only
+        return findings
     try:
         _, problems = pins.collect(root, settings.bake_path)
     except ZoneError as error:  # a bad bake file: the bake --print check says more
