@@ -99,5 +99,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Write docs/stages.md (the stage graph and table) from docker-bake.hcl."""
+    """Write docs/stages.md (the stage graph) and docs/pins.md (every pin, its evidence)."""
     _runner(session, "docs")
+
+
+@nox.session
+def pins(session: nox.Session) -> None:
+    """Check online that every pin (versions, downloads, images) resolves, before a build."""
+    _runner(session, "pins")

@@ -563,3 +563,14 @@ class _Resolver:
             return str(value).lower() if isinstance(value, bool) else str(value)
 
         return _INTERPOLATION.sub(substitute, body)
+
+
+def variables(text: str, source: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every variable's value as bake resolves it: its default, unless a same-name
+    environment variable is set. (The pins read the bake file's image pins with it.)"""
+    environ = os.environ if environ is None else environ
+    raw = _hcl(text, source)
+    resolver = _Resolver(text, source, _blocks(raw, "variable", source), environ)
+    return {
+        name: resolver.variable(name, f"{source}: variable {name!r}") for name in resolver.variables
+    }

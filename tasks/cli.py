@@ -139,7 +139,12 @@ def _parser() -> _Parser:
         metavar="CHECK",
         help="run only this check (repeatable): " + ", ".join(CHECKS),
     )
-    commands.add_parser("docs", help="write docs/stages.md from the bake file")
+    commands.add_parser("docs", help="write docs/stages.md and docs/pins.md")
+    pins_cmd = commands.add_parser(
+        "pins", help="check online that every pin resolves", usage="nox -s pins -- [options]"
+    )
+    pins_cmd.add_argument("--kind", action="append", default=[], help="only this kind (repeatable)")
+    pins_cmd.add_argument("--json", action="store_true", help="one JSON document on stdout")
     return parser
 
 
@@ -177,9 +182,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "docs":
             from tasks import docs
 
-            docs.write(settings.root, settings.bake_path)
-            note(f"wrote {docs.STAGES_DOC}")
+            for written in docs.write(settings.root, settings.bake_path):
+                note(f"wrote {written.relative_to(settings.root).as_posix()}")
             return 0
+        if args.command == "pins":
+            from tasks import pins_check
+
+            return pins_check.run(settings.root, settings.bake_path, args.kind, args.json)
         settings = dataclasses.replace(
             settings,
             registry=args.repo or settings.registry,
@@ -291,6 +300,7 @@ def run_bake(
     from tasks import engine
     from tasks.bake import BakeOptions, invocation, select
     from tasks.reuse import Reuse
+    from tasks.sas_image import preflight as sas_preflight
 
     requested = [name for image in args.images for name in graph.resolve(image)]
     the_plan = _make_plan(settings, graph, args, detect=args.changed)
@@ -305,6 +315,8 @@ def run_bake(
     if args.changed:
         reuse = Reuse(settings, graph, the_plan, engine.registry_has, engine.image_revision)
         targets, reused = reuse.parents(targets)
+    if not args.print:
+        sas_preflight(settings, graph, targets)
     options = BakeOptions(
         push=args.push,
         no_cache=args.no_cache,

@@ -1,14 +1,16 @@
-"""docs/stages.md, generated from the bake file so the picture never drifts from the build."""
+"""docs/stages.md and docs/pins.md, generated from the bake file and the Dockerfiles so
+the picture never drifts from the build."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from tasks import bakefile
+from tasks import bakefile, pins
 from tasks.bakefile import BakeGraph
 
 STAGES_DOC = "docs/stages.md"
+PINS_DOC = "docs/pins.md"
 _NODE_ID = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -77,11 +79,51 @@ def generated(bake_path: Path) -> str:
     return render(bakefile.load(bake_path, environ={}))
 
 
-def write(root: Path, bake_path: Path) -> Path:
-    target = root / STAGES_DOC
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(generated(bake_path), encoding="utf-8")
-    return target
+def render_pins(found: list[pins.Pin], bake_name: str) -> str:
+    verified = sum(pin.verified for pin in found)
+    lines = [
+        "# Pins",
+        "",
+        f"Every external version, download, checksum and image of the stack, read from the "
+        f"stages' Dockerfiles and `{bake_name}` by `nox -s docs`; do not edit by hand",
+        "(`nox -s lint` fails when this file is stale). Each is a `# pin: KIND NAME; evidence: "
+        "TEXT` line above its `ARG`; `nox -s pins` checks online that every one resolves.",
+        "",
+        f"**{len(found)} pins: {verified} verified by public evidence, "
+        f"{len(found) - verified} unverified** (the evidence says why).",
+        "",
+        "| kind | name | value | where | used at | evidence |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for pin in found:
+        used = ", ".join(str(line) for line in pin.used) or "nowhere"
+        evidence = pin.evidence if pin.verified else f"**{pin.evidence}**"
+        lines.append(
+            f"| {pin.kind} | `{pin.name}` | `{pin.value}` | `{pin.arg}`, {pin.where} | "
+            f"{used} | {_cell(evidence)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def generated_pins(root: Path, bake_path: Path) -> str:
+    """docs/pins.md as the files' defaults give it (ZoneError when a pin is written wrongly)."""
+    return render_pins(pins.load(root, bake_path, environ={}), bake_path.name)
+
+
+def write(root: Path, bake_path: Path) -> list[Path]:
+    """Write both documents, or neither when either cannot be made."""
+    texts = {STAGES_DOC: generated(bake_path), PINS_DOC: generated_pins(root, bake_path)}
+    written = []
+    for relative, text in texts.items():
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
+    return written
 
 
 def stale(root: Path, bake_path: Path) -> str | None:
@@ -91,4 +133,16 @@ def stale(root: Path, bake_path: Path) -> str | None:
         return "missing: run `nox -s docs`"
     if target.read_text(encoding="utf-8") != generated(bake_path):
         return f"stale: does not match {bake_path.name}; run `nox -s docs`"
+    return None
+
+
+def pins_stale(root: Path, bake_path: Path) -> str | None:
+    """Why docs/pins.md does not match the pins, or None when it does."""
+    target = root / PINS_DOC
+    if not target.is_file():
+        return "missing: run `nox -s docs`"
+    if target.read_text(encoding="utf-8") != generated_pins(root, bake_path):
+        return (
+            "stale: does not match the pins in the Dockerfiles and the bake file; run `nox -s docs`"
+        )
     return None

@@ -10,6 +10,7 @@ FILE_CHECKS = (
     "secrets",
     "shellcheck",
     "actionlint",
+    "pins",
 )
 # Checks of this repository as a whole: run without PATHs, or when --only names them.
 REPOSITORY_CHECKS = ("scan allowlist", "build levels", "bake --print", "docs")

@@ -16,6 +16,7 @@ from rich.text import Text
 from tasks import bakefile, docs
 from tasks.console import FAILURE, ZoneError, err, note
 from tasks.lint import CHECKS, FILE_CHECKS, files, hadolint_config, layers, secrets, tools
+from tasks.lint import pins as pin_checks
 from tasks.lint.finding import Finding
 from tasks.lint.stages import StageImages
 from tasks.settings import Settings
@@ -70,6 +71,7 @@ def run(settings: Settings, paths: list[str] | None = None, only: list[str] | No
         "hadolint": lambda: tools.hadolint(root, found.dockerfiles),
         "hadolint ignores": lambda: _hadolint_ignores(root, found.dockerfiles, not paths),
         "layers": lambda: _layers(root, found.dockerfiles, stage_images),
+        "pins": lambda: pin_checks.check(settings, found.dockerfiles, repository=not paths),
         "secrets": lambda: _secrets(root, found),
         "shellcheck": lambda: tools.shellcheck(root, found.scripts),
         "actionlint": lambda: tools.actionlint(root, found.workflows),

@@ -60,7 +60,8 @@ def test_the_upstream_pin_lives_in_one_place() -> None:
         and path.suffix not in (".pyc",)
         and tag in path.read_text(errors="ignore")
     ]
-    assert holders == ["docker-bake.hcl"]
+    # docs/pins.md is generated from the bake file's pin (`nox -s docs`; lint fails when stale)
+    assert [h for h in holders if h != "docs/pins.md"] == ["docker-bake.hcl"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,403 @@
+"""`nox -s pins`: ask each pin's service whether it resolves, before anyone spends two
+hours on a build that stops at a missing version.
+
+Each answer is one of: ok; missing (the service says it does not exist); wrong (it
+exists but differs, e.g. a published checksum); could not ask (the service did not
+answer, or refused us); skipped (nothing to ask, e.g. SAS_IMAGE set empty).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import fnmatch
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import requests
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from tasks import engine, pins
+from tasks.console import FAILURE, ZoneError, err, note, out
+from tasks.pins import Pin
+from tasks.retry import Transient
+
+OK, MISSING, WRONG, UNASKED, SKIPPED = "ok", "missing", "wrong", "could not ask", "skipped"
+_STYLE = {OK: "green", MISSING: "bold red", WRONG: "bold red", UNASKED: "yellow", SKIPPED: "dim"}
+_SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+_HEX64 = re.compile(r"\b[0-9a-fA-F]{64}\b")
+_CONDA_SUBDIRS = ("linux-64", "noarch")  # the images are linux/amd64
+WORKERS = 6  # requests side by side: polite to each service, quick for ~60 pins
+
+
+@dataclasses.dataclass(frozen=True)
+class Services:
+    """Where each service is (overridable, so tests can point at local servers)."""
+
+    pypi: str = "https://pypi.org/simple"
+    anaconda: str = "https://api.anaconda.org"
+    openvsx: str = "https://open-vsx.org"
+    timeout: float = 20.0  # seconds, per request
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Services:
+        try:
+            timeout = float(environ.get("ZONE_PINS_TIMEOUT", cls.timeout))
+        except ValueError:
+            raise ZoneError("ZONE_PINS_TIMEOUT must be a number of seconds") from None
+        return cls(
+            pypi=environ.get("ZONE_PYPI_URL", cls.pypi).rstrip("/"),
+            anaconda=environ.get("ZONE_ANACONDA_API_URL", cls.anaconda).rstrip("/"),
+            openvsx=environ.get("ZONE_OPENVSX_URL", cls.openvsx).rstrip("/"),
+            timeout=timeout,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    pin: Pin
+    status: str
+    detail: str
+
+    def to_json(self) -> dict[str, object]:
+        return {**self.pin.to_json(), "status": self.status, "detail": self.detail}
+
+
+class _Unasked(Exception):
+    """The service did not answer, or would not: we know nothing about the pin."""
+
+
+def run(root: Path, bake_path: Path, kinds: list[str], as_json: bool) -> int:
+    """Check every pin (or those of `kinds`); exit 1 when any does not resolve."""
+    unknown = sorted(set(kinds) - set(pins.KINDS))
+    if unknown:
+        raise ZoneError(
+            f"unknown pin kind {', '.join(unknown)}", hint=f"kinds: {', '.join(pins.KINDS)}"
+        )
+    every = pins.load(root, bake_path, os.environ)
+    chosen = [p for p in every if not kinds or p.kind in kinds]
+    if not chosen:
+        raise ZoneError("no pins to check", hint="pins are `# pin: ...` lines above ARGs")
+    services = Services.from_environ(os.environ)
+    note(f"checking {len(chosen)} pins, {WORKERS} at a time")
+    outcomes = check_all(chosen, every, services, on_result=_print_line)
+    _print_table(outcomes)
+    if as_json:
+        out(json.dumps({"pins": [o.to_json() for o in outcomes], "counts": counts(outcomes)}))
+    failed = [o for o in outcomes if o.status in (MISSING, WRONG)]
+    unasked = [o for o in outcomes if o.status == UNASKED]
+    if failed or unasked:
+        parts = [f"{len(failed)} do not resolve"] if failed else []
+        parts += [f"{len(unasked)} could not be checked"] if unasked else []
+        hint = "fix the pins above (file:line) before building"
+        if unasked:
+            hint += "; 'could not ask' means the service did not answer or refused: check the "
+            hint += "network, `docker login REGISTRY`, or the ZONE_*_URL settings"
+        raise ZoneError(f"of {len(outcomes)} pins, {' and '.join(parts)}", hint, FAILURE)
+    note(f"all {len(outcomes)} pins resolve")
+    return 0
+
+
+def check_all(
+    chosen: list[Pin],
+    every: list[Pin],
+    services: Services,
+    on_result: Callable[[Outcome], None] = lambda outcome: None,
+) -> list[Outcome]:
+    """Outcomes in the order of `chosen`; `every` gives sha256 pins their url pin."""
+    urls = {(p.file, p.arg): p for p in every if p.kind == "url"}
+    results: dict[int, Outcome] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures = {pool.submit(check, pin, services, urls): i for i, pin in enumerate(chosen)}
+        for future in concurrent.futures.as_completed(futures):
+            outcome = future.result()
+            results[futures[future]] = outcome
+            on_result(outcome)
+    return [results[i] for i in range(len(chosen))]
+
+
+def check(pin: Pin, services: Services, urls: Mapping[tuple[str, str], Pin]) -> Outcome:
+    checker = _CHECKERS[pin.kind]
+    try:
+        status, detail = checker(pin, services, urls)
+    except _Unasked as exc:
+        status, detail = UNASKED, str(exc)
+    return Outcome(pin, status, detail)
+
+
+def counts(outcomes: list[Outcome]) -> dict[str, int]:
+    found = {status: 0 for status in (OK, MISSING, WRONG, UNASKED, SKIPPED)}
+    for outcome in outcomes:
+        found[outcome.status] += 1
+    return {
+        "pins": len(outcomes),
+        **found,
+        "verified by evidence": sum(o.pin.verified for o in outcomes),
+    }
+
+
+# --- one checker per kind: (status, detail), or _Unasked -------------------------------
+
+
+def _pypi(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
+    """PyPI's Simple API in JSON (PEP 691; `versions` from PEP 700): what pip reads, and
+    what mirrors such as Artifactory serve too."""
+    project = re.sub(r"[-_.]+", "-", pin.name).lower()
+    url = f"{services.pypi}/{project}/"
+    response = _get(url, services, headers={"Accept": _SIMPLE_JSON})
+    if response.status_code == 404:
+        return MISSING, f"the index has no project {pin.name} ({url})"
+    _require_success(response, url)
+    try:
+        page = response.json()
+    except ValueError:
+        raise _Unasked(f"{url} did not answer in PEP 691 JSON") from None
+    versions = page.get("versions") or _versions_of_files(page.get("files", []))
+    if pin.value in versions:
+        return OK, f"{pin.name} {pin.value} is on the index"
+    return MISSING, f"{pin.name} has no release {pin.value} (latest: {_latest(versions)})"
+
+
+def _conda(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
+    """anaconda.org's package API: its `files` list (version, attrs.subdir, labels)."""
+    url = f"{services.anaconda}/package/conda-forge/{pin.name}"
+    response = _get(url, services)
+    if response.status_code == 404:
+        return MISSING, f"conda-forge has no package {pin.name}"
+    _require_success(response, url)
+    try:
+        package = response.json()
+    except ValueError:
+        raise _Unasked(f"{url} did not answer in JSON") from None
+    files = package.get("files")
+    if files is None:
+        versions = set(package.get("versions", []))
+    else:
+        versions = {
+            f.get("version", "")
+            for f in files
+            if (f.get("attrs") or {}).get("subdir") in _CONDA_SUBDIRS
+            and "main" in (f.get("labels") or ["main"])
+        }
+    matching = sorted(v for v in versions if _conda_matches(pin.value, v))
+    if matching:
+        shown = matching[0] if len(matching) == 1 else f"{matching[0]} ... {matching[-1]}"
+        return OK, f"conda-forge has {pin.name} {shown} for linux-64"
+    return MISSING, (
+        f"conda-forge has no {pin.name} {pin.value} for linux-64 "
+        f"(latest: {package.get('latest_version') or _latest(versions)})"
+    )
+
+
+def _conda_matches(spec: str, version: str) -> bool:
+    """conda's `name=4.2` means 4.2 or 4.2.*; a glob matches as written."""
+    if "*" in spec:
+        return fnmatch.fnmatchcase(version, spec)
+    return version == spec or version.startswith(spec + ".")
+
+
+def _url(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
+    response = _head(pin.value, services)
+    if response.status_code in (404, 410):
+        return MISSING, f"HTTP {response.status_code}: {_host(response.url)} has no such file"
+    _require_success(response, pin.value)
+    moved = f" (at {_host(response.url)})" if response.url != pin.value else ""
+    return OK, f"HTTP {response.status_code}{moved}"
+
+
+def _sha256(pin: Pin, services: Services, urls: Mapping[tuple[str, str], Pin]) -> tuple[str, str]:
+    """Compared with the checksum the release publishes next to the file (URL.sha256),
+    where it publishes one; otherwise the build's `sha256sum -c` is the check."""
+    url_pin = urls[(pin.file, pin.name)]
+    published = url_pin.value + ".sha256"
+    response = _get(published, services)
+    if response.status_code in (403, 404, 410):
+        return SKIPPED, f"no checksum published at {_host(published)} (URL.sha256)"
+    _require_success(response, published)
+    digests = [d.lower() for d in _HEX64.findall(response.text[:4096])]
+    if not digests:
+        return SKIPPED, f"{published} holds no sha256"
+    if pin.value in digests:
+        return OK, f"matches {published.rsplit('/', 1)[-1]}"
+    return WRONG, f"{published} says {digests[0]}, the pin says {pin.value}"
+
+
+def _openvsx(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
+    """Open VSX's registry API: GET /api/PUBLISHER/NAME/VERSION (404 with an `error`)."""
+    publisher, _, name = pin.name.partition(".")
+    url = f"{services.openvsx}/api/{publisher}/{name}/{pin.value}"
+    response = _get(url, services)
+    if response.status_code == 404:
+        return MISSING, f"Open VSX has no {pin.name} {pin.value}"
+    _require_success(response, url)
+    try:
+        found = response.json().get("version")
+    except ValueError:
+        raise _Unasked(f"{url} did not answer in JSON") from None
+    if found != pin.value:
+        return MISSING, f"Open VSX answered version {found!r} for {pin.name} {pin.value}"
+    return OK, f"{pin.name} {pin.value} is on Open VSX"
+
+
+def _apt_source(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
+    response = _head(pin.value, services)
+    if response.status_code in (404, 410):
+        return MISSING, f"HTTP {response.status_code}: no repository at {pin.value}"
+    _require_success(response, pin.value)
+    return OK, f"the repository answers (HTTP {response.status_code})"
+
+
+def _image(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
+    """The image's registry, with the engine's login (docker buildx imagetools)."""
+    if not pin.value:
+        return SKIPPED, f"{pin.arg} is set empty: the build goes without it"
+    ref = pin.reference
+    try:
+        digest = engine.registry_digest(ref)
+    except ZoneError as exc:  # refused: a login is missing
+        raise _Unasked(f"{exc.message} ({exc.hint})") from None
+    except Transient as exc:
+        raise _Unasked(f"the registry did not answer: {exc}") from None
+    if digest is None:
+        return MISSING, f"the registry has no {ref}"
+    return OK, f"{ref} is {digest}"
+
+
+_CHECKERS: dict[str, Callable[[Pin, Services, Mapping], tuple[str, str]]] = {
+    "pypi": _pypi,
+    "conda": _conda,
+    "url": _url,
+    "sha256": _sha256,
+    "image": _image,
+    "apt-source": _apt_source,
+    "openvsx": _openvsx,
+}
+
+
+# --- HTTP --------------------------------------------------------------------------------
+
+
+def _get(url: str, services: Services, headers: dict[str, str] | None = None):
+    return _request("GET", url, services, headers)
+
+
+def _head(url: str, services: Services) -> requests.Response:
+    """HEAD, following redirects; hosts that refuse HEAD get a GET whose body we skip."""
+    response = _request("HEAD", url, services)
+    if response.status_code in (405, 501):
+        response = _request("GET", url, services, stream=True)
+        response.close()
+    return response
+
+
+def _request(
+    method: str,
+    url: str,
+    services: Services,
+    headers: dict[str, str] | None = None,
+    stream: bool = False,
+) -> requests.Response:
+    try:
+        response = requests.request(
+            method,
+            url,
+            headers={"User-Agent": "zone-pins-check", **(headers or {})},
+            timeout=(min(10.0, services.timeout), services.timeout),
+            allow_redirects=True,
+            stream=stream,
+        )
+    except requests.Timeout:
+        raise _Unasked(f"{_host(url)} did not answer within {services.timeout:g}s") from None
+    except requests.RequestException as exc:
+        raise _Unasked(f"cannot reach {_host(url)}: {_reason(exc)}") from None
+    if response.status_code >= 500 or response.status_code == 429:
+        raise _Unasked(f"{_host(url)} answered HTTP {response.status_code}: try again later")
+    return response
+
+
+def _require_success(response: requests.Response, url: str) -> None:
+    """Anything but a success, once "does not exist" has been handled, says nothing."""
+    if response.status_code in (401, 403):
+        raise _Unasked(f"{_host(url)} refused the request (HTTP {response.status_code})")
+    if not 200 <= response.status_code < 300:
+        raise _Unasked(f"{_host(url)} answered HTTP {response.status_code}")
+
+
+def _host(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]
+
+
+def _reason(exc: requests.RequestException) -> str:
+    text = str(exc)
+    for known in ("Name or service not known", "No address associated", "Connection refused"):
+        if known in text:
+            return known.lower()
+    if "Failed to resolve" in text or "NameResolutionError" in text:
+        return "its name does not resolve"
+    return text[-200:]
+
+
+def _versions_of_files(files: list[dict]) -> list[str]:
+    """Versions from distribution file names, for an index without PEP 700's list."""
+    versions = []
+    for entry in files:
+        name = str(entry.get("filename", ""))
+        if name.endswith(".whl"):
+            versions.append(name.split("-")[1])
+        elif name.endswith((".tar.gz", ".zip")):
+            versions.append(name.removesuffix(".tar.gz").removesuffix(".zip").rsplit("-", 1)[-1])
+    return versions
+
+
+def _latest(versions) -> str:
+    def key(version: str) -> tuple:
+        return tuple(int(part) if part.isdigit() else -1 for part in re.split(r"[.+-]", version))
+
+    return max(versions, key=key) if versions else "none"
+
+
+# --- output ------------------------------------------------------------------------------
+
+
+def _label(pin: Pin) -> str:
+    return f"{pin.kind} {pin.name} {pin.value or '(empty)'}"
+
+
+def _print_line(outcome: Outcome) -> None:
+    style = _STYLE[outcome.status]
+    err.print(
+        f"[{style}]{outcome.status:>13}[/] {escape(_label(outcome.pin))} "
+        f"[dim]({outcome.pin.where})[/]: {escape(outcome.detail)}"
+    )
+
+
+def _print_table(outcomes: list[Outcome]) -> None:
+    table = Table(title="Pins")
+    for column in ("pin", "value", "where", "evidence", "answer"):
+        table.add_column(column, no_wrap=True)
+    rows = [
+        (f"{o.pin.kind} {o.pin.name}", o.pin.value, o.pin.where, o.pin.verified, o.status)
+        for o in outcomes
+    ]
+    for name, value, where, verified, status in rows:
+        table.add_row(
+            escape(name),
+            escape(value),
+            where,
+            "yes" if verified else "[yellow]unverified[/]",
+            f"[{_STYLE[status]}]{status}[/]",
+        )
+    # Never wrapped: CI logs are read as lines, and a URL cut in two cannot be followed.
+    texts = [(name, value, where, "unverified", UNASKED) for name, value, where, _, _ in rows]
+    width = sum(max(len(c) for c in column) + 3 for column in zip(*texts, strict=True)) + 2
+    Console(stderr=True, width=max(width, err.width), highlight=False).print(table)
+    figures = counts(outcomes)
+    err.print(
+        f"{figures['pins']} pins, {figures['verified by evidence']} verified by evidence: "
+        + ", ".join(f"{figures[s]} {s}" for s in (OK, MISSING, WRONG, UNASKED, SKIPPED))
+    )
