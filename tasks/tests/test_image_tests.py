@@ -34,8 +34,12 @@ def bystander(engine: docker.DockerClient) -> Iterator[list]:
         container.remove(force=True)
 
 
-def _ours(engine: docker.DockerClient) -> set[str]:
-    return {c.id for c in engine.containers.list(all=True, filters={"label": OURS})}
+def _ours(engine: docker.DockerClient, *refs: str) -> set[str]:
+    """This project's containers of the images `refs`: other checkouts testing other builds
+    on the same engine at the same time make theirs of other tags."""
+    # sparse: no inspect per container, which fails for one another run removes meanwhile.
+    mine = engine.containers.list(all=True, sparse=True, filters={"label": OURS})
+    return {c.id for c in mine if c.attrs["Image"] in refs}
 
 
 def _test(nox_envdir: Path, *posargs: str, **env: str):
@@ -53,14 +57,15 @@ def _survived(bystander: list) -> None:
 def test_every_final_image_passes_and_leaves_nothing_behind(
     engine, fixture_tag: str, bystander, nox_envdir: Path
 ) -> None:
-    before = _ours(engine)
+    finals = [f"{jupyter_stack.REPO}/{name}:{fixture_tag}" for name in jupyter_stack.FINAL]
+    before = _ours(engine, *finals)
     result = _test(nox_envdir, "--tag", fixture_tag)  # no IMAGE: every final image
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "jupyterlab-cpu: passed" in output
     assert "sas: passed" in output
     assert re.search(r"\b12 passed\b", output), output  # jupyterlab-cpu: 9 general + 3
-    assert _ours(engine) - before == set(), "the run left containers behind"
+    assert _ours(engine, *finals) - before == set(), "the run left containers behind"
     _survived(bystander)
 
 
@@ -89,7 +94,7 @@ def test_a_broken_image_fails(
     failing_test: str,
 ) -> None:
     ref = jupyter_stack.broken(engine, fixture_tag, broken)
-    before = _ours(engine)
+    before = _ours(engine, ref)
     result = _test(
         nox_envdir,
         "jupyterlab",
@@ -108,7 +113,7 @@ def test_a_broken_image_fails(
         # The page as it was when the browser test failed, beside the JUnit report.
         shot = tmp_path / f"jupyterlab-cpu-{failing_test}.png"
         assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), output
-    assert _ours(engine) - before == set()
+    assert _ours(engine, ref) - before == set()
     _survived(bystander)
 
 
