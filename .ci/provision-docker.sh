@@ -3,7 +3,7 @@
 # Debian 12 (bookworm) machine, as root, using only Debian's archive.
 #
 # - bookworm packages: runc, tini (tini-static is docker-init), iptables, docker-registry,
-#   busybox-static, debootstrap, curl.
+#   busybox-static, debootstrap, curl, chromium and chromium-driver (the browser tests).
 # - engine: Debian 13 (trixie) docker.io 26 + containerd 1.7 + docker-buildx,
 #   downloaded with a private apt setup and unpacked with `dpkg -x` into
 #   $ENGINE_ROOT (never installed: bookworm's libc stays untouched). Bookworm's
@@ -26,7 +26,9 @@ REGISTRY_ADDR=127.0.0.1:5000
 SOCKET=/var/run/docker.sock
 FIXTURE_IMAGE=zone-fixture/busybox:latest
 DEBIAN_IMAGE=zone-fixture/debian:bookworm
-APT_PACKAGES=(runc tini iptables docker-registry busybox-static debootstrap curl)
+# chromium + chromium-driver: the image tests' browser tests (tests/general/test_browser.py).
+APT_PACKAGES=(runc tini iptables docker-registry busybox-static debootstrap curl
+  chromium chromium-driver)
 TRIXIE_PACKAGES=(docker.io containerd docker-buildx)
 ENGINE_BINS=(usr/sbin/dockerd usr/sbin/docker-proxy usr/bin/containerd
   usr/bin/containerd-shim-runc-v2 usr/libexec/docker/cli-plugins/docker-buildx)

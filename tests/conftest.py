@@ -10,16 +10,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import chromium
 import docker
 import docker.errors
 import docker.types
 import pytest
 import requests
 import websocket
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 
 PROJECT_LABEL = "io.zone.project"
 RUN_LABEL = "io.zone.run"
@@ -31,6 +36,8 @@ LAB_PREFIX = "/notebook/zone-tests/shared-lab"
 READY_WITHIN = 120  # seconds for a server to answer: the smoke tests' time limit
 LOG_LINES = 40
 NOT_FOUND_GRACE = 10  # seconds of 404s under the prefix before giving up
+# Where `nox -s test` writes the JUnit XML (tasks/imagetest.py); screenshots go beside it.
+RESULTS = "test-results"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,6 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "smoke: the quick check every served image must pass")
+    config.addinivalue_line("markers", "browser: opens the lab or an app in headless Chromium")
 
 
 RUN_ID = os.environ.get("ZONE_TEST_RUN") or uuid.uuid4().hex[:12]
@@ -200,10 +208,46 @@ def mount(made: docker.models.volumes.Volume, target: str) -> docker.types.Mount
     return docker.types.Mount(target, made.name, type="volume", no_copy=True)
 
 
+@pytest.fixture(scope="session")
+def browser() -> Iterator[webdriver.Chrome]:
+    """One headless Chromium for the session; missing is a failure, never a skip."""
+    try:
+        driver, profile = chromium.start()
+    except chromium.BrowserMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield driver
+    finally:
+        chromium.stop(driver, profile)
+
+
+def results_folder(config: pytest.Config) -> Path:
+    """The JUnit report's folder, or the one `nox -s test` would write it to."""
+    junit = config.getoption("xmlpath", None)
+    if junit:
+        return Path(junit).parent
+    return Path(os.environ.get("ZONE_TEST_RESULTS") or RESULTS)
+
+
+def _screenshot_name(config: pytest.Config, item: pytest.Item) -> str:
+    junit = config.getoption("xmlpath", None)
+    # One pytest per image writes into one folder: the report's name keeps them apart.
+    image = Path(junit).stem if junit else str(config.getoption("--image") or "image")
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{image}-{item.name}")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
     report = yield
     if report.failed:
+        driver = getattr(item, "funcargs", {}).get("browser")
+        if report.when == "call" and driver is not None:
+            name = _screenshot_name(item.config, item)
+            try:
+                shot = chromium.screenshot(driver, results_folder(item.config), name)
+                report.sections.append(("screenshot of the page", str(shot.resolve())))
+            except (WebDriverException, OSError) as exc:  # the browser may be what failed
+                report.sections.append(("no screenshot", repr(exc)))
         for container in _live:
             report.sections.append(
                 (f"last {LOG_LINES} log lines of {container.container.name}", container.logs())
@@ -220,12 +264,18 @@ def kernel_output() -> Callable[[TrackedContainer, str, str], str]:
     return run_code
 
 
-def run_code(server: TrackedContainer, kernel: str, code: str, within: float = 90) -> str:
-    """Start `kernel` through the REST API, run `code` over its websocket, return stdout."""
+def api_session(server: TrackedContainer) -> requests.Session:
+    """A client of the server's REST API that may change things (POST, DELETE)."""
     session = requests.Session()
     # No token: the server still wants its _xsrf cookie echoed in a header, as the lab does.
     session.get(f"{server.url}/lab", timeout=30)
     session.headers["X-XSRFToken"] = session.cookies.get("_xsrf", "")
+    return session
+
+
+def run_code(server: TrackedContainer, kernel: str, code: str, within: float = 90) -> str:
+    """Start `kernel` through the REST API, run `code` over its websocket, return stdout."""
+    session = api_session(server)
     response = session.post(f"{server.url}/api/kernels", json={"name": kernel}, timeout=30)
     assert response.status_code == 201, f"starting {kernel}: {response.status_code} {response.text}"
     kernel_id = response.json()["id"]

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import docker
@@ -26,7 +27,8 @@ REPO = "zone-fixture"
 WHEELHOUSE = Path("/var/cache/zone-fixture/wheels")
 WHEELS = ("jupyterlab", "jupyter-server-proxy")
 FINAL = ("jupyterlab-cpu", "sas")
-BROKEN = ("ignores-prefix", "dead-kernel")
+STALE_AFTER = timedelta(days=1)
+BROKEN = ("ignores-prefix", "dead-kernel", "lab-assets-missing", "app-leaves-prefix")
 
 
 def _digest(engine: docker.DockerClient) -> str:
@@ -115,9 +117,16 @@ def stack(engine: docker.DockerClient) -> str:
 
 
 def _prune(engine: docker.DockerClient, keep: str) -> None:
-    """Untag older builds of this fixture (and the bake's branch/SHA tags): ours only."""
+    """Untag older builds of this fixture (and the bake's branch/SHA tags): ours only.
+
+    A recent build is left alone: another checkout on this engine may be testing it now.
+    """
     ours = ("upstream", "base", "mid", "sas-kernel", *FINAL)
+    stale_before = datetime.now(timezone.utc) - STALE_AFTER
     for image in engine.images.list(name=f"{REPO}/*"):
+        created = datetime.fromisoformat(image.attrs["Created"][:19]).replace(tzinfo=timezone.utc)
+        if created > stale_before:
+            continue
         for ref in image.tags:
             name, tag = ref.rsplit(":", 1)
             if name.split("/", 1)[1] in ours and not tag.endswith(keep):

@@ -34,8 +34,12 @@ def bystander(engine: docker.DockerClient) -> Iterator[list]:
         container.remove(force=True)
 
 
-def _ours(engine: docker.DockerClient) -> set[str]:
-    return {c.id for c in engine.containers.list(all=True, filters={"label": OURS})}
+def _ours(engine: docker.DockerClient, *refs: str) -> set[str]:
+    """This project's containers of the images `refs`: other checkouts testing other builds
+    on the same engine at the same time make theirs of other tags."""
+    # sparse: no inspect per container, which fails for one another run removes meanwhile.
+    mine = engine.containers.list(all=True, sparse=True, filters={"label": OURS})
+    return {c.id for c in mine if c.attrs["Image"] in refs}
 
 
 def _test(nox_envdir: Path, *posargs: str, **env: str):
@@ -53,15 +57,21 @@ def _survived(bystander: list) -> None:
 def test_every_final_image_passes_and_leaves_nothing_behind(
     engine, fixture_tag: str, bystander, nox_envdir: Path
 ) -> None:
-    before = _ours(engine)
+    finals = [f"{jupyter_stack.REPO}/{name}:{fixture_tag}" for name in jupyter_stack.FINAL]
+    before = _ours(engine, *finals)
     result = _test(nox_envdir, "--tag", fixture_tag)  # no IMAGE: every final image
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "jupyterlab-cpu: passed" in output
     assert "sas: passed" in output
-    assert re.search(r"\b10 passed\b", output), output  # jupyterlab-cpu: 7 general + 3
-    assert _ours(engine) - before == set(), "the run left containers behind"
+    assert re.search(r"\b12 passed\b", output), output  # jupyterlab-cpu: 9 general + 3
+    assert _ours(engine, *finals) - before == set(), "the run left containers behind"
     _survived(bystander)
+
+
+def _failed_tests(junit: Path) -> set[str]:
+    cases = ElementTree.parse(junit).getroot().iter("testcase")
+    return {case.get("name") for case in cases if case.find("failure") is not None}
 
 
 @pytest.mark.parametrize(
@@ -69,20 +79,41 @@ def test_every_final_image_passes_and_leaves_nothing_behind(
     [
         ("ignores-prefix", "test_prefix_given_at_run_time_is_honoured"),
         ("dead-kernel", "test_python_kernel_runs_code"),
+        # The two below pass every HTTP and kernel check: only the browser sees them.
+        ("lab-assets-missing", "test_lab_shows_its_launcher_and_a_notebook_runs_a_cell"),
+        ("app-leaves-prefix", "test_each_proxied_app_stays_under_the_prefix"),
     ],
 )
 def test_a_broken_image_fails(
-    engine, fixture_tag: str, bystander, nox_envdir: Path, broken: str, failing_test: str
+    engine,
+    fixture_tag: str,
+    bystander,
+    nox_envdir: Path,
+    tmp_path: Path,
+    broken: str,
+    failing_test: str,
 ) -> None:
     ref = jupyter_stack.broken(engine, fixture_tag, broken)
-    before = _ours(engine)
-    result = _test(nox_envdir, "jupyterlab", "--tag", ref.rsplit(":", 1)[1])
+    before = _ours(engine, ref)
+    result = _test(
+        nox_envdir,
+        "jupyterlab",
+        "--tag",
+        ref.rsplit(":", 1)[1],
+        CI="true",
+        ZONE_TEST_RESULTS=str(tmp_path),
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     # A test fails, or its server never becomes ready (an error in the fixture).
     assert re.search(rf"(FAILED|ERROR) tests/general/\S+::{failing_test}\b", output), output
     assert "image tests failed for jupyterlab-cpu" in output
-    assert _ours(engine) - before == set()
+    if failing_test.startswith(("test_lab_", "test_each_proxied_app")):
+        assert _failed_tests(tmp_path / "jupyterlab-cpu.xml") == {failing_test}, output
+        # The page as it was when the browser test failed, beside the JUnit report.
+        shot = tmp_path / f"jupyterlab-cpu-{failing_test}.png"
+        assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), output
+    assert _ours(engine, ref) - before == set()
     _survived(bystander)
 
 
@@ -106,6 +137,28 @@ def test_ci_gets_junit_xml_and_pytest_args_pass_through(
     assert suite is not None
     # -m smoke: the three smoke tests ran, one failed (the kernel cannot start).
     assert (int(suite.get("tests")), int(suite.get("failures"))) == (3, 1)
+    _survived(bystander)
+
+
+def test_a_missing_browser_fails_the_browser_tests_with_the_install_command(
+    fixture_tag: str, bystander, nox_envdir: Path, tmp_path: Path
+) -> None:
+    result = _test(
+        nox_envdir,
+        "jupyterlab",
+        "--tag",
+        fixture_tag,
+        "--",
+        "-m",
+        "browser",
+        ZONE_CHROMIUM=str(tmp_path / "no-chromium-here"),
+        ZONE_TEST_RESULTS=str(tmp_path),
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "install chromium: bash .ci/provision-docker.sh" in output, output
+    assert re.search(r"\b2 errors?\b", output), output  # both browser tests, neither skipped
+    assert "skipped" not in output, output
     _survived(bystander)
 
 
