@@ -10,10 +10,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import docker
+import psutil
 import pytest
 
 from tasks.tests import jupyter_stack
@@ -142,6 +144,12 @@ def test_a_missing_image_gets_the_same_message_as_test() -> None:
         (["--port", "70000"], "--port 70000 is not a port number"),
         (["--host", "192.0.2.55"], "--host 192.0.2.55 is not an address of this machine"),
         (["--nb-prefix", "notebook/x"], "--nb-prefix 'notebook/x' must start with /"),
+        (["--nb-prefix", "/a b"], "--nb-prefix '/a b' is not a URL path"),
+        (["--nb-prefix", "/a?b=1"], "--nb-prefix '/a?b=1' is not a URL path"),
+        (["--nb-prefix", "/a/../b"], "--nb-prefix '/a/../b' is not a URL path"),
+        (["--nb-prefix", "//evil.example"], "is not a URL path"),
+        (["--host", "localhost"], "--host 'localhost' is not an IP address"),
+        (["--token", "--insecure-no-token"], "--token and --insecure-no-token contradict"),
         (["--mount", "/nonexistent/folder"], "--mount /nonexistent/folder: no such folder"),
     ],
 )
@@ -152,3 +160,79 @@ def test_bad_input_is_one_message(fixture_tag: str, flags: list[str], message: s
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_a_host_beyond_loopback_needs_a_token_or_says_so(engine, fixture_tag: str, host: str):
+    before = {c.id for c in _dev_containers(engine)}
+    result = run_tasks(
+        PROJECT,
+        "dev",
+        "jupyterlab",
+        "--repo",
+        jupyter_stack.REPO,
+        "--tag",
+        fixture_tag,
+        "--host",
+        host,
+        "--no-browser",
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"--host {host} would serve Jupyter beyond this machine with no token" in result.stderr
+    assert "add --token" in result.stderr and "--insecure-no-token" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert {c.id for c in _dev_containers(engine)} == before  # nothing was created
+
+
+def _status(url: str, token: str | None = None) -> int:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"token {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_with_a_token_the_server_demands_it(engine, fixture_tag: str, nox_envdir: Path) -> None:
+    """--host 0.0.0.0 --token: a red warning with every address, and a server that
+    answers 403 without the token and 200 with it (asked on loopback only)."""
+    before = {c.id for c in _dev_containers(engine)}
+    argv = [sys.executable, "-m", "tasks", "dev", "jupyterlab-cpu", "--host", "0.0.0.0"]
+    argv += ["--token", "--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--no-browser"]
+    dev = _Dev(argv)
+    try:
+        url = dev.url()
+        match = re.fullmatch(r"(http://127\.0\.0\.1:(\d+)(/\S*))/lab\?token=([\w-]{32})", url)
+        assert match, url
+        root, port, prefix, token = match.groups()
+        assert _status(f"{root}/api/status") == 403  # no token: refused
+        assert "/login" in _final_url(f"{root}/lab")  # the lab sends one to its login page
+        assert _status(f"{root}/api/status", token) == 200
+        assert _status(url) == 200  # the printed URL itself lets the user in
+        output = "".join(dev.lines)
+        assert "exposed beyond this machine, with a token in the URL only, on:" in output
+        ours = {
+            a.address.split("%")[0]
+            for entries in psutil.net_if_addrs().values()
+            for a in entries
+            if a.family == socket.AF_INET and not a.address.startswith("127.")
+        }
+        listed = set(re.findall(r"http://([\d.]+):" + port + re.escape(prefix), output))
+        assert listed == ours
+        (container,) = [c for c in _dev_containers(engine) if c.id not in before]
+        assert container.attrs["Config"]["Env"].count(f"JUPYTER_TOKEN={token}") == 1
+        assert dev.interrupt() == 0, "".join(dev.lines[-20:])
+        with pytest.raises(docker.errors.NotFound):
+            engine.containers.get(container.id)
+    finally:
+        if dev.process.poll() is None:
+            dev.process.kill()
+
+
+def _final_url(url: str) -> str:
+    """Where a GET of `url` ends after redirects (a server that wants a login sends one
+    to its login page)."""
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.url

@@ -335,6 +335,24 @@ def test_jupyter_service_default_prefix_without_s6_env(engine, debian) -> None:
     assert outcome.exit_code == 0, outcome.output
     args, _, _ = jupyter_call(outcome.output)
     assert "--ServerApp.base_url=/notebook/username/notebookname" in args
+    assert "--ServerApp.token=" in args  # no token: the gateway authenticates
+
+
+def test_jupyter_service_passes_jupyter_token(engine, debian) -> None:
+    # `nox -s dev -- IMAGE --token` sets JUPYTER_TOKEN; the server must then demand it.
+    outcome = run(
+        engine,
+        debian,
+        RECORDING_JUPYTER + "mkdir -p /home/jovyan; "
+        "PATH=/fake/bin:$PATH bash /scripts/run; cat /tmp/jupyter-call",
+        {"run": JUPYTER_RUN},
+        environment={"HOME": "/home/jovyan", "JUPYTER_TOKEN": "t0ken-from-dev"},
+    )
+    assert outcome.exit_code == 0, outcome.output
+    args, _, _ = jupyter_call(outcome.output)
+    assert [a for a in args if a.startswith("--ServerApp.token=")] == [
+        "--ServerApp.token=t0ken-from-dev"
+    ]
 
 
 # --- sas: SAS Studio behind jupyter-server-proxy -------------------------------------
