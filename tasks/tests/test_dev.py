@@ -66,9 +66,16 @@ class _Dev:
         return self.process.wait(timeout=90)
 
 
-def _dev_containers(engine: docker.DockerClient) -> list:
+def _on_port(engine: docker.DockerClient, port: int) -> list:
+    """The dev containers (created or running) that publish host `port`: the one a test
+    started, whatever other dev servers run on the same engine meanwhile."""
     filters = {"label": ["io.zone.project=zone-kubeflow-containers", "io.zone.role=dev"]}
-    return engine.containers.list(all=True, filters=filters)
+    found = []
+    for container in engine.containers.list(all=True, filters=filters, ignore_removed=True):
+        bindings = (container.attrs["HostConfig"].get("PortBindings") or {}).get("8888/tcp")
+        if any(int(b["HostPort"]) == port for b in bindings or []):
+            found.append(container)
+    return found
 
 
 def _outside_address() -> str | None:
@@ -85,7 +92,6 @@ def _outside_address() -> str | None:
 def test_nox_dev_serves_on_loopback_only_and_ctrl_c_removes_it(
     engine, fixture_tag: str, nox_envdir: Path
 ) -> None:
-    before = {c.id for c in _dev_containers(engine)}
     argv = [sys.executable, "-m", "nox", "--envdir", str(nox_envdir), "-s", "dev", "--"]
     argv += ["jupyterlab", "--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--no-browser"]
     dev = _Dev(argv)
@@ -95,7 +101,7 @@ def test_nox_dev_serves_on_loopback_only_and_ctrl_c_removes_it(
             assert response.status == 200
             assert "<title>JupyterLab</title>" in response.read().decode()
         port = int(url.split(":")[2].split("/")[0])
-        (container,) = [c for c in _dev_containers(engine) if c.id not in before]
+        (container,) = _on_port(engine, port)
         bindings = container.attrs["NetworkSettings"]["Ports"]["8888/tcp"]
         assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
         assert {int(b["HostPort"]) for b in bindings} == {port}
@@ -112,7 +118,6 @@ def test_nox_dev_serves_on_loopback_only_and_ctrl_c_removes_it(
 
 
 def test_sigterm_exits_0_and_a_taken_port_is_said_plainly(engine, fixture_tag: str) -> None:
-    before = {c.id for c in _dev_containers(engine)}
     port = free_port()
     argv = [sys.executable, "-m", "tasks", "dev", "jupyterlab-cpu", "--port", str(port)]
     argv += ["--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--no-browser"]
@@ -123,8 +128,9 @@ def test_sigterm_exits_0_and_a_taken_port_is_said_plainly(engine, fixture_tag: s
         assert taken.returncode == 2
         assert f"port {port} on 127.0.0.1 is already in use" in taken.stderr
         assert re.search(r"the next free one is (\d+): add --port \1", taken.stderr)
+        assert _on_port(engine, port)
         assert dev.stop(signal.SIGTERM) == 0
-        assert {c.id for c in _dev_containers(engine)} - before == set()
+        assert _on_port(engine, port) == []
     finally:
         if dev.process.poll() is None:
             dev.process.kill()
@@ -164,24 +170,14 @@ def test_bad_input_is_one_message(fixture_tag: str, flags: list[str], message: s
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::"])
 def test_a_host_beyond_loopback_needs_a_token_or_says_so(engine, fixture_tag: str, host: str):
-    before = {c.id for c in _dev_containers(engine)}
-    result = run_tasks(
-        PROJECT,
-        "dev",
-        "jupyterlab",
-        "--repo",
-        jupyter_stack.REPO,
-        "--tag",
-        fixture_tag,
-        "--host",
-        host,
-        "--no-browser",
-    )
+    port = free_port()
+    flags = ["--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--port", str(port)]
+    result = run_tasks(PROJECT, "dev", "jupyterlab", *flags, "--host", host, "--no-browser")
     assert result.returncode == 2, result.stderr
     assert f"--host {host} would serve Jupyter beyond this machine with no token" in result.stderr
     assert "add --token" in result.stderr and "--insecure-no-token" in result.stderr
     assert "Traceback" not in result.stderr
-    assert {c.id for c in _dev_containers(engine)} == before  # nothing was created
+    assert _on_port(engine, port) == []  # nothing was created
 
 
 def _status(url: str, token: str | None = None) -> int:
@@ -198,15 +194,17 @@ def _status(url: str, token: str | None = None) -> int:
 def test_with_a_token_the_server_demands_it(engine, fixture_tag: str, nox_envdir: Path) -> None:
     """--host 0.0.0.0 --token: a red warning with every address, and a server that
     answers 403 without the token and 200 with it (asked on loopback only)."""
-    before = {c.id for c in _dev_containers(engine)}
+    port = free_port()
     argv = [sys.executable, "-m", "tasks", "dev", "jupyterlab-cpu", "--host", "0.0.0.0"]
-    argv += ["--token", "--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--no-browser"]
+    argv += ["--token", "--port", str(port), "--repo", jupyter_stack.REPO, "--tag", fixture_tag]
+    argv += ["--no-browser"]
     dev = _Dev(argv)
     try:
         url = dev.url()
         match = re.fullmatch(r"(http://127\.0\.0\.1:(\d+)(/\S*))/lab\?token=([\w-]{32})", url)
         assert match, url
-        root, port, prefix, token = match.groups()
+        root, shown_port, prefix, token = match.groups()
+        assert int(shown_port) == port
         assert _status(f"{root}/api/status") == 403  # no token: refused
         assert "/login" in _final_url(f"{root}/lab")  # the lab sends one to its login page
         assert _status(f"{root}/api/status", token) == 200
@@ -219,9 +217,10 @@ def test_with_a_token_the_server_demands_it(engine, fixture_tag: str, nox_envdir
             for a in entries
             if a.family == socket.AF_INET and not a.address.startswith("127.")
         }
-        listed = set(re.findall(r"http://([\d.]+):" + port + re.escape(prefix), output))
+        pattern = rf"^  http://([\d.]+):{port}{re.escape(prefix)}/lab\?token={token}$"
+        listed = set(re.findall(pattern, output, re.M))
         assert listed == ours
-        (container,) = [c for c in _dev_containers(engine) if c.id not in before]
+        (container,) = _on_port(engine, port)
         assert container.attrs["Config"]["Env"].count(f"JUPYTER_TOKEN={token}") == 1
         assert dev.interrupt() == 0, "".join(dev.lines[-20:])
         with pytest.raises(docker.errors.NotFound):
