@@ -81,14 +81,14 @@ def choose_port(host: str, asked: int | None) -> int:
     return port
 
 
-def _status(url: str, token: str | None = None) -> int | None:
-    """The HTTP status `url` answers with (sending `token` if given), None when nothing
-    answers."""
+def http_status(url: str, token: str | None = None, timeout: float = 2) -> int | None:
+    """The HTTP status `url` answers with (sending `token` as Jupyter takes it, if given),
+    None when nothing answers."""
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"token {token}")
     try:
-        with urllib.request.urlopen(request, timeout=2) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
@@ -238,7 +238,7 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace)
         url = f"http://{shown}:{port}{lab}"
         status = f"http://{shown}:{port}{prefix}/api/status"
         deadline = time.monotonic() + READY_WITHIN
-        while _status(status, token) != 200:
+        while http_status(status, token) != 200:
             container.reload()
             if container.status in ("exited", "dead") or time.monotonic() > deadline:
                 raise ZoneError(
@@ -247,7 +247,7 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace)
                     exit_code=FAILURE,
                 )
             time.sleep(0.5)
-        if token and _status(status) not in (401, 403):
+        if token and http_status(status) not in (401, 403):
             raise ZoneError(
                 f"{ref} serves without the token it was given (JUPYTER_TOKEN)",
                 hint="its start script must pass JUPYTER_TOKEN to the server; rebuild it "

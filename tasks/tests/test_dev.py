@@ -18,6 +18,7 @@ import docker
 import psutil
 import pytest
 
+from tasks.dev import http_status
 from tasks.tests import jupyter_stack
 from tasks.tests.conftest import PROJECT, clean_env, free_port, run_tasks
 
@@ -180,15 +181,8 @@ def test_a_host_beyond_loopback_needs_a_token_or_says_so(engine, fixture_tag: st
     assert _on_port(engine, port) == []  # nothing was created
 
 
-def _status(url: str, token: str | None = None) -> int:
-    request = urllib.request.Request(url)
-    if token:
-        request.add_header("Authorization", f"token {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+def _status(url: str, token: str | None = None) -> int | None:
+    return http_status(url, token, timeout=30)
 
 
 def test_with_a_token_the_server_demands_it(engine, fixture_tag: str, nox_envdir: Path) -> None:
