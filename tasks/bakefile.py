@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from tasks import references
 from tasks.console import ZoneError
 from tasks.dockerfile import parse as parse_dockerfile
 
@@ -30,6 +31,9 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 _WHOLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _SUPPORTED_BLOCKS = {"variable", "target", "group"}
+_BLOCK_LABEL = re.compile(r'^[ \t]*(target|group)[ \t]*"((?:[^"\\\n]|\\.)*)"', re.MULTILINE)
+# bake's rule for target and group names, without a leading - (read as a flag)
+_BAKE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,7 +200,9 @@ def parse(
                 )
     groups = {name: tuple(_expand(name, groups, set())) for name in groups}
     stages = _in_build_order(stages, source, text)
-    return BakeGraph(source=source, stages=stages, groups=groups, warnings=tuple(warnings))
+    graph = BakeGraph(source=source, stages=stages, groups=groups, warnings=tuple(warnings))
+    _refuse_unusable(graph, text)
+    return graph
 
 
 def _hcl(text: str, source: str) -> dict[str, Any]:
@@ -237,6 +243,57 @@ def _hcl(text: str, source: str) -> dict[str, Any]:
 def _cache_folder() -> Path:
     home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(home) / "zone-kubeflow-containers"
+
+
+def _refuse_unusable(graph: BakeGraph, text: str) -> None:
+    """Refuse what bake would reject later, or what would build nothing or the wrong thing:
+    no stage at all, names bake or image references cannot take, stages that one folder
+    alias or one context would mix up, a BASE_IMAGE that is no image reference."""
+    source = graph.source
+    for match in _BLOCK_LABEL.finditer(text):
+        kind, name = match.groups()
+        line = text.count("\n", 0, match.start()) + 1
+        if not _BAKE_NAME.fullmatch(name):
+            raise ZoneError(
+                f"{source}:{line}: {kind} name {name!r} is not one bake accepts",
+                hint="names are letters, digits, _ and - (bake's rule), not starting with -",
+            )
+        if kind == "target" and name in graph.stages and not references.COMPONENT.fullmatch(name):
+            raise ZoneError(
+                f"{source}:{line}: target name {name!r} cannot be an image name",
+                hint="a stage's name is its image's name: lowercase letters and digits, "
+                "joined by single _ or -",
+            )
+    if not graph.stages:
+        raise ZoneError(
+            f"{source}: no targets to build",
+            hint='add a target "NAME" { context = "images/NAME" } block per stage',
+        )
+    seen_alias: dict[str, str] = {}
+    seen_context: dict[str, str] = {}
+    for stage in graph.stages.values():
+        where = f"{source}:{_line_of(text, 'target', stage.name)}: target {stage.name!r}"
+        if stage.context in seen_context:
+            raise ZoneError(
+                f"{where} has the same context {stage.context!r} as "
+                f"target {seen_context[stage.context]!r}",
+                hint="each stage needs a folder of its own: the plan decides by folder",
+            )
+        seen_context[stage.context] = stage.name
+        alias = stage.folder_alias
+        other = seen_alias.get(alias) or next(
+            (s.name for s in graph.stages.values() if s.name == alias and s is not stage), None
+        )
+        if alias != stage.name and other and other != stage.name:
+            raise ZoneError(
+                f"{where}: its folder name {alias!r} also names target {other!r}",
+                hint="a folder name is a short name for its stage: rename the folder or the "
+                "target so that each names one stage",
+            )
+        seen_alias.setdefault(alias, stage.name)
+        base_image = stage.definition.get("args", {}).get("BASE_IMAGE")
+        if base_image is not None and not references.is_image(base_image):
+            raise ZoneError(f"{where}: BASE_IMAGE {base_image!r} is not an image reference")
 
 
 def _expand(name: str, groups: dict[str, tuple[str, ...]], seen: set[str]) -> list[str]:

@@ -10,17 +10,18 @@ import sys
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 # Each command's modules are imported when it runs: `plan` never loads the docker SDK.
 from tasks import bakefile, changes, plan, summary
-from tasks.console import FAILURE, ZoneError, err, fail, note, out, warn
+from tasks.console import FAILURE, ZoneError, err, fail, note, one_line, out, shown, warn
 from tasks.lint import CHECKS
+from tasks.references import REPO as _REPO
+from tasks.references import TAG as _TAG
 from tasks.retry import Transient
-from tasks.settings import Settings, load
+from tasks.settings import Settings, check_base_image, load
 
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-# registry host[:port] and/or lowercase path components, as image references allow
-_REPO = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+|__)*)*")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")  # a secret's id, an environment variable
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,6 +90,16 @@ def _parser() -> _Parser:
     dev_cmd.add_argument("image", metavar="IMAGE", help="target or folder name")
     dev_cmd.add_argument("--port", type=int, help="host port (default: 8888, or the next free)")
     dev_cmd.add_argument("--host", default="127.0.0.1", help="host address to bind")
+    dev_cmd.add_argument(
+        "--token",
+        action="store_true",
+        help="ask for a generated token (printed in the URL); needed for a non-loopback --host",
+    )
+    dev_cmd.add_argument(
+        "--insecure-no-token",
+        action="store_true",
+        help="serve a non-loopback --host with no token: anyone who reaches it runs code",
+    )
     dev_cmd.add_argument(
         "--nb-prefix", help="the server's base URL (default: /notebook/username/notebookname)"
     )
@@ -189,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             from tasks import pins_check
 
             return pins_check.run(settings.root, settings.bake_path, args.kind, args.json)
+        if getattr(args, "base_image", None):
+            check_base_image(args.base_image, "--base-image")
+        _check_secrets(getattr(args, "secret", []))
         settings = dataclasses.replace(
             settings,
             registry=args.repo or settings.registry,
@@ -236,6 +250,45 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _check_secrets(values: list[str]) -> None:
+    """Each --secret is id=ID with env=VAR (set, not empty) or src=FILE (a file). A bad one
+    is never echoed: a value in the wrong place may be the secret itself."""
+    for number, value in enumerate(values, 1):
+        fields = _secret_fields(value)
+        if fields is None:
+            raise ZoneError(
+                f"--secret number {number} is not id=ID,env=VAR or id=ID,src=FILE "
+                "(its value is not shown: it may hold the secret)",
+                hint="e.g. --secret id=sas_storage,env=SAS_STORAGE_KEY",
+            )
+        if "env" in fields and not os.environ.get(fields["env"]):
+            raise ZoneError(
+                f"--secret id={fields['id']}: the environment variable {fields['env']} is not "
+                "set or is empty (the build would get an empty secret)",
+                hint=f"export {fields['env']}=... first, or leave this --secret out",
+            )
+        if "src" in fields and not Path(fields["src"]).expanduser().is_file():
+            raise ZoneError(f"--secret id={fields['id']}: its src is no file (path not shown)")
+
+
+def _secret_fields(value: str) -> dict[str, str] | None:
+    """{id, env} or {id, src} from buildx's comma-separated form; None when it is not that."""
+    pairs = [part.partition("=") for part in value.split(",")]
+    fields = {key.strip(): text for key, equals, text in pairs if equals and text}
+    if len(fields) != len(pairs):  # a part without a value, or a key twice
+        return None
+    if "source" in fields:
+        fields["src"] = fields.pop("source")
+    kind = fields.pop("type", "env" if "env" in fields else "file")
+    sources = [key for key in ("env", "src") if key in fields]
+    if set(fields) - {"id", "env", "src"} or "id" not in fields or len(sources) != 1:
+        return None
+    # Names only, so that a message may show them: a secret pasted there is not echoed.
+    if not _NAME.fullmatch(fields["id"]) or not _NAME.fullmatch(fields.get("env", "x")):
+        return None
+    return fields if kind == ("env" if sources == ["env"] else "file") else None
+
+
 def _check_repo(settings: Settings) -> None:
     if not _REPO.fullmatch(settings.registry):
         raise ZoneError(
@@ -277,10 +330,7 @@ def run_plan(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Names
     summary.table(
         f"Plan for {the_plan.branch} (compared with {the_plan.base_ref or 'nothing'})",
         ["stage", "action", "why", "tags"],
-        [
-            (s.name, s.action, "\n".join(s.reasons) or "unchanged", _tag_names(s.tags))
-            for s in the_plan.stages
-        ],
+        [(s.name, s.action, s.reasons or "unchanged", _tag_names(s.tags)) for s in the_plan.stages],
     )
     if args.github_output:
         lines = "".join(f"{k}={v}\n" for k, v in the_plan.github_outputs().items())
@@ -340,23 +390,24 @@ def run_bake(
 def _show(the_plan: plan.Plan) -> None:
     base = the_plan.base_ref or "nothing"
     where = f" (merge base {the_plan.merge_base[:8]})" if the_plan.merge_base else ""
-    table = Table(title=f"Plan for {the_plan.branch}: compared with {base}{where}")
+    # Text, not markup: branch, base and file names come from users.
+    table = Table(title=shown(one_line(f"Plan for {the_plan.branch}: compared with {base}{where}")))
     for column in ("stage", "action", "why", "tags"):
         table.add_column(column)
     for stage in the_plan.stages:
-        action = "[bold]build[/]" if stage.action == "build" else "reuse"
+        action = Text("build", style="bold") if stage.action == "build" else Text("reuse")
         why = "\n".join(
-            stage.reasons[:5]
+            [one_line(reason) for reason in stage.reasons[:5]]
             + ([f"... {len(stage.reasons) - 5} more"] if len(stage.reasons) > 5 else [])
         )
         table.add_row(
-            stage.name,
+            shown(stage.name),
             action,
-            why or "unchanged (--all)" if stage.action == "build" else why or "unchanged",
-            _tag_names(stage.tags),
+            shown(why or "unchanged (--all)" if stage.action == "build" else why or "unchanged"),
+            shown(_tag_names(stage.tags)),
         )
     err.print(table)
-    err.print(f"test: {', '.join(the_plan.test) or 'nothing'}")
+    err.print(shown(f"test: {', '.join(the_plan.test) or 'nothing'}"))
 
 
 def _tag_names(refs: list[str]) -> str:
@@ -369,10 +420,12 @@ def _show_built(
     table = Table(title="Built")
     table.add_column("stage")
     table.add_column("images")
-    rows = [(name, "built", "\n".join(the_plan.stage(name).tags)) for name in targets]
-    rows += [(name, "reused", ref) for name, ref in reused.items()]
-    for name, _, images in rows:
-        table.add_row(name, images if name in targets else f"reused {images}")
+    # Several images a stage: a list, one line each in the terminal and in the summary.
+    rows = [(name, "built", the_plan.stage(name).tags) for name in targets]
+    rows += [(name, "reused", [ref]) for name, ref in reused.items()]
+    for name, how, images in rows:
+        lines = "\n".join(one_line(image) for image in images)
+        table.add_row(shown(name), shown(lines if how == "built" else f"reused {lines}"))
     err.print(table)
     title = "Built and pushed" if pushed else "Built"
     summary.table(title, ["stage", "", "images"], rows)

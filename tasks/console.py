@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from rich.console import Console
@@ -24,18 +25,39 @@ class ZoneError(Exception):
         self.exit_code = exit_code
 
 
+# Control characters but newline and tab: a file name holding \r or an ANSI escape must
+# not rewrite what people read.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group(0).encode("unicode_escape").decode("ascii")
+
+
+def shown(value: object, style: str = "") -> Text:
+    """Text from users (git, the bake file, the environment, flags) for the terminal: never
+    markup, and control characters as their escapes."""
+    return Text(_CONTROL.sub(_escaped, str(value)), style=style)
+
+
+def one_line(value: object) -> str:
+    """A value for one line (a table cell's line): line endings shown as escapes too."""
+    return _CONTROL_OR_NEWLINE.sub(_escaped, str(value))
+
+
 def note(message: str) -> None:
-    err.print("[cyan]note:[/]", Text(message))
+    err.print(Text("note:", style="cyan"), shown(message))
 
 
 def warn(message: str) -> None:
-    err.print("[yellow]warning:[/]", Text(message))
+    err.print(Text("warning:", style="yellow"), shown(message))
 
 
 def fail(error: ZoneError) -> int:
-    err.print("[bold red]error:[/]", Text(error.message))
+    err.print(Text("error:", style="bold red"), shown(error.message))
     if error.hint:
-        err.print(Text(error.hint))
+        err.print(shown(error.hint))
     return error.exit_code
 
 

@@ -1,11 +1,18 @@
-"""`nox -s dev`: one image running locally, on 127.0.0.1, until Ctrl-C removes it."""
+"""`nox -s dev`: one image running locally, on 127.0.0.1, until Ctrl-C removes it.
+
+Another address only on purpose: Jupyter runs any code for whoever reaches it, so a host
+other than loopback needs a token (`--token`) or the user's explicit `--insecure-no-token`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import errno
+import ipaddress
 import os
+import re
+import secrets
 import signal
 import socket
 import sys
@@ -17,6 +24,8 @@ import uuid
 import webbrowser
 
 import docker.errors
+import psutil
+from rich.text import Text
 
 from tasks import bakefile, engine, imagetest, tags
 from tasks.console import FAILURE, ZoneError, err, note
@@ -72,12 +81,100 @@ def choose_port(host: str, asked: int | None) -> int:
     return port
 
 
-def _answers(url: str) -> bool:
+def http_status(url: str, token: str | None = None, timeout: float = 2) -> int | None:
+    """The HTTP status `url` answers with (sending `token` as Jupyter takes it, if given),
+    None when nothing answers."""
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"token {token}")
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
     except (urllib.error.URLError, OSError):
-        return False
+        return None
+
+
+# A URL path of unreserved characters and %XX escapes: nothing a shell, a query or a
+# fragment would read.
+_PATH = re.compile(r"(/([A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})*)+")
+
+
+def check_prefix(prefix: str) -> None:
+    """--nb-prefix is the server's base URL: a plain absolute path, as Kubeflow sets it."""
+    if not prefix.startswith("/"):
+        raise ZoneError(f"--nb-prefix {prefix!r} must start with /")
+    segments = prefix.split("/")[1:]
+    if not _PATH.fullmatch(prefix) or "" in segments[:-1] or {".", ".."} & set(segments):
+        raise ZoneError(
+            f"--nb-prefix {prefix!r} is not a URL path",
+            hint="e.g. /notebook/username/notebookname: letters, digits, - . _ ~ and %XX "
+            "escapes between single slashes, no ? # spaces or . and .. segments",
+        )
+
+
+def check_host(host: str) -> None:
+    """Docker publishes ports on an IP address of this machine, not on a name."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ZoneError(
+            f"--host {host!r} is not an IP address",
+            hint="e.g. 127.0.0.1 (this machine only, the default) or ::1",
+        ) from None
+    _free(host, 0)  # port 0 is always free: this only asks whether the address is ours
+
+
+def _loopback_only(host: str) -> bool:
+    """Is `host` (an IP address, check_host says) reachable from this machine alone?"""
+    return ipaddress.ip_address(host).is_loopback
+
+
+def token_for(host: str, token: bool, insecure_no_token: bool) -> str | None:
+    """The token the server will demand: generated with --token; None with none asked.
+    A non-loopback host with neither flag is refused before anything is created."""
+    if token and insecure_no_token:
+        raise ZoneError("--token and --insecure-no-token contradict each other: choose one")
+    if not token and not insecure_no_token and not _loopback_only(host):
+        raise ZoneError(
+            f"--host {host} would serve Jupyter beyond this machine with no token, and "
+            "Jupyter runs any code for whoever reaches it",
+            hint="add --token (a generated token, printed in the URL), or --insecure-no-token "
+            "on a network where everyone who can reach it may run code as you",
+        )
+    return secrets.token_urlsafe(24) if token else None
+
+
+def _reachable_addresses(host: str) -> list[str]:
+    """Where a server bound to `host` answers from other machines: every non-loopback
+    address of this machine for 0.0.0.0 / ::, else the host itself."""
+    if host in ("0.0.0.0", "::"):
+        family = socket.AF_INET6 if host == "::" else socket.AF_INET
+        families = {family, socket.AF_INET} if host == "::" else {family}  # :: takes IPv4 too
+        found = [
+            a.address.split("%")[0]
+            for entries in psutil.net_if_addrs().values()
+            for a in entries
+            if a.family in families
+        ]
+    else:
+        found = [host]
+    return [a for a in dict.fromkeys(found) if not ipaddress.ip_address(a).is_loopback]
+
+
+def _warn_exposed(host: str, port: int, path: str, token: str | None) -> None:
+    urls = [f"http://{_in_url(a)}:{port}{path}" for a in _reachable_addresses(host)]
+    how = "with a token in the URL only" if token else "WITHOUT A TOKEN: anyone can run code"
+    err.print(
+        Text(f"exposed beyond this machine, {how}, on:", style="bold red"),
+        *(Text(f"  {url}", style="red") for url in urls or [f"{host}:{port}"]),
+        sep="\n",
+    )
+
+
+def _in_url(address: str) -> str:
+    return f"[{address}]" if ":" in address else address  # IPv6 goes in brackets
 
 
 def _stream_logs(container) -> None:
@@ -100,10 +197,11 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace)
     tag = args.tag or imagetest.default_tag(settings)
     ref = tags.image_refs(settings.registry, stage, [tag])[0]
     nb_prefix = args.nb_prefix or DEFAULT_PREFIX
-    if not nb_prefix.startswith("/"):
-        raise ZoneError(f"--nb-prefix {nb_prefix!r} must start with /")
+    check_prefix(nb_prefix)
     if args.mount and not args.mount.is_dir():
         raise ZoneError(f"--mount {args.mount}: no such folder")
+    check_host(args.host)
+    token = token_for(args.host, args.token, args.insecure_no_token)
     imagetest.require_local(ref, stage, args.pull, "dev")
     port = choose_port(args.host, args.port)
     prefix = nb_prefix.rstrip("/")
@@ -115,6 +213,10 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
 
+    # An empty value would fall back to the image's default prefix.
+    environment = {"NB_PREFIX": prefix or "/"}
+    if token:  # the image's start script hands it to the server
+        environment["JUPYTER_TOKEN"] = token
     container = None
     try:
         # Created, kept, then started: a Ctrl-C at any point leaves `finally` a container
@@ -122,8 +224,7 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace)
         container = engine.client().containers.create(
             ref,
             name=f"zone-dev-{stage}-{uuid.uuid4().hex[:6]}",
-            # An empty value would fall back to the image's default prefix.
-            environment={"NB_PREFIX": prefix or "/"},
+            environment=environment,
             ports={"8888/tcp": (args.host, port)},
             labels={**LABELS, "io.zone.run": f"dev-{os.getpid()}"},
             volumes={str(args.mount.resolve()): {"bind": WORK, "mode": "rw"}}
@@ -132,12 +233,12 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace)
         )
         container.start()
         threading.Thread(target=_stream_logs, args=(container,), daemon=True).start()
-        shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-        if ":" in shown:  # an IPv6 address goes in brackets in a URL
-            shown = f"[{shown}]"
-        url = f"http://{shown}:{port}{prefix}/lab"
+        shown = _in_url("127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host)
+        lab = f"{prefix}/lab" + (f"?token={token}" if token else "")
+        url = f"http://{shown}:{port}{lab}"
+        status = f"http://{shown}:{port}{prefix}/api/status"
         deadline = time.monotonic() + READY_WITHIN
-        while not _answers(f"http://{shown}:{port}{prefix}/api/status"):
+        while http_status(status, token) != 200:
             container.reload()
             if container.status in ("exited", "dead") or time.monotonic() > deadline:
                 raise ZoneError(
@@ -146,7 +247,20 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace)
                     exit_code=FAILURE,
                 )
             time.sleep(0.5)
-        err.print(f"[bold green]ready:[/] {url}  (Ctrl-C stops and removes the container)")
+        if token and http_status(status) not in (401, 403):
+            raise ZoneError(
+                f"{ref} serves without the token it was given (JUPYTER_TOKEN)",
+                hint="its start script must pass JUPYTER_TOKEN to the server; rebuild it "
+                "(nox -s bake -- " + stage + ")",
+                exit_code=FAILURE,
+            )
+        if not _loopback_only(args.host):
+            _warn_exposed(args.host, port, lab, token)
+        err.print(
+            Text("ready: ", style="bold green"),
+            Text(f"{url}  (Ctrl-C stops and removes the container)"),
+            sep="",
+        )
         if not args.no_browser and _can_open_browser():
             webbrowser.open(url)
         while True:

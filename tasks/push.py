@@ -144,7 +144,7 @@ def run(
             pushed.append(Pushed(ref, digest))
     _verify(pushed, settings)
     show_pushed(pushed, "Pushed (the registry serves these digests)")
-    summary.table("Pushed", ["image", "digest"], [(p.ref, f"`{p.digest}`") for p in pushed])
+    summary.table("Pushed", ["image", "digest"], [(p.ref, summary.Code(p.digest)) for p in pushed])
     return 0
 
 

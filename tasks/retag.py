@@ -85,7 +85,7 @@ def run(settings: Settings, graph: BakeGraph, plan: Plan, images: list[str], dry
     summary.table(
         "Reused (retagged registry-side, no layers moved)",
         ["stage", "from", "digest", "new tags"],
-        [(r.stage, r.source, f"`{r.digest}`", ", ".join(r.tags)) for r in done],
+        [(r.stage, r.source, summary.Code(r.digest), ", ".join(r.tags)) for r in done],
     )
     return 0
 

@@ -1,6 +1,8 @@
 """Settings from one place: pyproject.toml [tool.zone], then ZONE_* environment variables.
 
-Command-line flags win over both; the CLI applies them with `dataclasses.replace`.
+Command-line flags win over both; the CLI applies them with `dataclasses.replace`. Every
+value is checked here, where it is read: a setting that could only fail later (or wait
+for years) is one error naming the setting and where it was set.
 """
 
 from __future__ import annotations
@@ -8,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from tasks import references
 from tasks.console import ZoneError
 
 if sys.version_info >= (3, 11):
@@ -48,44 +53,121 @@ _KEYS = {
     "push-attempts": ("push_attempts", "ZONE_PUSH_ATTEMPTS"),
     "push-backoff": ("push_backoff", "ZONE_PUSH_BACKOFF"),
 }
-# Settings that are numbers, with the smallest value that makes sense.
-_NUMBERS = {"push_attempts": (int, 1), "push_backoff": (float, 0)}
+# Numeric settings: type and bounds. 10 tries starting at 60 s already wait 8.5 hours at
+# most; more tries, or longer waits, only postpone a failure that is not passing.
+BOUNDS: dict[str, tuple[type, float, float]] = {
+    "push_attempts": (int, 1, 10),
+    "push_backoff": (float, 0, 60),
+}
+_BRANCH = re.compile(r"[^\s~^:?*\[\\]+")  # what `git check-ref-format --branch` allows, roughly
+
+
+def _valid_text(field: str, value: str) -> tuple[str, str] | None:
+    """What is wrong with a text setting's value, and an example; None when it is usable."""
+    if field == "version_tag" and not references.TAG.fullmatch(value):
+        return f"must be a valid image tag ({references.TAG_RULE})", "e.g. v2"
+    if field == "release_branch" and not _BRANCH.fullmatch(value):
+        return "must be a branch name (not empty, no spaces)", "e.g. master"
+    if field == "registry" and not references.REPO.fullmatch(value):
+        return "must be a registry/namespace prefix", "e.g. localhost:5000/team (lowercase names)"
+    if field == "base_image" and value and not references.is_image(value):
+        return "must be an image reference", "e.g. quay.io/jupyter/scipy-notebook:TAG"
+    if field == "bake_file" and not value.strip():
+        return "must name a file", "e.g. docker-bake.hcl"
+    return None
+
+
+def check_base_image(value: str, where: str) -> None:
+    """--base-image is checked by the rule its setting follows."""
+    _check_text("base_image", value, where)
+
+
+def _check_text(field: str, value: str, where: str) -> None:
+    problem = _valid_text(field, value)
+    if problem:
+        raise ZoneError(f"{where} {problem[0]}, not {value!r}", hint=problem[1])
 
 
 def load(root: Path) -> Settings:
-    values: dict[str, str] = {}
+    values: dict[str, object] = {}
+    where: dict[str, str] = {}  # field -> where its value was set, for messages
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
-        try:
-            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("zone", {})
-        except tomllib.TOMLDecodeError as exc:
-            raise ZoneError(f"{pyproject}: not valid TOML ({exc})") from None
-        for key, value in table.items():
+        text = _read(pyproject)
+        for key, value in _zone_table(pyproject, text).items():
             if key not in _KEYS:
                 known = ", ".join(_KEYS)
-                raise ZoneError(f"{pyproject}: unknown setting [tool.zone] {key!r}; known: {known}")
-            values[_KEYS[key][0]] = str(value)
+                raise ZoneError(
+                    f"{pyproject}{_line(text, key)}: unknown setting [tool.zone] {key!r}; "
+                    f"known: {known}"
+                )
+            field = _KEYS[key][0]
+            values[field] = value
+            where[field] = f"{pyproject}{_line(text, key)}: setting [tool.zone] {key}"
     for field, env in _KEYS.values():
         if os.environ.get(env):
             values[field] = os.environ[env]
-    numbers = _numbers(values)  # takes the numeric settings out of values
-    return Settings(root=root, **values, **numbers)
+            where[field] = f"environment variable {env}"
+    checked = {field: _checked(field, value, where[field]) for field, value in values.items()}
+    return Settings(root=root, **checked)
 
 
-def _numbers(values: dict[str, str]) -> dict[str, int | float]:
-    numbers: dict[str, int | float] = {}
-    for field, (kind, smallest) in _NUMBERS.items():
-        if field not in values:
-            continue
-        text = values.pop(field)
+def _read(pyproject: Path) -> str:
+    try:
+        return pyproject.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ZoneError(f"{pyproject}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ZoneError(f"cannot read {pyproject}: {exc.strerror}") from None
+
+
+def _zone_table(pyproject: Path, text: str) -> dict[str, object]:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ZoneError(f"{pyproject}: not valid TOML ({exc})") from None
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ZoneError(f"{pyproject}{_line(text, 'tool')}: `tool` must be a table ([tool])")
+    zone = tool.get("zone", {})
+    if not isinstance(zone, dict):
+        raise ZoneError(
+            f"{pyproject}{_line(text, 'zone')}: `tool.zone` must be a table ([tool.zone])"
+        )
+    return zone
+
+
+def _line(text: str, key: str) -> str:
+    """':N' for the line that sets `key` (first match), '' when it cannot be found."""
+    match = re.search(rf"""^[ \t]*(tool\.)?["']?{re.escape(key)}["']?[ \t]*[=.]""", text, re.M)
+    return f":{text.count(chr(10), 0, match.start()) + 1}" if match else ""
+
+
+def _checked(field: str, value: object, where: str) -> object:
+    if field in BOUNDS:
+        return _number(field, value, where)
+    if not isinstance(value, str):
+        raise ZoneError(f"{where} must be a string, not {value!r}")
+    _check_text(field, value, where)
+    return value
+
+
+def _number(field: str, value: object, where: str) -> int | float:
+    kind, smallest, largest = BOUNDS[field]
+    parse: Callable[[object], int | float] = kind
+    number: int | float | None = None
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         try:
-            numbers[field] = kind(text)
-        except ValueError:
-            numbers[field] = smallest - 1  # reported below
-        if not math.isfinite(numbers[field]) or numbers[field] < smallest:
-            key = next(k for k, (f, _) in _KEYS.items() if f == field)
-            raise ZoneError(
-                f"setting {key} (or {_KEYS[key][1]}) must be a {kind.__name__} >= {smallest}, "
-                f"not {text!r}"
-            )
-    return numbers
+            number = parse(value)
+        except (ValueError, OverflowError):
+            number = None
+        if kind is int and isinstance(value, float):
+            number = None  # 4.5 tries
+    if number is None or not math.isfinite(number) or not smallest <= number <= largest:
+        raise ZoneError(
+            f"{where} must be a{'n integer' if kind is int else ' number'} from "
+            f"{smallest:g} to {largest:g}, not {value!r}",
+            hint="push-attempts is tries per tag (1-10), push-backoff the seconds before the "
+            "second try (0-60, doubling after each try)",
+        )
+    return number

@@ -1,16 +1,46 @@
-"""Markdown tables for the GitHub Actions job summary ($GITHUB_STEP_SUMMARY), when it is set."""
+"""Markdown tables for the GitHub Actions job summary ($GITHUB_STEP_SUMMARY), when it is set.
+
+Every value is text from somewhere else (file names, branch names, reasons), so it is
+escaped: it can never become a heading, a link, an image, HTML or a new table row.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 
-from tasks.console import warn
+from tasks.console import one_line, warn
+
+# CommonMark lets a backslash escape any ASCII punctuation: escaping all of it leaves no
+# markup (emphasis, links, autolinks, HTML, `|` cell ends, a leading # or > or -).
+_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+
+
+class Code(str):
+    """A value to show as code (a digest): a code span, with nothing inside it to escape."""
+
+
+def text(value: object) -> str:
+    """`value` as Markdown that renders exactly as its characters, on one line."""
+    # CommonMark's line endings (\r\n, \r, \n) and other control characters are shown
+    # as the escapes they are: one file name stays one line, whatever it holds.
+    return _PUNCTUATION.sub(r"\\\1", one_line(value))
+
+
+def _code(value: str) -> str:
+    if re.search(r"[`|\r\n<]", value):  # not a digest: plain text then
+        return text(value)
+    return f"`{value}`"
 
 
 def _cell(value: object) -> str:
-    # A pipe would end the cell; a newline would end the row.
-    return str(value).replace("|", "\\|").replace("\n", "<br>") or " "
+    """One table cell: a list is several lines (HTML breaks, the only ones a cell allows)."""
+    if isinstance(value, Code):
+        return _code(value)
+    if isinstance(value, (list, tuple)):
+        return "<br>".join(text(line) for line in value) or " "
+    return text(value) or " "
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -18,15 +48,15 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
-    lines = [f"### {title}", ""]
+    lines = [f"### {text(title)}", ""]
     if rows:
-        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("| " + " | ".join(_cell(column) for column in columns) + " |")
         lines.append("|" + " --- |" * len(columns))
         lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
     else:
         lines.append("(none)")
     try:
-        with open(path, "a") as handle:
+        with open(path, "a", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write("\n".join(lines) + "\n\n")
     except OSError as exc:
         # The summary is for people; a build or a push must not fail for it.

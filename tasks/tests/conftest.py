@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -270,23 +271,56 @@ def docker_config(folder: Path, logins: dict[str, tuple[str, str]]) -> Path:
     (folder / "config.json").write_text(json.dumps({"auths": auths}))
     plugins = folder / "cli-plugins"
     plugins.mkdir(exist_ok=True)
-    buildx = shutil.which("docker-buildx") or _installed_buildx()
-    (plugins / "docker-buildx").symlink_to(buildx)
+    (plugins / "docker-buildx").symlink_to(installed_buildx())
     return folder
 
 
-def _installed_buildx() -> str:
+# Where the docker CLI looks for plugins after DOCKER_CONFIG/cli-plugins, in its order
+# (docker/cli, cli-plugins/manager): the first one found wins.
+SYSTEM_PLUGIN_DIRS = (
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+
+
+def installed_buildx() -> str:
+    """The buildx plugin the docker CLI runs here: per user or system-wide."""
     home = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
-    for folder in (home / "cli-plugins", Path("/usr/libexec/docker/cli-plugins")):
+    for folder in (home / "cli-plugins", *map(Path, SYSTEM_PLUGIN_DIRS)):
         if (folder / "docker-buildx").is_file():
             return str(folder / "docker-buildx")
     pytest.fail("the buildx plugin is missing: run bash .ci/provision-docker.sh")
 
 
+def without_buildx(folder: Path) -> dict[str, str]:
+    """clean_env() whose `docker` is the real CLI without buildx, wherever the plugin is
+    installed: a system-wide plugin is found whatever DOCKER_CONFIG says, so a `docker`
+    first on PATH answers `buildx` as the CLI answers an unknown command, and passes
+    everything else to the real one."""
+    real = shutil.which("docker")
+    if real is None:
+        pytest.fail("the docker CLI is missing: run bash .ci/provision-docker.sh")
+    folder.mkdir(parents=True, exist_ok=True)
+    wrapper = folder / "docker"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = buildx ]; then\n'
+        "  echo 'docker: unknown command: docker buildx' >&2\n"
+        "  exit 1\n"
+        "fi\n"
+        f'exec {shlex.quote(real)} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return clean_env(PATH=f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
 def remove_images(engine: docker.DockerClient, prefix: str) -> None:
-    """Remove the tags under `prefix`: only what this run made."""
-    for image in engine.images.list():
-        for tag in image.tags:
+    """Remove the tags under `prefix`: only what this run made. One listing and no look-up
+    of each image: other runs on the same engine may remove theirs meanwhile."""
+    for image in engine.api.images():
+        for tag in image.get("RepoTags") or []:
             if tag.startswith(prefix + "/"):
                 with contextlib.suppress(docker.errors.APIError):
                     engine.images.remove(tag, noprune=False)

@@ -123,11 +123,12 @@ def _prune(engine: docker.DockerClient, keep: str) -> None:
     """
     ours = ("upstream", "base", "mid", "sas-kernel", *FINAL)
     stale_before = datetime.now(timezone.utc) - STALE_AFTER
-    for image in engine.images.list(name=f"{REPO}/*"):
-        created = datetime.fromisoformat(image.attrs["Created"][:19]).replace(tzinfo=timezone.utc)
-        if created > stale_before:
+    # One listing, no look-up of each image (slow on a busy engine, and racing with
+    # other runs that remove theirs).
+    for image in engine.api.images(name=f"{REPO}/*"):
+        if datetime.fromtimestamp(image["Created"], timezone.utc) > stale_before:
             continue
-        for ref in image.tags:
+        for ref in image.get("RepoTags") or []:
             name, tag = ref.rsplit(":", 1)
             if name.split("/", 1)[1] in ours and not tag.endswith(keep):
                 with contextlib.suppress(docker.errors.APIError):

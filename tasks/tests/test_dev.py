@@ -10,12 +10,15 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import docker
+import psutil
 import pytest
 
+from tasks.dev import http_status
 from tasks.tests import jupyter_stack
 from tasks.tests.conftest import PROJECT, clean_env, free_port, run_tasks
 
@@ -64,9 +67,16 @@ class _Dev:
         return self.process.wait(timeout=90)
 
 
-def _dev_containers(engine: docker.DockerClient) -> list:
+def _on_port(engine: docker.DockerClient, port: int) -> list:
+    """The dev containers (created or running) that publish host `port`: the one a test
+    started, whatever other dev servers run on the same engine meanwhile."""
     filters = {"label": ["io.zone.project=zone-kubeflow-containers", "io.zone.role=dev"]}
-    return engine.containers.list(all=True, filters=filters)
+    found = []
+    for container in engine.containers.list(all=True, filters=filters, ignore_removed=True):
+        bindings = (container.attrs["HostConfig"].get("PortBindings") or {}).get("8888/tcp")
+        if any(int(b["HostPort"]) == port for b in bindings or []):
+            found.append(container)
+    return found
 
 
 def _outside_address() -> str | None:
@@ -83,7 +93,6 @@ def _outside_address() -> str | None:
 def test_nox_dev_serves_on_loopback_only_and_ctrl_c_removes_it(
     engine, fixture_tag: str, nox_envdir: Path
 ) -> None:
-    before = {c.id for c in _dev_containers(engine)}
     argv = [sys.executable, "-m", "nox", "--envdir", str(nox_envdir), "-s", "dev", "--"]
     argv += ["jupyterlab", "--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--no-browser"]
     dev = _Dev(argv)
@@ -93,7 +102,7 @@ def test_nox_dev_serves_on_loopback_only_and_ctrl_c_removes_it(
             assert response.status == 200
             assert "<title>JupyterLab</title>" in response.read().decode()
         port = int(url.split(":")[2].split("/")[0])
-        (container,) = [c for c in _dev_containers(engine) if c.id not in before]
+        (container,) = _on_port(engine, port)
         bindings = container.attrs["NetworkSettings"]["Ports"]["8888/tcp"]
         assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
         assert {int(b["HostPort"]) for b in bindings} == {port}
@@ -110,7 +119,6 @@ def test_nox_dev_serves_on_loopback_only_and_ctrl_c_removes_it(
 
 
 def test_sigterm_exits_0_and_a_taken_port_is_said_plainly(engine, fixture_tag: str) -> None:
-    before = {c.id for c in _dev_containers(engine)}
     port = free_port()
     argv = [sys.executable, "-m", "tasks", "dev", "jupyterlab-cpu", "--port", str(port)]
     argv += ["--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--no-browser"]
@@ -121,8 +129,9 @@ def test_sigterm_exits_0_and_a_taken_port_is_said_plainly(engine, fixture_tag: s
         assert taken.returncode == 2
         assert f"port {port} on 127.0.0.1 is already in use" in taken.stderr
         assert re.search(r"the next free one is (\d+): add --port \1", taken.stderr)
+        assert _on_port(engine, port)
         assert dev.stop(signal.SIGTERM) == 0
-        assert {c.id for c in _dev_containers(engine)} - before == set()
+        assert _on_port(engine, port) == []
     finally:
         if dev.process.poll() is None:
             dev.process.kill()
@@ -142,6 +151,12 @@ def test_a_missing_image_gets_the_same_message_as_test() -> None:
         (["--port", "70000"], "--port 70000 is not a port number"),
         (["--host", "192.0.2.55"], "--host 192.0.2.55 is not an address of this machine"),
         (["--nb-prefix", "notebook/x"], "--nb-prefix 'notebook/x' must start with /"),
+        (["--nb-prefix", "/a b"], "--nb-prefix '/a b' is not a URL path"),
+        (["--nb-prefix", "/a?b=1"], "--nb-prefix '/a?b=1' is not a URL path"),
+        (["--nb-prefix", "/a/../b"], "--nb-prefix '/a/../b' is not a URL path"),
+        (["--nb-prefix", "//evil.example"], "is not a URL path"),
+        (["--host", "localhost"], "--host 'localhost' is not an IP address"),
+        (["--token", "--insecure-no-token"], "--token and --insecure-no-token contradict"),
         (["--mount", "/nonexistent/folder"], "--mount /nonexistent/folder: no such folder"),
     ],
 )
@@ -152,3 +167,65 @@ def test_bad_input_is_one_message(fixture_tag: str, flags: list[str], message: s
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_a_host_beyond_loopback_needs_a_token_or_says_so(engine, fixture_tag: str, host: str):
+    port = free_port()
+    flags = ["--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--port", str(port)]
+    result = run_tasks(PROJECT, "dev", "jupyterlab", *flags, "--host", host, "--no-browser")
+    assert result.returncode == 2, result.stderr
+    assert f"--host {host} would serve Jupyter beyond this machine with no token" in result.stderr
+    assert "add --token" in result.stderr and "--insecure-no-token" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _on_port(engine, port) == []  # nothing was created
+
+
+def _status(url: str, token: str | None = None) -> int | None:
+    return http_status(url, token, timeout=30)
+
+
+def test_with_a_token_the_server_demands_it(engine, fixture_tag: str, nox_envdir: Path) -> None:
+    """--host 0.0.0.0 --token: a red warning with every address, and a server that
+    answers 403 without the token and 200 with it (asked on loopback only)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "tasks", "dev", "jupyterlab-cpu", "--host", "0.0.0.0"]
+    argv += ["--token", "--port", str(port), "--repo", jupyter_stack.REPO, "--tag", fixture_tag]
+    argv += ["--no-browser"]
+    dev = _Dev(argv)
+    try:
+        url = dev.url()
+        match = re.fullmatch(r"(http://127\.0\.0\.1:(\d+)(/\S*))/lab\?token=([\w-]{32})", url)
+        assert match, url
+        root, shown_port, prefix, token = match.groups()
+        assert int(shown_port) == port
+        assert _status(f"{root}/api/status") == 403  # no token: refused
+        assert "/login" in _final_url(f"{root}/lab")  # the lab sends one to its login page
+        assert _status(f"{root}/api/status", token) == 200
+        assert _status(url) == 200  # the printed URL itself lets the user in
+        output = "".join(dev.lines)
+        assert "exposed beyond this machine, with a token in the URL only, on:" in output
+        ours = {
+            a.address.split("%")[0]
+            for entries in psutil.net_if_addrs().values()
+            for a in entries
+            if a.family == socket.AF_INET and not a.address.startswith("127.")
+        }
+        pattern = rf"^  http://([\d.]+):{port}{re.escape(prefix)}/lab\?token={token}$"
+        listed = set(re.findall(pattern, output, re.M))
+        assert listed == ours
+        (container,) = _on_port(engine, port)
+        assert container.attrs["Config"]["Env"].count(f"JUPYTER_TOKEN={token}") == 1
+        assert dev.interrupt() == 0, "".join(dev.lines[-20:])
+        with pytest.raises(docker.errors.NotFound):
+            engine.containers.get(container.id)
+    finally:
+        if dev.process.poll() is None:
+            dev.process.kill()
+
+
+def _final_url(url: str) -> str:
+    """Where a GET of `url` ends after redirects (a server that wants a login sends one
+    to its login page)."""
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.url

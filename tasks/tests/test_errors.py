@@ -7,6 +7,7 @@ import json
 import shutil
 import socketserver
 import stat
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.tests.conftest import clean_env, remove_images, run_nox, run_tasks
+from tasks.tests.conftest import clean_env, remove_images, run_nox, run_tasks, without_buildx
 
 USAGE = 2
 
@@ -103,15 +104,18 @@ def docker_config(tmp_path: Path) -> Path:
     return folder
 
 
-def test_buildx_missing(stack: Path, docker_config: Path) -> None:
-    # A real fault: buildx is installed as a per-user plugin (DOCKER_CONFIG/cli-plugins),
-    # so an empty DOCKER_CONFIG is a docker CLI without buildx.
-    result = run_tasks(stack, "bake", "sas", env=clean_env(DOCKER_CONFIG=str(docker_config)))
+def test_buildx_missing(stack: Path, tmp_path: Path) -> None:
+    # The real docker CLI, with `buildx` refused in front of it (without_buildx): emptying
+    # DOCKER_CONFIG would hide only a per-user plugin, not a system-wide one.
+    env = without_buildx(tmp_path / "bin")
+    assert subprocess.run(["docker", "buildx", "version"], env=env, capture_output=True).returncode
+    result = run_tasks(stack, "bake", "sas", env=env)
     assert_one_clear_error(result, "docker buildx is not installed", "0.10 or newer")
 
 
 def test_buildx_too_old(stack: Path, docker_config: Path) -> None:
-    # A stand-in plugin that reports buildx 0.7: no old buildx can be installed here.
+    # A stand-in plugin that reports buildx 0.7: no old buildx can be installed here. In
+    # DOCKER_CONFIG/cli-plugins it comes first, before any system-wide buildx.
     plugin = docker_config / "cli-plugins" / "docker-buildx"
     plugin.write_text(
         "#!/bin/sh\n"

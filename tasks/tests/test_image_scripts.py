@@ -323,18 +323,27 @@ def test_jupyter_service_starts_lab_under_the_prefix_with_s6_env(engine, debian)
     assert "1000 700" in outcome.output  # the runtime folder is the user's alone
 
 
-def test_jupyter_service_default_prefix_without_s6_env(engine, debian) -> None:
+@pytest.mark.parametrize(
+    ("token", "flag"),
+    [
+        (None, "--ServerApp.token="),  # no token: the gateway authenticates
+        # `nox -s dev -- IMAGE --token` sets JUPYTER_TOKEN; the server must then demand it.
+        ("t0ken-from-dev", "--ServerApp.token=t0ken-from-dev"),
+    ],
+)
+def test_jupyter_service_default_prefix_and_token(engine, debian, token, flag) -> None:
     outcome = run(
         engine,
         debian,
         RECORDING_JUPYTER + "mkdir -p /home/jovyan; "
         "PATH=/fake/bin:$PATH bash /scripts/run; cat /tmp/jupyter-call",
         {"run": JUPYTER_RUN},
-        environment={"HOME": "/home/jovyan"},
+        environment={"HOME": "/home/jovyan", **({"JUPYTER_TOKEN": token} if token else {})},
     )
     assert outcome.exit_code == 0, outcome.output
     args, _, _ = jupyter_call(outcome.output)
     assert "--ServerApp.base_url=/notebook/username/notebookname" in args
+    assert [a for a in args if a.startswith("--ServerApp.token=")] == [flag]
 
 
 # --- sas: SAS Studio behind jupyter-server-proxy -------------------------------------
