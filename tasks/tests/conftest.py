@@ -284,9 +284,11 @@ def _installed_buildx() -> str:
 
 
 def remove_images(engine: docker.DockerClient, prefix: str) -> None:
-    """Remove the tags under `prefix`: only what this run made."""
-    for image in engine.images.list():
-        for tag in image.tags:
+    """Remove the tags under `prefix`: only what this run made. One listing call: the
+    SDK's images.list() inspects each image after listing, and fails when another run on
+    the shared engine removes one in between."""
+    for image in engine.api.images():
+        for tag in image.get("RepoTags") or []:
             if tag.startswith(prefix + "/"):
                 with contextlib.suppress(docker.errors.APIError):
                     engine.images.remove(tag, noprune=False)
