@@ -64,9 +64,28 @@ class _Dev:
         return self.process.wait(timeout=90)
 
 
-def _dev_containers(engine: docker.DockerClient) -> list:
+def _dev_ids(engine: docker.DockerClient) -> set[str]:
+    """The dev containers, by the labels dev sets. One listing call: containers.list()
+    inspects each one after listing, and fails on one removed in between."""
     filters = {"label": ["io.zone.project=zone-kubeflow-containers", "io.zone.role=dev"]}
-    return engine.containers.list(all=True, filters=filters)
+    return {c["Id"] for c in engine.api.containers(all=True, filters=filters)}
+
+
+def _new_container(engine: docker.DockerClient, before: set[str], port: int | None = None):
+    """The dev container this test started: new since `before`, and on `port` when given
+    (other runs on this shared engine may start dev containers meanwhile)."""
+    started = [engine.containers.get(new) for new in _dev_ids(engine) - before]
+    if port is not None:
+        started = [
+            c
+            for c in started
+            if any(
+                int(b["HostPort"]) == port
+                for b in (c.attrs["HostConfig"]["PortBindings"] or {}).get("8888/tcp") or []
+            )
+        ]
+    (container,) = started
+    return container
 
 
 def _outside_address() -> str | None:
@@ -83,7 +102,7 @@ def _outside_address() -> str | None:
 def test_nox_dev_serves_on_loopback_only_and_ctrl_c_removes_it(
     engine, fixture_tag: str, nox_envdir: Path
 ) -> None:
-    before = {c.id for c in _dev_containers(engine)}
+    before = _dev_ids(engine)
     argv = [sys.executable, "-m", "nox", "--envdir", str(nox_envdir), "-s", "dev", "--"]
     argv += ["jupyterlab", "--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--no-browser"]
     dev = _Dev(argv)
@@ -93,7 +112,7 @@ def test_nox_dev_serves_on_loopback_only_and_ctrl_c_removes_it(
             assert response.status == 200
             assert "<title>JupyterLab</title>" in response.read().decode()
         port = int(url.split(":")[2].split("/")[0])
-        (container,) = [c for c in _dev_containers(engine) if c.id not in before]
+        container = _new_container(engine, before, port)
         bindings = container.attrs["NetworkSettings"]["Ports"]["8888/tcp"]
         assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
         assert {int(b["HostPort"]) for b in bindings} == {port}
@@ -110,7 +129,7 @@ def test_nox_dev_serves_on_loopback_only_and_ctrl_c_removes_it(
 
 
 def test_sigterm_exits_0_and_a_taken_port_is_said_plainly(engine, fixture_tag: str) -> None:
-    before = {c.id for c in _dev_containers(engine)}
+    before = _dev_ids(engine)
     port = free_port()
     argv = [sys.executable, "-m", "tasks", "dev", "jupyterlab-cpu", "--port", str(port)]
     argv += ["--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--no-browser"]
@@ -122,7 +141,54 @@ def test_sigterm_exits_0_and_a_taken_port_is_said_plainly(engine, fixture_tag: s
         assert f"port {port} on 127.0.0.1 is already in use" in taken.stderr
         assert re.search(r"the next free one is (\d+): add --port \1", taken.stderr)
         assert dev.stop(signal.SIGTERM) == 0
-        assert {c.id for c in _dev_containers(engine)} - before == set()
+        assert _dev_ids(engine) - before == set()
+    finally:
+        if dev.process.poll() is None:
+            dev.process.kill()
+
+
+def _gone(engine: docker.DockerClient, container_id: str, within: float = 90) -> bool:
+    """Whether the container is removed, polling: after SIGTERM to nox alone, the runner
+    notices its parent is gone and then cleans up."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if container_id not in _dev_ids(engine):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("runner", "signum", "to"),
+    [
+        ("nox", signal.SIGHUP, "process group"),  # the terminal closed
+        ("nox", signal.SIGTERM, "nox alone"),  # a supervisor's or CI's stop
+        ("tasks", signal.SIGHUP, "process alone"),
+    ],
+    ids=["nox-SIGHUP-group", "nox-SIGTERM-alone", "tasks-SIGHUP-alone"],
+)
+def test_every_stop_signal_removes_the_container(
+    engine, fixture_tag: str, nox_envdir: Path, runner: str, signum: int, to: str
+) -> None:
+    before = _dev_ids(engine)
+    options = ["--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--no-browser"]
+    if runner == "nox":
+        argv = [sys.executable, "-m", "nox", "--envdir", str(nox_envdir), "-s", "dev", "--"]
+    else:
+        argv = [sys.executable, "-m", "tasks", "dev"]
+    port = free_port()
+    dev = _Dev([*argv, "jupyterlab", "--port", str(port), *options])
+    try:
+        dev.url()
+        container = _new_container(engine, before, port)
+        if to == "process group":
+            os.killpg(dev.process.pid, signum)
+        else:
+            dev.process.send_signal(signum)
+        dev.process.wait(timeout=90)
+        assert _gone(engine, container.id), "".join(dev.lines[-20:])
+        with pytest.raises(docker.errors.NotFound):
+            engine.containers.get(container.id)
     finally:
         if dev.process.poll() is None:
             dev.process.kill()
