@@ -109,7 +109,8 @@ def stack(tmp_path: Path) -> Path:
 def engine() -> docker.DockerClient:
     """The Docker engine. Missing is a failure, never a skip: CI provisions it."""
     try:
-        client = docker.from_env()
+        # Generous: the shared engine here has taken 50 s to list its images under load.
+        client = docker.from_env(timeout=600)
         client.ping()
     except docker.errors.DockerException as exc:
         pytest.fail(f"no Docker engine answers ({exc}); run: bash .ci/provision-docker.sh")
