@@ -62,7 +62,9 @@ def invocation(
         # The first --set of a list replaces the file's value; the next ones append.
         argv += [f"--set={name}.tags={ref}" for ref in plan.stage(name).tags]
         if plan.sha:
-            argv.append(f"--set={name}.labels.{REVISION_LABEL}={plan.sha}")
+            # A dirty tree's label names no commit: reuse and push check it.
+            label = plan.sha if plan.committed else f"{plan.sha}{tags.DIRTY}"
+            argv.append(f"--set={name}.labels.{REVISION_LABEL}={label}")
         argv += _parent_links(stage, reused)
         if settings.base_image and not stage.parents:
             argv.append(f"--set={name}.args.BASE_IMAGE={settings.base_image}")

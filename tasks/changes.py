@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -83,18 +84,38 @@ class Checkout:
 
 
 def open_checkout(root: Path) -> Checkout | None:
-    """The git checkout holding `root`, or None when there is none (or no commit yet)."""
+    """The git checkout holding `root`; None when there is none. A repository git refuses
+    to read (another user's, "dubious ownership") or one with no commit yet is an error
+    that says what to do: neither may pass for "not a git repository"."""
     try:
-        repo = git.Repo(root, search_parent_directories=True)
-        repo.head.commit  # noqa: B018 - raises on a repository with no commit
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
-        return None
+        # git itself says where the repository is, or why it will not read it.
+        top = git.Git(str(root)).rev_parse("--show-toplevel")
+        repo = git.Repo(top)
     except git.GitCommandNotFound:
         raise ZoneError("git is not installed", hint="install git, then run this again") from None
-    except git.GitCommandError as exc:  # e.g. "detected dubious ownership"
-        raise ZoneError(f"git refused the repository: {exc.stderr.strip() or exc}") from None
-    top = Path(repo.working_tree_dir).resolve()
-    prefix = root.resolve().relative_to(top).as_posix()
+    except git.GitCommandError as exc:
+        detail = str(exc.stderr or exc).strip().removeprefix("stderr:").strip(" '\n")
+        if "not a git repository" in detail:
+            return None
+        if "dubious ownership" in detail:
+            # git's message names the folder to trust; the top folder otherwise.
+            named = re.search(r"safe\.directory (\S+)", detail)
+            folder = named.group(1) if named else str(root.resolve())
+            raise ZoneError(
+                f"git refuses to read the repository at {folder}: it belongs to another user "
+                '(git\'s "detected dubious ownership"), so nothing here can see what changed',
+                hint=f"if you trust it: git config --global --add safe.directory {folder}",
+            ) from None
+        raise ZoneError(f"git cannot read the repository at {root}: {detail}") from None
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    if not repo.head.is_valid():
+        raise ZoneError(
+            f"the git repository at {top} has no commit yet: no SHA to tag images with, "
+            "and nothing to compare changes with",
+            hint="commit once first: git add -A && git commit -m 'first commit'",
+        )
+    prefix = root.resolve().relative_to(Path(top).resolve()).as_posix()
     return Checkout(repo, "" if prefix == "." else prefix + "/")
 
 

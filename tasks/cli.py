@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import re
@@ -118,6 +119,11 @@ def _parser() -> _Parser:
         "--tag", help="push the image that has this tag (default: this commit's SHA tag)"
     )
     push_cmd.add_argument("--dry-run", action="store_true", help="list what would be pushed")
+    push_cmd.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="also push a build of uncommitted files (under its -dirty tag; refused in CI)",
+    )
 
     retag_cmd = commands.add_parser(
         "retag",
@@ -227,7 +233,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "push":
                 from tasks import push
 
-                return push.run(settings, graph, args.images, tag=args.tag, dry_run=args.dry_run)
+                return push.run(
+                    settings,
+                    graph,
+                    args.images,
+                    tag=args.tag,
+                    dry_run=args.dry_run,
+                    allow_dirty=args.allow_dirty,
+                )
             from tasks import imagetest
 
             return imagetest.run(
@@ -246,8 +259,31 @@ def main(argv: list[str] | None = None) -> int:
     except Transient as error:  # a registry hiccup outside any retry loop
         return fail(ZoneError(f"the registry failed: {error}", exit_code=FAILURE))
     except KeyboardInterrupt:
+        return interrupted()
+    except BrokenPipeError:
+        return closed_output()
+
+
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+CLOSED_OUTPUT = 141  # 128 + SIGPIPE: the reader went away before it had the whole output
+
+
+def interrupted() -> int:
+    """Ctrl-C: one word, no traceback, exit 130."""
+    with contextlib.suppress(OSError):
         err.print("interrupted")
-        return 130
+    return INTERRUPTED
+
+
+def closed_output() -> int:
+    """stdout (or stderr) closed under us (`plan --json | head -c0`): the reader wants no
+    more, so say nothing and exit 141, as a process that SIGPIPE ended. Both streams go
+    to /dev/null first, so the interpreter's last flush cannot complain either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    return CLOSED_OUTPUT
 
 
 def _check_secrets(values: list[str]) -> None:
@@ -363,7 +399,10 @@ def run_bake(
     engine.preflight(args.builder, need_engine=loads_locally)
     reused: dict[str, str] = {}
     if args.changed:
-        reuse = Reuse(settings, graph, the_plan, engine.registry_has, engine.image_revision)
+        # A registry that is down fails the bake (RegistryDown): building every parent
+        # instead would hide the outage behind a long build. One that refuses us: built.
+        lookups = engine.Lookups(settings.push_attempts, settings.push_backoff, False)
+        reuse = Reuse(settings, graph, the_plan, lookups)
         targets, reused = reuse.parents(targets)
     if not args.print:
         sas_preflight(settings, graph, targets)

@@ -38,8 +38,21 @@ READY_WITHIN = 300  # seconds: the real images take a while on a cold engine
 LABELS = {"io.zone.project": "zone-kubeflow-containers", "io.zone.role": "dev"}
 
 
+# Ctrl-C, a closed terminal, a supervisor's or CI's stop: each removes the container.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class _Stop(Exception):
-    """SIGINT or SIGTERM arrived: stop and clean up, then exit 0."""
+    """A stop signal arrived, or the process that started us (nox) ended: stop and clean
+    up, then exit 0."""
+
+
+def _check_parent(parent: int | None) -> None:
+    """SIGTERM to nox alone ends nox without a word to us, and we are handed to another
+    parent: that is a stop too, or the container would outlive every process that knows
+    of it."""
+    if parent is not None and os.getppid() != parent:
+        raise _Stop
 
 
 def _free(host: str, port: int) -> bool:
@@ -210,8 +223,13 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace)
     def stop(signum, frame):
         raise _Stop
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, stop)
+    # A signal ignored from the start (nohup: SIGHUP) means "keep running": it stays so,
+    # and then so does the end of our parent.
+    detached = signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, stop)
+    parent = None if detached else os.getppid()
 
     # An empty value would fall back to the image's default prefix.
     environment = {"NB_PREFIX": prefix or "/"}
@@ -239,6 +257,7 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace)
         status = f"http://{shown}:{port}{prefix}/api/status"
         deadline = time.monotonic() + READY_WITHIN
         while http_status(status, token) != 200:
+            _check_parent(parent)
             container.reload()
             if container.status in ("exited", "dead") or time.monotonic() > deadline:
                 raise ZoneError(
@@ -264,20 +283,23 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace)
         if not args.no_browser and _can_open_browser():
             webbrowser.open(url)
         while True:
+            _check_parent(parent)
             container.reload()
             if container.status in ("exited", "dead"):
                 raise ZoneError(f"{ref} stopped on its own", exit_code=FAILURE)
             time.sleep(1)
     except _Stop:
-        note("stopping")
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            note("stopping")
         return 0
     except docker.errors.APIError as exc:
         raise ZoneError(f"cannot run {ref}: {exc.explanation or exc}", exit_code=FAILURE) from None
     finally:
         # Ignore a second Ctrl-C while removing: a half-removed container helps no one.
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
         if container is not None:
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
-            note(f"removed {container.name}")
+            with contextlib.suppress(OSError):
+                note(f"removed {container.name}")

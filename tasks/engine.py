@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import json
 import os
 import re
 import subprocess
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import docker
 import docker.errors
 
 from tasks import tags
 from tasks.console import FAILURE, ZoneError, warn
-from tasks.retry import Transient, classify
+from tasks.retry import Exhausted, classify, with_retries
+
+T = TypeVar("T")
 
 # Named contexts linking targets (`target:`) need buildx 0.10+ and, with the default
 # `docker` driver, the BuildKit embedded in Docker Engine 23+.
@@ -87,65 +94,158 @@ def preflight(builder: str | None, need_engine: bool = True) -> None:
         )
 
 
+class Stopped(KeyboardInterrupt):
+    """The run was interrupted. A docker child cancelled by the interrupt is not a
+    registry error: nothing retries it, and no registry command starts after it."""
+
+
+_stopping = threading.Event()
+_children: set[subprocess.Popen[str]] = set()
+_children_lock = threading.RLock()  # stop_registry_work may interrupt a holder
+
+
+def stop_registry_work() -> None:
+    """After an interrupt: start no more registry commands, and end the running ones."""
+    with _children_lock:
+        _stopping.set()
+        for child in _children:
+            with contextlib.suppress(ProcessLookupError):
+                child.terminate()
+
+
 def imagetools(*args: str) -> subprocess.CompletedProcess[str]:
     """`docker buildx imagetools ...`: registry work with the user's docker login, which
-    needs no engine (remote builders) and moves no layers."""
+    needs no engine (remote builders) and moves no layers. Safe to call from worker
+    threads: an interrupt (stop_registry_work, or Ctrl-C reaching the child) raises
+    Stopped instead of returning a failure that looks like the registry's."""
+    argv = ["docker", "buildx", "imagetools", *args]
+    with _children_lock:
+        if _stopping.is_set():
+            raise Stopped
+        try:
+            child = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        except FileNotFoundError:
+            raise ZoneError("the docker command is not installed", exit_code=FAILURE) from None
+        _children.add(child)
     try:
-        return subprocess.run(
-            ["docker", "buildx", "imagetools", *args], capture_output=True, text=True, check=False
-        )
-    except FileNotFoundError:
-        raise ZoneError("the docker command is not installed", exit_code=FAILURE) from None
+        stdout, stderr = child.communicate()
+    except BaseException:  # an interrupt in this thread: the child must not live on
+        child.kill()
+        child.wait()
+        raise
+    finally:
+        with _children_lock:
+            _children.discard(child)
+    # The docker CLI answers a signal by cancelling its requests and exiting 1.
+    if _stopping.is_set() or child.returncode < 0 or _CANCELLED in stderr:
+        _stopping.set()
+        raise Stopped
+    return subprocess.CompletedProcess(argv, child.returncode, stdout, stderr)
+
+
+_CANCELLED = "context canceled"
 
 
 def last_line(result: subprocess.CompletedProcess[str]) -> str:
     return (result.stderr.strip().splitlines() or ["no detail"])[-1].removeprefix("ERROR: ")
 
 
+def _host_of(ref: str) -> str:
+    return tags.registry_host(ref.split("@", 1)[0].rsplit(":", 1)[0])
+
+
+def _inspect(ref: str, template: str) -> str | None:
+    """imagetools inspect's output for `ref`; None when the registry has no such tag. Any
+    other failure raises retry.classify's error (Transient when it may pass)."""
+    result = imagetools("inspect", "--format", template, ref)
+    if result.returncode == 0:
+        return result.stdout
+    if last_line(result).endswith(f"{ref}: not found"):
+        return None
+    raise classify(last_line(result), _host_of(ref))
+
+
 def registry_digest(ref: str) -> str | None:
     """The digest the registry serves for `ref`; None when it has no such tag. Any other
     failure raises retry.classify's error (Transient when it may pass)."""
-    result = imagetools("inspect", "--format", "{{json .Manifest.Digest}}", ref)
-    if result.returncode == 0:
-        return json.loads(result.stdout)
-    if last_line(result).endswith(f"{ref}: not found"):
-        return None
-    raise classify(last_line(result), tags.registry_host(ref.rsplit(":", 1)[0]))
+    found = _inspect(ref, "{{json .Manifest.Digest}}")
+    return None if found is None else json.loads(found)
 
 
 REVISION_LABEL = "org.opencontainers.image.revision"  # bake sets it on every image
 
 
 def image_revision(ref: str) -> str | None:
-    """The commit the image at `ref` was built from, by its revision label; None when it
-    has none, or its platforms disagree, or the registry cannot say."""
-    result = imagetools("inspect", "--format", "{{json .Image}}", ref)
-    if result.returncode != 0:
+    """The revision label of the image at `ref`; None when there is no such image, it
+    has no label, or its platforms disagree. Failures raise as registry_digest's do."""
+    found = _inspect(ref, "{{json .Image}}")
+    if found is None:
         return None
-    image = json.loads(result.stdout)
+    image = json.loads(found)
     # One image, or for a multi-platform index one per platform.
     images = [image] if "config" in image or "rootfs" in image else list(image.values())
     labels = [((i.get("config") or {}).get("Labels") or {}).get(REVISION_LABEL) for i in images]
     return labels[0] if labels and len(set(labels)) == 1 else None
 
 
-def registry_has(ref: str) -> bool:
-    """Does the registry serve `ref`? A registry that cannot be asked counts as not (the
-    caller then builds instead), with a warning saying why."""
-    try:
-        return registry_digest(ref) is not None
-    except (ZoneError, Transient) as exc:
-        warn(f"cannot look up {ref} in its registry: {getattr(exc, 'message', exc)}")
-        return False
+class RegistryDown(ZoneError):
+    """A registry that stayed down through every try: never read as "no such image"."""
 
 
-def registry_has_strictly(ref: str) -> bool:
-    """registry_has, but a refusal (log in first) is an error, not a "no"."""
+def registry_down(ref: str, exhausted: Exhausted) -> RegistryDown:
+    """The one message for a registry that stayed down through every try: it says the
+    registry is down, never that images are missing."""
+    host = _host_of(ref)
+    return RegistryDown(
+        f"the registry at {host} did not answer after {exhausted.attempts} tries "
+        f"({exhausted.last})",
+        hint=f"the registry is down or unreachable; nothing is missing from it. Check that "
+        f"it answers (docker login {host}), then run this again (settings push-attempts and "
+        "push-backoff set how long to keep trying)",
+        exit_code=FAILURE,
+    )
+
+
+def with_registry_retries(
+    action: Callable[[], T], what: str, ref: str, attempts: int, backoff: float
+) -> T:
+    """retry.with_retries, and a registry that stays down is said as such."""
     try:
-        return registry_digest(ref) is not None
-    except Transient as exc:
-        warn(f"cannot look up {ref} in its registry: {exc}")
-        return False
+        return with_retries(action, what, attempts, backoff)
+    except Exhausted as exc:
+        raise registry_down(ref, exc) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Lookups:
+    """Registry look-ups for reuse: transient failures retried (push-attempts,
+    push-backoff), a registry that stays down an error. A refusal (no login) is an error
+    when refusal_is_error, else a warning and "not there" (bake then builds)."""
+
+    attempts: int
+    backoff: float
+    refusal_is_error: bool
+
+    def has(self, ref: str) -> bool:
+        return self._look(lambda: registry_digest(ref), ref) is not None
+
+    def revision(self, ref: str) -> str | None:
+        return self._look(lambda: image_revision(ref), ref)
+
+    def _look(self, action: Callable[[], T | None], ref: str) -> T | None:
+        try:
+            return with_registry_retries(
+                action, f"looking up {ref}", ref, self.attempts, self.backoff
+            )
+        except RegistryDown:
+            raise
+        except ZoneError as exc:  # a refusal, or an answer that is not an image
+            if self.refusal_is_error:
+                raise
+            warn(f"cannot look up {ref} in its registry: {exc.message}")
+            return None
 
 
 def run(argv: list[str]) -> int:

@@ -207,7 +207,7 @@ def make(
         test=test,
         notes=notes,
         warnings=warnings,
-        committed=checkout is not None and not checkout.repo.is_dirty(untracked_files=True),
+        committed=checkout is not None and not revision.dirty,
     )
 
 

@@ -3,11 +3,17 @@
 The order is the safety rule: a push that fails part-way has pushed the SHA tags (which
 name exactly this build) and never moved `v2` or `latest` onto an image whose SHA tag is
 missing. Credentials are the engine's own login; nothing here reads or prints them.
+
+A SHA tag names one build of one commit: a push never overwrites a SHA tag that the
+registry serves as another image, and an image built from a dirty tree (its revision
+label is not a commit) goes up only with --allow-dirty, never in CI, and never under a
+SHA or release tag.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 
 import docker
@@ -18,7 +24,7 @@ from rich.table import Table
 
 from tasks import changes, engine, summary, tags
 from tasks.bakefile import BakeGraph
-from tasks.console import FAILURE, ZoneError, err, note, out
+from tasks.console import FAILURE, ZoneError, err, note, out, warn
 from tasks.retry import Transient, classify, with_retries
 from tasks.settings import Settings
 
@@ -57,25 +63,109 @@ def order(tag_names: list[str], settings: Settings) -> list[str]:
     return sorted(tag_names, key=rank)
 
 
-def local_tags(client: docker.DockerClient, name: str, anchor: str, stage: str) -> list[str]:
-    """Every local tag of the image that NAME:ANCHOR is. Tags of NAME on other images
-    (older builds) are not this image's and stay local."""
-    ref = f"{name}:{anchor}"
-    try:
-        image = client.images.get(ref)
-    except docker.errors.ImageNotFound:
+@dataclasses.dataclass(frozen=True)
+class Local:
+    """The local image to push: its tags under NAME, and what it was built from."""
+
+    name: str
+    tags: list[str]
+    revision: str | None  # its revision label
+    digests: frozenset[str]  # the registry digests the engine knows this image by
+
+    @property
+    def clean(self) -> bool:
+        """Built from a commit: its label is a full SHA (a dirty build's ends in -dirty)."""
+        return bool(self.revision and tags.FULL_SHA.fullmatch(self.revision))
+
+
+def local_image(client: docker.DockerClient, name: str, anchors: list[str], stage: str) -> Local:
+    """The image that the first of NAME:ANCHOR that exists is, with every local tag of it.
+    Tags of NAME on other images (older builds) are not this image's and stay local."""
+    ref = f"{name}:{anchors[0]}"
+    for anchor in anchors:
+        try:
+            image = client.images.get(f"{name}:{anchor}")
+            break
+        except docker.errors.ImageNotFound:
+            continue
+        except docker.errors.APIError as exc:
+            raise ZoneError(f"cannot look up {ref}: {exc.explanation or exc}") from None
+    else:
         raise ZoneError(
             f"{ref} is not in the local Docker engine: nothing to push",
             hint=f"build it first: nox -s bake -- {stage}  (same --repo), or name the tag "
             "to push with --tag",
-        ) from None
-    except docker.errors.APIError as exc:
-        raise ZoneError(f"cannot look up {ref}: {exc.explanation or exc}") from None
+        )
     # The engine names Docker Hub images without their registry (docker.io/org/x: org/x).
     mine = [
         t.rsplit(":", 1)[1] for t in image.tags if _familiar(t.rsplit(":", 1)[0]) == _familiar(name)
     ]
-    return mine or [anchor]
+    known = {
+        d.split("@", 1)[1]
+        for d in image.attrs.get("RepoDigests") or []
+        if _familiar(d.split("@", 1)[0]) == _familiar(name)
+    }
+    return Local(
+        name,
+        mine or [anchor],
+        (image.labels or {}).get(engine.REVISION_LABEL),
+        frozenset({*known, image.id}),  # the containerd store's IDs are manifest digests
+    )
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+
+def _dirty(images: dict[str, Local], allow_dirty: bool, settings: Settings) -> dict[str, Local]:
+    """Refuse images not built from a commit unless allowed; allowed, they keep only the
+    tags that claim no commit (no SHA tag, no release tag)."""
+    dirty = [image for image in images.values() if not image.clean]
+    if dirty and not allow_dirty:
+        built = "; ".join(
+            f"{image.name} (revision {image.revision or 'none: built outside git'})"
+            for image in dirty
+        )
+        raise ZoneError(
+            f"not built from a commit, so not pushed: {built}",
+            hint="commit your changes and bake again (the image then gets this commit's SHA "
+            "tags), or push this build as it is with --allow-dirty (refused in CI)",
+        )
+    for image in dirty:
+        kept = [t for t in image.tags if group(t, settings) == BRANCH]
+        if dropped := [t for t in image.tags if t not in kept]:
+            warn(f"{image.name} is a dirty build: not pushed under {', '.join(dropped)}")
+        images[image.name] = dataclasses.replace(image, tags=kept)
+    return images
+
+
+def _never_overwrite(
+    images: dict[str, Local], plan: dict[str, list[str]], settings: Settings
+) -> None:
+    """A SHA tag the registry already serves as another image stays as it is: refuse the
+    whole push before anything goes up."""
+    taken = []
+    for name, image in images.items():
+        for tag_name in (t for t in plan[name] if group(t, settings) == IMMUTABLE):
+            ref = f"{name}:{tag_name}"
+            served = engine.with_registry_retries(
+                lambda: engine.registry_digest(ref),  # noqa: B023 - called at once
+                f"looking up {ref}",
+                ref,
+                settings.push_attempts,
+                settings.push_backoff,
+            )
+            if served is not None and served not in image.digests:
+                taken.append(f"{ref} ({served})")
+    if taken:
+        raise ZoneError(
+            f"the registry already serves another image under {', '.join(taken)}: a SHA tag "
+            "names one build of its commit and is never overwritten, so nothing was pushed",
+            hint="that commit's image is published already: use it (docker pull, or bake "
+            "--changed reuses it); to publish another build, commit and bake again (a new SHA); "
+            "if the registry's image is wrong, delete its SHA tags in the registry first",
+            exit_code=FAILURE,
+        )
 
 
 def _familiar(name: str) -> str:
@@ -113,19 +203,34 @@ def run(
     *,
     tag: str | None,
     dry_run: bool,
+    allow_dirty: bool = False,
 ) -> int:
+    if allow_dirty and _in_ci():
+        raise ZoneError(
+            "--allow-dirty is refused in CI (CI is set): CI pushes only images of a commit",
+            hint="commit the changes; or, off CI, push a dirty build with --allow-dirty",
+        )
     stages = list(dict.fromkeys(name for image in images for name in graph.resolve(image)))
     revision = tags.revision(changes.open_checkout(settings.root))
-    anchor = tag or revision.sha or revision.branch
+    # A dirty tree's bake tagged <sha8>-dirty; an image baked before the edits: the SHA.
+    dirty_tag = f"{revision.short_sha}{tags.DIRTY}" if revision.dirty else None
+    anchors = [tag] if tag else [t for t in (dirty_tag, revision.sha or revision.branch) if t]
     client = engine.client()
-    plan = {}
+    found = {}
     for stage in stages:
         name = tags.image_refs(settings.registry, stage, ["x"])[0].rsplit(":", 1)[0]
-        plan[name] = order(local_tags(client, name, anchor, stage), settings)
+        found[name] = local_image(client, name, anchors, stage)
+    found = _dirty(found, allow_dirty, settings)
+    plan = {name: order(image.tags, settings) for name, image in found.items()}
     if dry_run:
         _show_plan(plan)
         out("\n".join(f"{name}:{t}" for name, tag_names in plan.items() for t in tag_names))
         return 0
+    try:
+        _never_overwrite(found, plan, settings)
+    except ZoneError as error:  # e.g. no login: say, as every failure does, what went up
+        first = next(iter(plan))
+        raise _unfinished(error, [], plan, first, plan[first]) from None
     pushed: list[Pushed] = []
     for name, tag_names in plan.items():
         for position, tag_name in enumerate(tag_names):

@@ -4,6 +4,10 @@ A reused stage is an image already in the registry (at the merge base's SHA tag,
 base branch's). `docker buildx imagetools create` writes the new tags onto that same
 manifest: no layer is pulled or pushed, and each new tag serves the source's digest. So
 every commit has every stage under its SHA tag, rebuilt or not.
+
+An interrupt (Ctrl-C, or SIGINT to this process alone) stops every worker: no tag is
+written after it, and the docker children it cancels are not retried as registry errors.
+A registry that stays down through the retries is said to be down, never "no image".
 """
 
 from __future__ import annotations
@@ -12,16 +16,21 @@ import concurrent.futures
 import dataclasses
 import itertools
 import json
+from collections.abc import Callable
+from typing import TypeVar
 
 from tasks import engine, summary
 from tasks.bakefile import BakeGraph
 from tasks.console import FAILURE, ZoneError, note
 from tasks.plan import Plan
 from tasks.push import Pushed, group, order, show_pushed
-from tasks.retry import classify, with_retries
+from tasks.retry import classify
 from tasks.reuse import Reuse
 from tasks.settings import Settings
 from tasks.tags import registry_host
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,9 +62,9 @@ def run(settings: Settings, graph: BakeGraph, plan: Plan, images: list[str], dry
         return 0
     engine.preflight(None, need_engine=False)
     # A refusal is an error here (log in), not a reason to look elsewhere.
-    reuse = Reuse(settings, graph, plan, engine.registry_has_strictly, engine.image_revision)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(stages)) as pool:
-        found = dict(zip(stages, pool.map(reuse.find, stages), strict=True))
+    lookups = engine.Lookups(settings.push_attempts, settings.push_backoff, True)
+    reuse = Reuse(settings, graph, plan, lookups)
+    found = dict(zip(stages, _side_by_side(reuse.find, stages), strict=True))
     missing = [name for name, source in found.items() if source is None]
     if missing:
         looked = "; ".join(
@@ -76,8 +85,14 @@ def run(settings: Settings, graph: BakeGraph, plan: Plan, images: list[str], dry
     if dry_run:
         return 0
     # Stages are independent, and each tag is a few small registry requests: side by side.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(work)) as pool:
-        done = list(pool.map(lambda job: _retag(settings, *job), work))
+    written: list[str] = []
+    try:
+        done = _side_by_side(lambda job: _retag(settings, *job, written), work)
+    except KeyboardInterrupt:
+        note(
+            f"interrupted: nothing more is tagged; tagged before it: {', '.join(written) or 'none'}"
+        )
+        raise
     show_pushed(
         [Pushed(f"{r.source.rsplit(':', 1)[0]}:{tag}", r.digest) for r in done for tag in r.tags],
         "Retagged registry-side (no layers moved)",
@@ -90,19 +105,34 @@ def run(settings: Settings, graph: BakeGraph, plan: Plan, images: list[str], dry
     return 0
 
 
-def _retag(settings: Settings, stage: str, source: str, new_tags: list[str]) -> Retagged:
+def _side_by_side(work: Callable[[T], R], items: list[T]) -> list[R]:
+    """work(item) for each item in worker threads. On an interrupt (or any failure), the
+    workers stop: no registry command starts after it, the running ones are ended."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(items))
+    try:
+        return list(pool.map(work, items))
+    except BaseException:
+        engine.stop_registry_work()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _retag(
+    settings: Settings, stage: str, source: str, new_tags: list[str], written: list[str]
+) -> Retagged:
     """Write the tags group by group (immutable, branch, moving: one request each), and
     check each tag before the next group, so the moving ones go only onto a good image."""
     name = source.rsplit(":", 1)[0]
     registry = registry_host(name)
 
-    def digest_of(ref: str) -> str | None:
-        return with_retries(
-            lambda: engine.registry_digest(ref),
-            f"looking up {ref}",
-            settings.push_attempts,
-            settings.push_backoff,
+    def retried(action: Callable[[], R], what: str, ref: str) -> R:
+        return engine.with_registry_retries(
+            action, what, ref, settings.push_attempts, settings.push_backoff
         )
+
+    def digest_of(ref: str) -> str | None:
+        return retried(lambda: engine.registry_digest(ref), f"looking up {ref}", ref)
 
     digest = digest_of(source)
     if digest is None:
@@ -117,8 +147,8 @@ def _retag(settings: Settings, stage: str, source: str, new_tags: list[str]) -> 
             if result.returncode != 0:
                 raise classify(engine.last_line(result), registry)
 
-        what = f"tagging {', '.join(targets)}"
-        with_retries(create, what, settings.push_attempts, settings.push_backoff)
+        retried(create, f"tagging {', '.join(targets)}", targets[0])
+        written.extend(targets)
         for target in targets:
             served = digest_of(target)
             if served != digest and not _same_config(pinned, target):

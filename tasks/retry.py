@@ -28,6 +28,15 @@ class Transient(Exception):
     """A failure that may pass: the registry is down, slow or answered 5xx."""
 
 
+class Exhausted(ZoneError):
+    """Every try failed with a Transient error: the registry stayed down."""
+
+    def __init__(self, message: str, attempts: int, last: str) -> None:
+        super().__init__(message, exit_code=FAILURE)
+        self.attempts = attempts
+        self.last = last
+
+
 def classify(message: str, registry: str) -> Exception:
     """The error to raise for a registry's failure message: Transient unless it cannot pass."""
     if _REFUSED.search(message):
@@ -50,7 +59,7 @@ def with_retries(action: Callable[[], T], what: str, attempts: int, backoff: flo
         except Transient as exc:
             if attempt == attempts:
                 tries = "try" if attempts == 1 else f"{attempts} tries"
-                raise ZoneError(f"{what} failed after {tries}: {exc}", exit_code=FAILURE) from None
+                raise Exhausted(f"{what} failed after {tries}: {exc}", attempts, str(exc)) from None
             delay = backoff * 2 ** (attempt - 1)
             warn(f"{what} failed ({exc}); try {attempt + 1} of {attempts} in {delay:g}s")
             time.sleep(delay)

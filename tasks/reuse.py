@@ -4,17 +4,22 @@ Only an image built from the same inputs will do: the one at the merge base's SH
 commit whose files, for an unchanged stage, are ours), a changed stage's image at this
 very commit's SHA tag (pushed by an earlier CI job of this run), or the image a branch
 tag names, once its revision label shows a commit from which the stage has not changed.
+Every image's revision label is checked before it is taken, whatever its tag (a SHA tag
+may be a retag of an older commit's image): it must name a clean commit of this
+repository from which the stage has not changed; a dirty build's `<sha>-dirty`, or no
+label, is never taken.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+import threading
 
 from tasks import changes, tags
 from tasks.bakefile import BakeGraph
 from tasks.console import note
+from tasks.engine import Lookups
 from tasks.plan import Plan, changed_since
 from tasks.settings import Settings
 
@@ -23,7 +28,6 @@ from tasks.settings import Settings
 class Source:
     ref: str
     why: str
-    moves: bool = False  # a branch tag: trusted only after checking the image's revision
 
 
 class Reuse:
@@ -32,15 +36,15 @@ class Reuse:
         settings: Settings,
         graph: BakeGraph,
         plan: Plan,
-        registry_has: Callable[[str], bool],
-        revision_of: Callable[[str], str | None],
+        lookups: Lookups,
     ) -> None:
         self.settings = settings
         self.graph = graph
         self.plan = plan
-        self.registry_has = registry_has
-        self.revision_of = revision_of
+        self.lookups = lookups
         self.checkout = changes.open_checkout(settings.root)
+        # find() runs in worker threads (retag); GitPython's object reader is not shared.
+        self._git = threading.Lock()
 
     def sources(self, stage: str) -> list[Source]:
         """Where an image of `stage` built from our inputs may be, best first."""
@@ -55,7 +59,8 @@ class Reuse:
             return candidates
         if plan.merge_base:
             candidates.append(Source(self._ref(stage, plan.merge_base), "the merge base's SHA tag"))
-        # Branch tags move: each is checked by its image's revision label (find()).
+        # Branch tags move, and a SHA tag may be a retag of an older commit's image: each
+        # image is checked by its revision label (find()).
         branches = {}
         if plan.base_branch:
             branches[tags.sanitize(plan.base_branch)] = "the base branch's tag"
@@ -63,14 +68,14 @@ class Reuse:
             branches.setdefault(plan.branch, "this branch's tag")
         for branch, what in branches.items():
             why = f"{what} ({branch}), built from a commit with the same inputs"
-            candidates.append(Source(self._ref(stage, branch), why, moves=True))
+            candidates.append(Source(self._ref(stage, branch), why))
         return candidates
 
     def find(self, stage: str) -> Source | None:
-        """The first source the registry has (and, for a branch tag, whose image was built
-        from a commit where the stage's inputs were ours)."""
+        """The first source the registry has whose image was built from a clean commit
+        where the stage's inputs were ours."""
         for source in self.sources(stage):
-            if self.registry_has(source.ref) and (not source.moves or self._same(stage, source)):
+            if self.lookups.has(source.ref) and self._same(stage, source):
                 return source
         return None
 
@@ -105,9 +110,21 @@ class Reuse:
         return tags.image_refs(self.settings.registry, stage, [tag])[0]
 
     def _same(self, stage: str, source: Source) -> bool:
-        revision = self.revision_of(source.ref)
-        if not revision or self.checkout is None or not self.checkout.resolves(revision):
-            note(f"{source.ref}: no known revision label, so not reused")
+        revision = self.lookups.revision(source.ref)
+        if revision and revision.endswith(tags.DIRTY):
+            note(f"{source.ref} was built from uncommitted files ({revision}): not reused")
+            return False
+        with self._git:
+            return self._built_from_our_inputs(stage, source, revision)
+
+    def _built_from_our_inputs(self, stage: str, source: Source, revision: str | None) -> bool:
+        known = revision and tags.FULL_SHA.fullmatch(revision) and self.checkout is not None
+        if not known or not self.checkout.resolves(revision):
+            shown = f" ({revision})" if revision else ""
+            note(
+                f"{source.ref}: no revision label naming a commit of this repository{shown}, "
+                "so not reused"
+            )
             return False
         if stage in self._changed_since(revision):
             note(f"{source.ref} was built from {revision[:8]}; {stage} changed since: not reused")

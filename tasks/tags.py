@@ -1,4 +1,9 @@
-"""Which tags an image gets: branch, full and short SHA, and the release branch's moving tags."""
+"""Which tags an image gets: branch, full and short SHA, and the release branch's moving tags.
+
+A SHA tag names exactly one commit's files: a build from a dirty tree (uncommitted,
+staged or untracked-not-ignored changes) gets `<short sha>-dirty` instead, and no
+release tags.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,17 @@ import os
 import re
 from collections.abc import Mapping
 
+import git
+
 from tasks.changes import Checkout
+from tasks.console import ZoneError
 from tasks.settings import Settings
 
 SHORT_SHA_LENGTH = 8
 NO_GIT_TAG = "local"
+DIRTY = "-dirty"  # the suffix of a dirty build's tag and revision label
+SHOWN_DIRTY_PATHS = 3  # how many of the paths that made a tree dirty a note names
+FULL_SHA = re.compile(r"[0-9a-f]{40}")
 _OUTSIDE_TAG_ALPHABET = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -29,12 +40,24 @@ class Revision:
     sha: str | None  # None outside a git repository
     note: str = ""  # why the branch tag is not simply the branch's name
     pull_request: bool = False  # never gets the release tags, whatever its branch's name
+    dirty: tuple[str, ...] = ()  # root-relative paths that differ from the commit
 
     @property
     def short_sha(self) -> str | None:
         return self.sha[:SHORT_SHA_LENGTH] if self.sha else None
 
+    @property
+    def label(self) -> str | None:
+        """The revision label of images built here: the commit, or `<sha>-dirty`, which
+        names no commit (reuse and push check it)."""
+        return f"{self.sha}{DIRTY}" if self.sha and self.dirty else self.sha
+
     def tags(self, settings: Settings, extra: tuple[str, ...] = ()) -> list[str]:
+        if self.dirty and self.sha:
+            # No SHA tag and no release tag: neither may name uncommitted files. A detached
+            # HEAD's branch tag is the short SHA, so it goes too.
+            branch = [] if self.branch == self.short_sha else [self.branch]
+            return list(dict.fromkeys([*branch, f"{self.short_sha}{DIRTY}", *extra]))
         tags = [self.branch]
         if self.sha:
             tags += [self.sha, self.short_sha]
@@ -48,6 +71,39 @@ def revision(checkout: Checkout | None, environ: Mapping[str, str] = os.environ)
         return Revision(
             NO_GIT_TAG, None, f"not a git repository: images get the tag {NO_GIT_TAG!r}"
         )
+    clean = _branch_revision(checkout, environ)
+    dirty = dirty_paths(checkout)
+    if not dirty:
+        return clean
+    shown = ", ".join(dirty[:SHOWN_DIRTY_PATHS])
+    more = f" and {len(dirty) - SHOWN_DIRTY_PATHS} more" if len(dirty) > SHOWN_DIRTY_PATHS else ""
+    why = (
+        f"uncommitted changes ({shown}{more}): images get the tag {clean.short_sha}{DIRTY}, "
+        "not this commit's SHA tags; commit them for SHA tags"
+    )
+    note = "; ".join(filter(None, [clean.note, why]))
+    return dataclasses.replace(clean, note=note, dirty=tuple(dirty))
+
+
+def dirty_paths(checkout: Checkout) -> list[str]:
+    """The project's paths that differ from HEAD: staged, unstaged, untracked-not-ignored."""
+    try:
+        status = checkout.repo.git.status(
+            "--porcelain=v1",
+            "-z",
+            "--no-renames",
+            "--untracked-files=all",
+            "--",
+            checkout.prefix or ".",
+        )
+    except git.GitCommandError as exc:
+        raise ZoneError(f"git status failed: {exc.stderr.strip() or exc}") from None
+    # Each entry is "XY PATH", relative to the repository's top.
+    paths = [entry[3:] for entry in status.split("\0") if len(entry) > 3]
+    return sorted(path[len(checkout.prefix) :] for path in paths)
+
+
+def _branch_revision(checkout: Checkout, environ: Mapping[str, str]) -> Revision:
     sha = checkout.sha
     if environ.get("GITHUB_ACTIONS"):
         # No API calls: a pull request names its branch, a push names its ref.

@@ -110,7 +110,8 @@ def stack(tmp_path: Path) -> Path:
 def engine() -> docker.DockerClient:
     """The Docker engine. Missing is a failure, never a skip: CI provisions it."""
     try:
-        client = docker.from_env()
+        # Generous: the shared engine here has taken 50 s to list its images under load.
+        client = docker.from_env(timeout=600)
         client.ping()
     except docker.errors.DockerException as exc:
         pytest.fail(f"no Docker engine answers ({exc}); run: bash .ci/provision-docker.sh")
@@ -317,8 +318,9 @@ def without_buildx(folder: Path) -> dict[str, str]:
 
 
 def remove_images(engine: docker.DockerClient, prefix: str) -> None:
-    """Remove the tags under `prefix`: only what this run made. One listing and no look-up
-    of each image: other runs on the same engine may remove theirs meanwhile."""
+    """Remove the tags under `prefix`: only what this run made. One listing call: the
+    SDK's images.list() inspects each image after listing, and fails when another run on
+    the shared engine removes one in between."""
     for image in engine.api.images():
         for tag in image.get("RepoTags") or []:
             if tag.startswith(prefix + "/"):

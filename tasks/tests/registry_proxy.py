@@ -4,13 +4,16 @@ Stopping the real registry "after the immutable tags" cannot be timed from outsi
 pushes follow each other within milliseconds. This proxy forwards every request to a
 real docker-registry until the push of one tag more than it was told to let through
 reaches its manifest; from then on it refuses every request and connection, as a
-registry that went down does.
+registry that went down does. It can also be slow (`delay` seconds before each request
+goes on), so that a command is surely mid-way when a test interrupts it, and it records
+every request (`requests`: method and path, in order of arrival).
 """
 
 from __future__ import annotations
 
 import http.client
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
@@ -23,6 +26,8 @@ class CuttingProxy:
         self.tags: list[str] = []  # the tags whose manifests went through, in order
         self.cut = threading.Event()
         self.refused = 0  # requests that arrived after the cut
+        self.delay = 0.0  # seconds each request waits before it goes on
+        self.requests: list[tuple[str, str]] = []  # (method, path), as they arrived
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -89,6 +94,8 @@ def _handler(proxy: CuttingProxy) -> type[BaseHTTPRequestHandler]:
 
         def _forward(self) -> None:
             body = self._body()
+            proxy.requests.append((self.command, self.path))
+            time.sleep(proxy.delay)
             if not proxy._lets_through(self.path):
                 proxy.refused += 1
                 self.close_connection = True  # dropped without an answer

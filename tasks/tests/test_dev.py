@@ -79,6 +79,13 @@ def _on_port(engine: docker.DockerClient, port: int) -> list:
     return found
 
 
+def _dev_ids(engine: docker.DockerClient) -> set[str]:
+    """The dev containers, by the labels dev sets. One listing call: containers.list()
+    inspects each one after listing, and fails on one removed in between."""
+    filters = {"label": ["io.zone.project=zone-kubeflow-containers", "io.zone.role=dev"]}
+    return {c["Id"] for c in engine.api.containers(all=True, filters=filters)}
+
+
 def _outside_address() -> str | None:
     """This machine's address on its default route: not loopback, if it has one."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -132,6 +139,52 @@ def test_sigterm_exits_0_and_a_taken_port_is_said_plainly(engine, fixture_tag: s
         assert _on_port(engine, port)
         assert dev.stop(signal.SIGTERM) == 0
         assert _on_port(engine, port) == []
+    finally:
+        if dev.process.poll() is None:
+            dev.process.kill()
+
+
+def _gone(engine: docker.DockerClient, container_id: str, within: float = 90) -> bool:
+    """Whether the container is removed, polling: after SIGTERM to nox alone, the runner
+    notices its parent is gone and then cleans up."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if container_id not in _dev_ids(engine):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("runner", "signum", "to"),
+    [
+        ("nox", signal.SIGHUP, "process group"),  # the terminal closed
+        ("nox", signal.SIGTERM, "nox alone"),  # a supervisor's or CI's stop
+        ("tasks", signal.SIGHUP, "process alone"),
+    ],
+    ids=["nox-SIGHUP-group", "nox-SIGTERM-alone", "tasks-SIGHUP-alone"],
+)
+def test_every_stop_signal_removes_the_container(
+    engine, fixture_tag: str, nox_envdir: Path, runner: str, signum: int, to: str
+) -> None:
+    options = ["--repo", jupyter_stack.REPO, "--tag", fixture_tag, "--no-browser"]
+    if runner == "nox":
+        argv = [sys.executable, "-m", "nox", "--envdir", str(nox_envdir), "-s", "dev", "--"]
+    else:
+        argv = [sys.executable, "-m", "tasks", "dev"]
+    port = free_port()
+    dev = _Dev([*argv, "jupyterlab", "--port", str(port), *options])
+    try:
+        dev.url()
+        (container,) = _on_port(engine, port)
+        if to == "process group":
+            os.killpg(dev.process.pid, signum)
+        else:
+            dev.process.send_signal(signum)
+        dev.process.wait(timeout=90)
+        assert _gone(engine, container.id), "".join(dev.lines[-20:])
+        with pytest.raises(docker.errors.NotFound):
+            engine.containers.get(container.id)
     finally:
         if dev.process.poll() is None:
             dev.process.kill()
