@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tarfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +26,9 @@ import docker
 import docker.errors
 import pytest
 
+from tasks import dockerfile
 from tasks.tests import jupyter_stack
-from tasks.tests.conftest import PROJECT, provisioned
+from tasks.tests.conftest import PROJECT, provisioned, remove_images
 
 DEBIAN = jupyter_stack.DEBIAN
 LABELS = {"io.zone.test": "1", "io.zone.test.suite": "image-scripts"}
@@ -694,3 +696,136 @@ def test_base_environment_pip_installs_to_the_home_volume(engine, python_image, 
     assert outcome.exit_code == 0, outcome.output
     assert "base-env: home" in outcome.output
     assert "own-env: itself" in outcome.output
+
+
+# --- sas-kernel: with the SAS image, or without it (SAS_IMAGE empty) -----------------
+
+SAS_KERNEL_DOCKERFILE = PROJECT / "images/sas_kernel/Dockerfile"
+# The stand-in for the private SAS installation image: SASHome with the files the
+# Dockerfile's set-up touches (the authentication helpers, studioconfig).
+SAS_INSTALL = """FROM zone-fixture/busybox:latest
+RUN bin=/usr/local/SASHome/SASFoundation/9.4/utilities/bin && mkdir -p $bin \\
+ /usr/local/SASHome/studioconfig && for f in sasauth elssrv sasperm sas; do \\
+ echo "$f" > $bin/$f && chmod 0755 $bin/$f; done && echo studio > \\
+ /usr/local/SASHome/studioconfig/sasstudio.sh
+"""
+
+
+def _instruction_text(item: dockerfile.Instruction) -> str:
+    flags = " ".join(f"--{name}={value}" if value else f"--{name}" for name, value in item.flags)
+    return " ".join(part for part in (item.keyword, flags, item.arguments) if part)
+
+
+def sas_steps_dockerfile() -> str:
+    """The real sas_kernel Dockerfile's SAS steps, on the Debian fixture.
+
+    Its stages up to and including the final FROM, as written; in the final stage its SAS
+    arguments, label, shell, the sasstaff/password RUN, the COPY --from=sas and the setuid
+    RUN. Quarto, pip and the site archive need the internet: left out. A stand-in user
+    jovyan comes first, as the upstream image has one.
+    """
+    instructions = dockerfile.parse(SAS_KERNEL_DOCKERFILE.read_text())
+    last = max(i for i, item in enumerate(instructions) if item.keyword == "FROM")
+
+    def sas_step(item: dockerfile.Instruction) -> bool:
+        if item.keyword == "ARG":
+            return item.arguments.startswith("SAS")
+        if item.keyword == "RUN":
+            return "sasstaff" in item.script or "sasauth" in item.script
+        if item.keyword == "COPY":
+            return item.flag_values("from") == ["sas"]
+        return item.keyword in ("LABEL", "SHELL")
+
+    kept = [_instruction_text(item) for item in instructions[: last + 1]]
+    kept += [
+        "ENV NB_USER=jovyan NB_UID=1000 NB_GID=100",
+        "RUN useradd --uid 1000 --gid 100 --no-create-home jovyan",
+    ]
+    kept += [_instruction_text(item) for item in instructions[last + 1 :] if sas_step(item)]
+    return "\n".join(kept) + "\n"
+
+
+def docker_build(context: Path, tag: str, *args: str, dockerfile_text: str | None = None):
+    """`docker build` (BuildKit, the local engine) of `context`; the completed process."""
+    if dockerfile_text is not None:
+        (context / "Dockerfile").write_text(dockerfile_text)
+    argv = ["docker", "build", "-q", "--label", "io.zone.test=1", "-t", tag, *args, str(context)]
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def test_images(engine: docker.DockerClient) -> Iterator[str]:
+    """A tag prefix for the images these tests build; they are all removed afterwards."""
+    prefix = f"zone-test-{uuid.uuid4().hex[:8]}"
+    try:
+        yield prefix
+    finally:
+        remove_images(engine, prefix)
+
+
+SHOW_SAS = (
+    "stat -c '%u:%g %a %n' /usr/local/SASHome; "
+    "find /usr/local/SASHome -mindepth 1 -exec stat -c '%u:%g %a %n' {} + | sort; "
+    "id -nG jovyan; getent group sasstaff"
+)
+
+
+@pytest.mark.parametrize("with_sas", [True, False])
+def test_sas_kernel_builds_with_or_without_the_sas_image(
+    engine, debian, test_images, tmp_path, with_sas: bool
+) -> None:
+    sas_image = ""
+    if with_sas:
+        sas_image = f"{test_images}/sas-install:fixture"
+        built = subprocess.run(
+            ["docker", "build", "-q", "--label", "io.zone.test=1", "-t", sas_image, "-"],
+            input=SAS_INSTALL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert built.returncode == 0, built.stderr
+    tag = f"{test_images}/sas-kernel:{'present' if with_sas else 'absent'}"
+    built = docker_build(
+        tmp_path,
+        tag,
+        "--build-arg",
+        f"BASE_IMAGE={debian}",
+        "--build-arg",
+        f"SAS_IMAGE={sas_image}",
+        dockerfile_text=sas_steps_dockerfile(),
+    )
+    assert built.returncode == 0, built.stderr
+    labels = engine.images.get(tag).labels
+    assert labels["io.zone.sas"] == ("present" if with_sas else "absent")
+    outcome = run(engine, tag, SHOW_SAS, {}, user="root")
+    assert outcome.exit_code == 0, outcome.output
+    lines = outcome.output.splitlines()
+    # SASHome belongs to jovyan and sasstaff (its fixed gid), with or without SAS.
+    assert lines[0] == "1000:1002 755 /usr/local/SASHome"
+    assert "sasstaff:x:1002:jovyan" in lines
+    assert any(line.split() == ["users", "sasstaff"] for line in lines), lines
+    bin_dir = "/usr/local/SASHome/SASFoundation/9.4/utilities/bin"
+    if with_sas:
+        for helper in ("sasauth", "elssrv", "sasperm"):
+            assert f"0:0 4755 {bin_dir}/{helper}" in lines, lines
+        assert f"1000:1002 755 {bin_dir}/sas" in lines
+        assert "1000:1002 644 /usr/local/SASHome/studioconfig/sasstudio.sh" in lines
+    else:
+        assert not any(line.startswith("1000:1002") for line in lines[1:] if " /usr/" in line)
+    # jovyan can sign in to SAS Studio (PAM): a password is set.
+    shadow = run(engine, tag, "getent shadow jovyan | cut -d: -f2", {}, user="root")
+    assert shadow.output.strip() not in ("", "!", "*"), shadow.output
+
+
+@pytest.mark.parametrize("folder", ["base", "mid", "sas_kernel", "jupyterlab", "sas"])
+def test_a_stage_built_alone_says_what_to_pass(tmp_path, folder: str) -> None:
+    # `docker build images/<folder>` without BASE_IMAGE stops at once with the message.
+    # (The syntax line is left out: it would fetch the frontend image, which needs a
+    # registry; the local engine's built-in frontend reads the rest the same way.)
+    text = (PROJECT / "images" / folder / "Dockerfile").read_text()
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("# syntax="))
+    built = docker_build(tmp_path, "zone-test-unused/never:built", dockerfile_text=text + "\n")
+    assert built.returncode != 0
+    assert "BASE_IMAGE: pass_--build-arg_BASE_IMAGE=<" in built.stderr, built.stderr
+    assert "_or_build_with_nox_-s_bake" in built.stderr
