@@ -12,6 +12,7 @@ lines. Every container is labelled io.zone.test=1 and removed, whatever the outc
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import subprocess
@@ -28,7 +29,7 @@ import pytest
 
 from tasks import dockerfile
 from tasks.tests import jupyter_stack
-from tasks.tests.conftest import PROJECT, provisioned, remove_images
+from tasks.tests.conftest import PROJECT, provisioned
 
 DEBIAN = jupyter_stack.DEBIAN
 LABELS = {"io.zone.test": "1", "io.zone.test.suite": "image-scripts"}
@@ -755,12 +756,17 @@ def docker_build(context: Path, tag: str, *args: str, dockerfile_text: str | Non
 
 @pytest.fixture(scope="module")
 def test_images(engine: docker.DockerClient) -> Iterator[str]:
-    """A tag prefix for the images these tests build; they are all removed afterwards."""
+    """A tag prefix for the images these tests build; those tags are removed afterwards.
+
+    Removed by name, not by listing the engine's images: other runs share the engine.
+    """
     prefix = f"zone-test-{uuid.uuid4().hex[:8]}"
     try:
         yield prefix
     finally:
-        remove_images(engine, prefix)
+        for name in ("sas-install:fixture", "sas-kernel:present", "sas-kernel:absent"):
+            with contextlib.suppress(docker.errors.APIError):
+                engine.images.remove(f"{prefix}/{name}")
 
 
 SHOW_SAS = (
