@@ -835,3 +835,43 @@ def test_a_stage_built_alone_says_what_to_pass(tmp_path, folder: str) -> None:
     assert built.returncode != 0
     assert "BASE_IMAGE: pass_--build-arg_BASE_IMAGE=<" in built.stderr, built.stderr
     assert "_or_build_with_nox_-s_bake" in built.stderr
+
+
+# --- base: the folders users write -----------------------------------------------------
+
+BASE_DOCKERFILE = PROJECT / "images/base/Dockerfile"
+
+
+def tns_admin_steps() -> str:
+    """The base Dockerfile's own commands that make TNS_ADMIN, from its Oracle RUN."""
+    run_step = next(
+        item
+        for item in dockerfile.parse(BASE_DOCKERFILE.read_text())
+        if item.keyword == "RUN" and "TNS_ADMIN" in item.script
+    )
+    script = run_step.script
+    start = script.index('mkdir -p "${TNS_ADMIN}"')
+    end = script.index('chmod 2775 "${TNS_ADMIN}"') + len('chmod 2775 "${TNS_ADMIN}"')
+    return script[start:end]
+
+
+def test_tns_admin_is_the_users_to_write(engine, debian) -> None:
+    # The Dockerfile's lines run as root at build (no tnsnames URL given: the platform's
+    # hook is skipped); then the user adds a tnsnames.ora, as the docs say to.
+    outcome = run(
+        engine,
+        debian,
+        SETUP_USER + "; " + tns_admin_steps() + "; "
+        f"{AS_JOVYAN} bash -c 'echo ORCL= > $TNS_ADMIN/tnsnames.ora' && echo written; "
+        'stat -c "%u:%g %a" "$TNS_ADMIN" "$TNS_ADMIN/tnsnames.ora"',
+        {},
+        environment={
+            "TNS_ADMIN": "/opt/oracle/instantclient/network/admin",
+            "ORACLE_TNSNAMES_URL": "",
+            "NB_UID": "1000",
+            "NB_GID": "100",
+        },
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "written" in outcome.output
+    assert outcome.output.splitlines()[-2:] == ["1000:100 2775", "1000:100 644"], outcome.output
