@@ -7,14 +7,17 @@
 # The runner replaces the tags below with its own (branch, SHA, short SHA, v2/latest).
 
 # The upstream image, pinned here and nowhere else.
+# pin: image quay.io/jupyter/datascience-notebook; evidence: the original used this tag on the same stack (StatCan/aaw-kubeflow-containers 7dc04a8 docker-bits/0_cpu.Dockerfile BASE_VERSION=2024-06-17, d981ffd workflow base-image); docker-stacks f5b5d0af is that date's state (Ubuntu 22.04)
 variable "UPSTREAM_IMAGE" {
   default = "quay.io/jupyter/datascience-notebook:2024-06-17"
 }
 
-# The SAS installation is copied from this private image of the original platform;
-# point it elsewhere with SAS_IMAGE=... (bake and the runner both read the environment).
+# The SAS installation is copied from this private image of the original platform,
+# pinned by tag; point it elsewhere with SAS_IMAGE=... (bake and the runner both read the
+# environment). SAS_IMAGE= (empty) builds sas-kernel without SAS: label io.zone.sas=absent.
+# pin: image k8scc01covidacr.azurecr.io/sas4c; evidence: unverified: a private registry (Azure ACR of the original platform); the original used exactly sas4c:0.0.3 on this upstream (StatCan/aaw-kubeflow-containers 7dc04a8, d981ffd, 03f5c602), which no public source can confirm
 variable "SAS_IMAGE" {
-  default = "k8scc01covidacr.azurecr.io/sas4c"
+  default = "k8scc01covidacr.azurecr.io/sas4c:0.0.3"
 }
 
 # Names for images built by hand with `docker buildx bake`.

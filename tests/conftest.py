@@ -181,6 +181,23 @@ def shared_scope(fixture_name: str, config: pytest.Config) -> str:
     return "session" if fixture_name == "lab" else "module"
 
 
+SAS_LABEL = "io.zone.sas"  # sas-kernel's: "present", or "absent" when built with SAS_IMAGE=
+
+
+@pytest.fixture(scope="session")
+def sas_installed(engine: docker.DockerClient, image: str) -> None:
+    """For tests of SAS itself: they do not apply to an image built without SAS."""
+    state = (engine.images.get(image).labels or {}).get(SAS_LABEL)
+    if state is None:
+        pytest.fail(f"{image} has no {SAS_LABEL} label: every image from sas-kernel has one")
+    if state == "absent":
+        pytest.skip(
+            f"{image} carries {SAS_LABEL}=absent: it was built without the SAS installation "
+            "(SAS_IMAGE empty), so SAS itself cannot run in it"
+        )
+    assert state == "present", f"{SAS_LABEL}={state!r}: expected present or absent"
+
+
 @pytest.fixture(scope=shared_scope)
 def lab(engine: docker.DockerClient, image: str) -> Iterator[TrackedContainer]:
     """One ready server shared by the read-only tests (a fresh one with --fresh-containers)."""

@@ -27,3 +27,9 @@ def test_vscode_answers_under_the_prefix(lab) -> None:
     response = requests.get(f"{lab.url}/vscode/", timeout=90)
     assert response.status_code == 200, response.text[:500]
     assert response.url.startswith(f"{lab.url}/vscode/")
+
+
+def test_saspy_reaches_sas(lab, kernel_output, sas_installed) -> None:
+    # saspy (what the SAS kernel runs on) starts the SAS installed in the image.
+    code = "import saspy; s = saspy.SASsession(); print(s.symget('SYSVER')); s.endsas()"
+    assert kernel_output(lab, "python3", code).strip().splitlines()[-1].startswith("9.")
