@@ -28,11 +28,14 @@ KINDS = {
     "conda": "a conda-forge package and its version (or a glob such as 4.2.*)",
     "url": "a label and a download URL",
     "sha256": "the ARG of the url pin it checks, and the file's sha256",
+    "fingerprint": "the ARG of the url pin of a signing key it checks, and the key's "
+    "OpenPGP fingerprint (a key file may be re-issued; the key stays)",
     "image": "an image repository and its tag or digest",
     "apt-source": "a label and an apt repository URL",
     "openvsx": "an Open VSX extension (publisher.name) and its version",
 }
 UNVERIFIED = "unverified:"
+CHECKS = ("sha256", "fingerprint")  # the kinds of pin that verify a url pin's download
 
 _PIN_COMMENT = re.compile(r"^\s*(?:#|//)\s*pin\s*:(.*)$")
 _PIN_BODY = re.compile(
@@ -46,6 +49,7 @@ _VALUES = {
     "pypi": (re.compile(r"\d[A-Za-z0-9.+!_-]*"), "an exact version such as 2.4.13"),
     "conda": (re.compile(r"[A-Za-z0-9.+!_*-]+"), "a version or a glob such as 4.2.*"),
     "sha256": (re.compile(r"[0-9a-f]{64}"), "64 lowercase hex digits"),
+    "fingerprint": (re.compile(r"[0-9A-F]{40}"), "40 uppercase hex digits"),
     "url": (re.compile(r"https?://\S+"), "an http(s) URL"),
     "apt-source": (re.compile(r"https?://\S+"), "an http(s) URL"),
     "image": (re.compile(r"\S+"), "a tag or a digest"),
@@ -301,7 +305,8 @@ def _uses(lines: list[str], var: str, declared_at: int) -> tuple[int, ...]:
 
 
 def _consistency(pins: list[Pin], empty_ok: bool = False) -> list[Problem]:
-    """Values of the right form; every url pin checked by a sha256 pin, and the reverse."""
+    """Values of the right form; every url pin checked by a sha256 (or, for a signing key,
+    a fingerprint) pin, and the reverse."""
     problems = []
     by_arg: dict[str, Pin] = {}
     for pin in pins:
@@ -322,14 +327,14 @@ def _consistency(pins: list[Pin], empty_ok: bool = False) -> list[Problem]:
                 Problem(pin.file, pin.line, f"pin {pin.arg} is used nowhere in this file")
             )
     urls = {p.arg for p in pins if p.kind == "url"}
-    checked = {p.name for p in pins if p.kind == "sha256"}
+    checked = {p.name for p in pins if p.kind in CHECKS}
     for pin in pins:
-        if pin.kind == "sha256" and pin.name not in urls:
+        if pin.kind in CHECKS and pin.name not in urls:
             problems.append(
                 Problem(
                     pin.file,
                     pin.line,
-                    f"sha256 pin names {pin.name}, which is no url pin's ARG in this file",
+                    f"{pin.kind} pin names {pin.name}, which is no url pin's ARG in this file",
                 )
             )
         if pin.kind == "url" and pin.arg not in checked:

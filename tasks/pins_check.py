@@ -14,6 +14,8 @@ import fnmatch
 import json
 import os
 import re
+import shutil
+import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -227,6 +229,30 @@ def _sha256(pin: Pin, services: Services, urls: Mapping[tuple[str, str], Pin]) -
     return WRONG, f"{published} says {digests[0]}, the pin says {pin.value}"
 
 
+def _fingerprint(
+    pin: Pin, services: Services, urls: Mapping[tuple[str, str], Pin]
+) -> tuple[str, str]:
+    """The key file the url pin names holds a key with this fingerprint (read by gpg,
+    without importing it anywhere); skipped where gpg is not installed."""
+    url = urls[(pin.file, pin.name)].value
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        return SKIPPED, "gpg is not installed here: the build's own check is the check"
+    response = _get(url, services)
+    _require_success(response, url)
+    shown = subprocess.run(
+        [gpg, "--show-keys", "--with-colons"], input=response.content, capture_output=True
+    )
+    fingerprints = [
+        line.split(":")[9]
+        for line in shown.stdout.decode(errors="replace").splitlines()
+        if line.startswith("fpr:")
+    ]
+    if pin.value in fingerprints:
+        return OK, f"{url.rsplit('/', 1)[-1]} holds the key {pin.value[-16:]}"
+    return WRONG, f"{url} holds {', '.join(fingerprints) or 'no key'}, the pin says {pin.value}"
+
+
 def _openvsx(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
     """Open VSX's registry API: GET /api/PUBLISHER/NAME/VERSION (404 with an `error`)."""
     publisher, _, name = pin.name.partition(".")
@@ -273,6 +299,7 @@ _CHECKERS: dict[str, Callable[[Pin, Services, Mapping], tuple[str, str]]] = {
     "conda": _conda,
     "url": _url,
     "sha256": _sha256,
+    "fingerprint": _fingerprint,
     "image": _image,
     "apt-source": _apt_source,
     "openvsx": _openvsx,

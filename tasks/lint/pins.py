@@ -100,7 +100,8 @@ def check_text(text: str, shown_as: str = "Dockerfile") -> list[tuple[int, str]]
             found += _add(item, variables)
         elif item.keyword == "RUN":
             script = _COMMENT.sub(r"\1", item.script)
-            found += [(item.line, message) for message in _downloads(script)]
+            keys = [arg for arg, pin in by_arg.items() if pin.kind == "fingerprint"]
+            found += [(item.line, message) for message in _downloads(script, keys)]
             found += [(item.line, message) for message in _versions(script, by_arg)]
     return found
 
@@ -114,13 +115,17 @@ def _add(item: Instruction, variables: dict[str, str]) -> list[tuple[int, str]]:
     return []
 
 
-def _downloads(script: str) -> list[str]:
-    """A curl or wget whose file no `sha256sum -c` of the same RUN checks."""
+def _downloads(script: str, keys: list[str]) -> list[str]:
+    """A curl or wget whose file no `sha256sum -c` of the same RUN checks. A signing key
+    streamed into gpg counts as checked when the RUN compares a fingerprint pin (`keys`)."""
     commands = _COMMANDS.split(script)
     checks = [command for command in commands if _CHECKSUM.search(command)]
+    fingerprinted = "gpg" in script and any(re.search(rf"\$\{{?{key}\b", script) for key in keys)
     messages = []
     for command in commands:
         for tool, target in _fetches(command):
+            if target is None and fingerprinted and "gpg" in command:
+                continue
             if target is None:
                 messages.append(
                     f"{tool} streams a download into another command unchecked: save it to a "

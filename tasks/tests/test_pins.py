@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -565,3 +566,71 @@ def test_the_repository_pins_doc_is_current() -> None:
     from tasks.tests.conftest import PROJECT
 
     assert docs.pins_stale(PROJECT, PROJECT / "docker-bake.hcl") is None
+
+
+# --- signing keys: checked by fingerprint ------------------------------------------------
+
+KEYED = """\
+FROM example.invalid/base:1
+# pin: url signing-key; evidence: the vendor's repository docs
+ARG KEY_URL=https://example.invalid/keys/vendor.asc
+# pin: fingerprint KEY_URL; evidence: the vendor's docs give it
+ARG KEY_FINGERPRINT=BC528686B50D79E339D3721CEB3E94ADBE1229CF
+RUN curl -fsSL "${KEY_URL}" | gpg --dearmor -o /usr/share/keyrings/vendor.gpg \\
+ && gpg --show-keys --with-colons /usr/share/keyrings/vendor.gpg \\
+      | awk -F: '$1 == "fpr" { print $10 }' | grep -qx "${KEY_FINGERPRINT}"
+"""
+
+
+def test_a_signing_key_is_verified_by_its_fingerprint_pin() -> None:
+    assert problems_of(KEYED) == []
+    assert pin_lint.check_text(KEYED) == []
+    unchecked = KEYED.replace(' | grep -qx "${KEY_FINGERPRINT}"', "")
+    assert [m for _, m in pin_lint.check_text(unchecked) if "streams a download" in m]
+
+
+def _key(folder: Path) -> tuple[bytes, str]:
+    """A real OpenPGP public key made here with gpg, and its fingerprint."""
+    env = {"GNUPGHOME": str(folder), "PATH": "/usr/bin:/bin"}
+    folder.mkdir(mode=0o700)
+    made = ["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "zone test <t@x.invalid>"]
+    subprocess.run(made, env=env, check=True, capture_output=True)
+    armored = subprocess.run(
+        ["gpg", "--armor", "--export"], env=env, check=True, capture_output=True
+    ).stdout
+    listing = subprocess.run(
+        ["gpg", "--with-colons", "--list-keys"], env=env, check=True, capture_output=True
+    ).stdout.decode()
+    fingerprint = next(
+        line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr")
+    )
+    return armored, fingerprint
+
+
+def test_pins_reads_the_fingerprint_of_the_key_a_url_serves(tmp_path: Path) -> None:
+    """The vendor's key host is out of reach here: a local server serves a key made here."""
+    armored, fingerprint = _key(tmp_path / "gnupg")
+
+    class Keys(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(armored)))
+            self.end_headers()
+            self.wfile.write(armored)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Keys)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = pin("url", "key", f"http://127.0.0.1:{server.server_address[1]}/k.asc", "K_URL")
+        right = pin("fingerprint", "K_URL", fingerprint, arg="K_FINGERPRINT")
+        wrong = pin("fingerprint", "K_URL", "A" * 40, arg="K_FINGERPRINT")
+        result = answers("http://127.0.0.1:1", right, wrong, every=(url,))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result[0] == ("ok", f"k.asc holds the key {fingerprint[-16:]}")
+    assert result[1][0] == "wrong"
+    assert fingerprint in result[1][1]
