@@ -208,10 +208,8 @@ def parse(
 def _hcl(text: str, source: str) -> dict[str, Any]:
     """python-hcl2's raw reading of `text`, kept in a cache by content: importing
     python-hcl2 and lark and running the parser cost more than the rest of a plan."""
-    from importlib.metadata import version
-
-    folder = _cache_folder() / f"hcl2-{version('python-hcl2')}"
-    cached = folder / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
+    folder = _cache_folder() / "hcl2"
+    cached = folder / f"{hashlib.sha256((_parser_stamp() + text).encode()).hexdigest()}.json"
     try:
         return json.loads(cached.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -238,6 +236,17 @@ def _hcl(text: str, source: str) -> dict[str, Any]:
     except OSError:
         pass  # no cache: the next plan parses again
     return raw
+
+
+def _parser_stamp() -> str:
+    """Which python-hcl2 reads the file: where it is installed and when (another version
+    may read the same text otherwise), found without importing it."""
+    from importlib.util import find_spec
+
+    spec = find_spec("hcl2")
+    if spec is None or spec.origin is None:
+        raise ZoneError("python-hcl2 is not installed", hint="run the runner through nox")
+    return f"{spec.origin}:{os.stat(spec.origin).st_mtime_ns}\n"
 
 
 def _cache_folder() -> Path:

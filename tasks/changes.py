@@ -1,4 +1,5 @@
-"""What changed since the merge base, according to git (GitPython)."""
+"""What changed since the merge base, according to git (its command line, run directly:
+every question is one git command, and the plan starts without loading a git library)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import dataclasses
 import json
 import os
 import re
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-
-import git
 
 from tasks.console import ZoneError
 
@@ -17,41 +17,53 @@ from tasks.console import ZoneError
 FALLBACK_BASES = ("origin/master", "origin/main", "master", "main")
 
 
+class GitFailed(Exception):
+    """git exited non-zero; its message is the error's text."""
+
+
+def _git(folder: Path, *args: str) -> str:
+    """git's standard output for `git -C folder ARGS`; GitFailed with its message."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(folder), *args], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise ZoneError("git is not installed", hint="install git, then run this again") from None
+    if done.returncode != 0:
+        raise GitFailed(done.stderr.strip() or f"git {args[0]} exited {done.returncode}")
+    return done.stdout
+
+
 @dataclasses.dataclass(frozen=True)
 class Checkout:
     """The repository the project lives in, seen from the project's root folder."""
 
-    repo: git.Repo
+    top: Path  # the repository's top folder
     prefix: str  # the project root relative to the repository's top, "" when they match
+    sha: str  # HEAD's commit
+    branch: str | None  # the checked-out branch, None on a detached HEAD
 
-    @property
-    def sha(self) -> str:
-        return self.repo.head.commit.hexsha
-
-    @property
-    def branch(self) -> str | None:
-        """The checked-out branch, or None on a detached HEAD."""
-        return None if self.repo.head.is_detached else self.repo.active_branch.name
+    def git(self, *args: str) -> str:
+        return _git(self.top, *args)
 
     def resolves(self, ref: str) -> bool:
         try:
-            self.repo.commit(ref)
-        except (git.BadName, git.GitCommandError, ValueError):
+            self.git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+        except GitFailed:
             return False
         return True
 
     def merge_base(self, ref: str) -> str | None:
         try:
-            bases = self.repo.merge_base(ref, "HEAD")
-        except git.GitCommandError:
+            return self.git("merge-base", "--end-of-options", ref, "HEAD").strip() or None
+        except GitFailed:
             return None
-        return bases[0].hexsha if bases else None
 
     def branch_of(self, ref: str) -> str | None:
         """The branch a ref names (origin/master -> master), None for a SHA or a tag."""
         try:
-            full = self.repo.git.rev_parse("--symbolic-full-name", ref)
-        except git.GitCommandError:
+            full = self.git("rev-parse", "--symbolic-full-name", "--end-of-options", ref).strip()
+        except GitFailed:
             return None
         if full.startswith("refs/heads/"):
             return full.removeprefix("refs/heads/")
@@ -59,25 +71,48 @@ class Checkout:
             return full.removeprefix("refs/remotes/").split("/", 1)[-1]
         return None
 
+    def symbolic_ref(self, name: str) -> str | None:
+        """Where a symbolic ref (origin/HEAD) points, short form; None when it is not set."""
+        try:
+            return self.git("symbolic-ref", "--quiet", "--short", name).strip() or None
+        except GitFailed:
+            return None
+
     def changed_paths(self, since: str) -> list[str]:
         """Committed, staged, unstaged and untracked-not-ignored paths, root-relative."""
-        git_cmd = self.repo.git
         try:
             # --no-renames: a moved file changes the folder it left and the one it joined.
-            diffed = git_cmd.diff("--name-only", "--no-renames", "-z", since, "--").split("\0")
-            untracked = git_cmd.ls_files("--others", "--exclude-standard", "-z").split("\0")
-        except git.GitCommandError as exc:
-            raise ZoneError(f"git failed: {exc.stderr.strip() or exc}") from None
+            diffed = self.git("diff", "--name-only", "--no-renames", "-z", since, "--")
+            untracked = self.git("ls-files", "--others", "--exclude-standard", "-z")
+        except GitFailed as exc:
+            raise ZoneError(f"git failed: {exc}") from None
         # git quotes nothing with -z, and paths come relative to the repository's top.
-        paths = {p for p in diffed + untracked if p}
+        paths = {p for p in (diffed + "\0" + untracked).split("\0") if p}
         return sorted(self._relative(p) for p in paths if p.startswith(self.prefix))
+
+    def dirty_paths(self) -> list[str]:
+        """The project's paths that differ from HEAD: staged, unstaged, untracked-not-ignored."""
+        try:
+            status = self.git(
+                "status",
+                "--porcelain=v1",
+                "-z",
+                "--no-renames",
+                "--untracked-files=all",
+                "--",
+                self.prefix or ".",
+            )
+        except GitFailed as exc:
+            raise ZoneError(f"git status failed: {exc}") from None
+        # Each entry is "XY PATH", relative to the repository's top.
+        paths = [entry[3:] for entry in status.split("\0") if len(entry) > 3]
+        return sorted(self._relative(path) for path in paths)
 
     def file_at(self, sha: str, path: str) -> str | None:
         try:
-            blob = self.repo.commit(sha).tree / (self.prefix + path)
-        except KeyError:
+            return self.git("show", f"{sha}:{self.prefix}{path}")
+        except GitFailed:
             return None
-        return blob.data_stream.read().decode()
 
     def _relative(self, path: str) -> str:
         return path[len(self.prefix) :]
@@ -89,13 +124,10 @@ def open_checkout(root: Path) -> Checkout | None:
     that says what to do: neither may pass for "not a git repository"."""
     try:
         # git itself says where the repository is, or why it will not read it.
-        top = git.Git(str(root)).rev_parse("--show-toplevel")
-        repo = git.Repo(top)
-    except git.GitCommandNotFound:
-        raise ZoneError("git is not installed", hint="install git, then run this again") from None
-    except git.GitCommandError as exc:
-        detail = str(exc.stderr or exc).strip().removeprefix("stderr:").strip(" '\n")
-        if "not a git repository" in detail:
+        top = Path(_git(root, "rev-parse", "--show-toplevel").strip())
+    except GitFailed as exc:
+        detail = str(exc)
+        if "not a git repository" in detail or "cannot change to" in detail:
             return None
         if "dubious ownership" in detail:
             # git's message names the folder to trust; the top folder otherwise.
@@ -107,16 +139,20 @@ def open_checkout(root: Path) -> Checkout | None:
                 hint=f"if you trust it: git config --global --add safe.directory {folder}",
             ) from None
         raise ZoneError(f"git cannot read the repository at {root}: {detail}") from None
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return None
-    if not repo.head.is_valid():
+    try:
+        sha = _git(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}").strip()
+    except GitFailed:
         raise ZoneError(
             f"the git repository at {top} has no commit yet: no SHA to tag images with, "
             "and nothing to compare changes with",
             hint="commit once first: git add -A && git commit -m 'first commit'",
-        )
-    prefix = root.resolve().relative_to(Path(top).resolve()).as_posix()
-    return Checkout(repo, "" if prefix == "." else prefix + "/")
+        ) from None
+    try:
+        branch = _git(top, "symbolic-ref", "--quiet", "--short", "HEAD").strip() or None
+    except GitFailed:  # a detached HEAD
+        branch = None
+    prefix = root.resolve().relative_to(top.resolve()).as_posix()
+    return Checkout(top, "" if prefix == "." else prefix + "/", sha, branch)
 
 
 def _pushed_over(environ: Mapping[str, str]) -> str | None:
@@ -158,10 +194,7 @@ def find_base(
         if checkout.resolves(ref):
             return ref, "the pull request's base branch (GITHUB_BASE_REF)"
         return None, f"the pull request's base {ref} is not fetched (use fetch-depth: 0)"
-    try:
-        origin_head = checkout.repo.git.symbolic_ref("--short", "refs/remotes/origin/HEAD")
-    except git.GitCommandError:
-        origin_head = ""
+    origin_head = checkout.symbolic_ref("refs/remotes/origin/HEAD") or ""
     for ref in filter(None, (origin_head, *FALLBACK_BASES)):
         if checkout.resolves(ref):
             return ref, "origin/HEAD" if ref == origin_head else "the first default branch found"

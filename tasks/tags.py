@@ -12,10 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 
-import git
-
 from tasks.changes import Checkout
-from tasks.console import ZoneError
 from tasks.settings import Settings
 
 SHORT_SHA_LENGTH = 8
@@ -72,7 +69,7 @@ def revision(checkout: Checkout | None, environ: Mapping[str, str] = os.environ)
             NO_GIT_TAG, None, f"not a git repository: images get the tag {NO_GIT_TAG!r}"
         )
     clean = _branch_revision(checkout, environ)
-    dirty = dirty_paths(checkout)
+    dirty = checkout.dirty_paths()
     if not dirty:
         return clean
     shown = ", ".join(dirty[:SHOWN_DIRTY_PATHS])
@@ -83,24 +80,6 @@ def revision(checkout: Checkout | None, environ: Mapping[str, str] = os.environ)
     )
     note = "; ".join(filter(None, [clean.note, why]))
     return dataclasses.replace(clean, note=note, dirty=tuple(dirty))
-
-
-def dirty_paths(checkout: Checkout) -> list[str]:
-    """The project's paths that differ from HEAD: staged, unstaged, untracked-not-ignored."""
-    try:
-        status = checkout.repo.git.status(
-            "--porcelain=v1",
-            "-z",
-            "--no-renames",
-            "--untracked-files=all",
-            "--",
-            checkout.prefix or ".",
-        )
-    except git.GitCommandError as exc:
-        raise ZoneError(f"git status failed: {exc.stderr.strip() or exc}") from None
-    # Each entry is "XY PATH", relative to the repository's top.
-    paths = [entry[3:] for entry in status.split("\0") if len(entry) > 3]
-    return sorted(path[len(checkout.prefix) :] for path in paths)
 
 
 def _branch_revision(checkout: Checkout, environ: Mapping[str, str]) -> Revision:
