@@ -284,8 +284,9 @@ def _installed_buildx() -> str:
 
 
 def remove_images(engine: docker.DockerClient, prefix: str) -> None:
-    """Remove the tags under `prefix`: only what this run made."""
-    for image in engine.images.list():
+    """Remove the tags under `prefix`: only what this run made. Listed by that reference
+    alone: the whole list is slow, and another run may remove its own images meanwhile."""
+    for image in engine.images.list(filters={"reference": f"{prefix}/*"}):
         for tag in image.tags:
             if tag.startswith(prefix + "/"):
                 with contextlib.suppress(docker.errors.APIError):
