@@ -1,12 +1,13 @@
-"""Time the docker workflow's passes end to end, replayed here as GitHub runs them.
+"""Time the docker workflow's passes end to end, run here by act as GitHub runs them.
 
     python benchmarks/ci_passes.py [--registry localhost:5000]
 
 Needs the selftest venv (nox, pytest, pyyaml, the runner's dependencies), a Docker engine
 and a registry (bash .ci/provision-docker.sh starts one on 127.0.0.1:5000). On the fixture
-stack of tasks/tests, in a temporary git repository, it replays .github/workflows/docker.yaml
-(tasks/tests/workflow_replay.py: every job's nox commands, each job on a runner without
-the stack's images) for three pushes to master, then rebuilds one stage on a fresh
+stack of tasks/tests, in a temporary git repository, act (tasks/tests/act_run.py, the
+stand-in actions of tasks/tests/fixtures/actions/) runs .github/workflows/docker.yaml on
+this host, each job starting without the stack's images and making its own nox venvs,
+for three pushes to master, then rebuilds one stage on a fresh
 builder from the registry build cache. Everything it tags is under a throwaway namespace
 of the registry and is removed at the end; the builder cache is pruned once.
 """
@@ -28,34 +29,36 @@ sys.path.insert(0, str(PROJECT))
 
 import docker  # noqa: E402
 
+from tasks.tests import act_run  # noqa: E402
 from tasks.tests.conftest import (  # noqa: E402
     UPSTREAM,
     clean_env,
     commit_all,
+    docker_config,
     git,
     remove_images,
     write,
 )
-from tasks.tests.workflow_replay import Replay, nox_shim, project_stack  # noqa: E402
+
+# The registry of provision-docker.sh wants no login; the login step gets one all the same.
+SECRETS = {"REGISTRY_USERNAME": "bench", "REGISTRY_PASSWORD": "bench"}
 
 
 def push_pass(
-    repo: Path, env: dict[str, str], registry: str, fresh_runner, tmp: Path
+    repo: Path, env: dict[str, str], registry: str, tmp: Path
 ) -> tuple[float, dict, list]:
-    """Replay docker.yaml for a push of HEAD to master over HEAD~1."""
-    event = tmp / f"event-{uuid.uuid4().hex[:6]}.json"
-    event.write_text(json.dumps({"before": git(repo, "rev-parse", "HEAD~1")}))
-    push_env = {
-        **env,
-        "GITHUB_EVENT_NAME": "push",
-        "GITHUB_EVENT_PATH": str(event),
-        "GITHUB_REF": "refs/heads/master",
-        "GITHUB_SHA": git(repo, "rev-parse", "HEAD"),
-    }
-    replay = Replay(repo, push_env, {"ZONE_REGISTRY": registry}, before_job=fresh_runner)
+    """act runs docker.yaml for a push of HEAD to master over HEAD~1."""
+    folder = tmp / f"act-{uuid.uuid4().hex[:6]}"
+    event = {"before": git(repo, "rev-parse", "HEAD~1"), "ref": "refs/heads/master"}
+    variables = {"ZONE_REGISTRY": registry}
     start = time.perf_counter()
-    outputs = replay.run("docker.yaml")
-    return time.perf_counter() - start, outputs["plan"], replay.ran
+    run = act_run.run(
+        repo, "docker.yaml", "push", event, folder, env, variables, SECRETS, tmp / "act-cache"
+    )
+    seconds = time.perf_counter() - start
+    if run.returncode != 0:
+        sys.exit(f"act failed ({run.returncode}); its log: {run.log}\n{run.tail()}")
+    return seconds, run.jobs["plan"].outputs, list(run.jobs)
 
 
 def main() -> None:
@@ -68,17 +71,13 @@ def main() -> None:
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        repo = project_stack(tmp / "stack")
+        repo = act_run.project_stack(tmp / "stack")
         env = clean_env(
             UPSTREAM_IMAGE=UPSTREAM,
-            GITHUB_ACTIONS="true",
-            CI="true",
-            GITHUB_STEP_SUMMARY=str(tmp / "summary.md"),
-            **nox_shim(tmp / "bin", sys.executable, tmp / "nox-envs"),
+            DOCKER_CONFIG=str(docker_config(tmp / "docker-config", {})),
+            STANDIN_ARTIFACTS=str(tmp / "artifacts"),
+            STANDIN_RUNNER_IMAGES=prefix,
         )
-
-        def fresh_runner(job: str) -> None:
-            remove_images(engine, prefix)
 
         def row(name: str, seconds: float, plan: dict, ran: list[str]) -> None:
             built = json.loads(plan["build"])
@@ -91,23 +90,14 @@ def main() -> None:
                 )
             )
 
-        # The first pass also makes the nox venvs (reused afterwards, as by nox -R).
-        row(
-            "full pass: every stage, level by level",
-            *push_pass(repo, env, prefix, fresh_runner, tmp),
-        )
+        # The first pass also makes the stand-in's Python venv (act's tool cache keeps it).
+        row("full pass: every stage, level by level", *push_pass(repo, env, prefix, tmp))
         write(repo, "README.md", "# fixture stack\n\nA documentation change.\n")
         commit_all(repo, "docs only")
-        row(
-            "no-change pass: plan, retag every stage",
-            *push_pass(repo, env, prefix, fresh_runner, tmp),
-        )
+        row("no-change pass: plan, retag every stage", *push_pass(repo, env, prefix, tmp))
         write(repo, "images/sas/stage.txt", f"sas {uuid.uuid4().hex}\n")
         commit_all(repo, "one leaf")
-        row(
-            "one-leaf pass: plan, retag, bake+test+push sas",
-            *push_pass(repo, env, prefix, fresh_runner, tmp),
-        )
+        row("one-leaf pass: plan, retag, bake+test+push sas", *push_pass(repo, env, prefix, tmp))
 
         # A fresh builder: no images, no build cache; the leaf again, from the registry cache.
         write(repo, "images/sas/stage.txt", f"sas {uuid.uuid4().hex}\n")

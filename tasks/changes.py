@@ -61,8 +61,10 @@ class Checkout:
 
     def branch_of(self, ref: str) -> str | None:
         """The branch a ref names (origin/master -> master), None for a SHA or a tag."""
+        if ref.startswith("-"):  # no ref starts with "-"; git would take it as an option
+            return None
         try:
-            full = self.git("rev-parse", "--symbolic-full-name", "--end-of-options", ref).strip()
+            full = self.git("rev-parse", "--symbolic-full-name", ref).strip()
         except GitFailed:
             return None
         if full.startswith("refs/heads/"):

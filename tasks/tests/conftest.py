@@ -318,10 +318,10 @@ def without_buildx(folder: Path) -> dict[str, str]:
 
 
 def remove_images(engine: docker.DockerClient, prefix: str) -> None:
-    """Remove the tags under `prefix`: only what this run made. One listing call: the
-    SDK's images.list() inspects each image after listing, and fails when another run on
-    the shared engine removes one in between."""
-    for image in engine.api.images():
+    """Remove the tags under `prefix`: only what this run made. One listing call, by that
+    reference alone: the whole list is slow, and the SDK's images.list() inspects each image
+    after listing, which fails when another run removes one in between."""
+    for image in engine.api.images(filters={"reference": f"{prefix}/*"}):
         for tag in image.get("RepoTags") or []:
             if tag.startswith(prefix + "/"):
                 with contextlib.suppress(docker.errors.APIError):
