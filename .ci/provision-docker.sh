@@ -2,7 +2,7 @@
 # Provision a real Docker engine, the buildx plugin and a local registry on a
 # Debian 12 (bookworm) machine, as root, using only Debian's archive.
 #
-# - bookworm packages: runc, tini (tini-static is docker-init), iptables, docker-registry,
+# - bookworm packages: runc, tini (tini-static is docker-init), iptables, docker-registry, gpg,
 #   busybox-static, debootstrap, curl, chromium and chromium-driver (the browser tests).
 # - engine: Debian 13 (trixie) docker.io 26 + containerd 1.7 + docker-buildx,
 #   downloaded with a private apt setup and unpacked with `dpkg -x` into
@@ -27,7 +27,7 @@ SOCKET=/var/run/docker.sock
 FIXTURE_IMAGE=zone-fixture/busybox:latest
 DEBIAN_IMAGE=zone-fixture/debian:bookworm
 # chromium + chromium-driver: the image tests' browser tests (tests/general/test_browser.py).
-APT_PACKAGES=(runc tini iptables docker-registry busybox-static debootstrap curl
+APT_PACKAGES=(runc tini iptables docker-registry busybox-static debootstrap curl gpg
   chromium chromium-driver)
 TRIXIE_PACKAGES=(docker.io containerd docker-buildx)
 ENGINE_BINS=(usr/sbin/dockerd usr/sbin/docker-proxy usr/bin/containerd
