@@ -24,14 +24,14 @@ class GitFailed(Exception):
 def _git(folder: Path, *args: str) -> str:
     """git's standard output for `git -C folder ARGS`; GitFailed with its message."""
     try:
-        done = subprocess.run(
-            ["git", "-C", str(folder), *args], capture_output=True, text=True, check=False
-        )
+        done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, check=False)
     except FileNotFoundError:
         raise ZoneError("git is not installed", hint="install git, then run this again") from None
+    # Decoded by hand: text mode would turn a "\r" inside a file name into "\n".
     if done.returncode != 0:
-        raise GitFailed(done.stderr.strip() or f"git {args[0]} exited {done.returncode}")
-    return done.stdout
+        message = done.stderr.decode("utf-8", errors="replace").strip()
+        raise GitFailed(message or f"git {args[0]} exited {done.returncode}")
+    return done.stdout.decode("utf-8", errors="replace")
 
 
 @dataclasses.dataclass(frozen=True)
