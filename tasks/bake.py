@@ -89,12 +89,12 @@ def _parent_links(stage: Stage, reused: dict[str, str]) -> list[str]:
     flags = []
     for link in stage.links:
         key = link.context_key or link.parent
-        source = f"docker-image://{reused[link.parent]}" if link.parent in reused else None
-        if link.context_key is None:
+        if link.arg:  # the FROM then reads the named context, whatever the arg's spelling
             flags.append(f"--set={stage.name}.args.{link.arg}={key}")
-            source = source or f"target:{link.parent}"
-        if source:
-            flags.append(f"--set={stage.name}.contexts.{key}={source}")
+        if link.parent in reused:
+            flags.append(f"--set={stage.name}.contexts.{key}=docker-image://{reused[link.parent]}")
+        elif link.context_key is None:
+            flags.append(f"--set={stage.name}.contexts.{key}=target:{link.parent}")
     return flags
 
 

@@ -395,8 +395,9 @@ def _links(
             if linked in links:
                 links[linked] = Link(linked, key, arg)
             continue
-        if named:
-            links.setdefault(named[0], Link(named[0], None, arg))
+        if named:  # the FROM reads no named context: the arg alone links (bake is told)
+            known = links.get(named[0])
+            links[named[0]] = Link(named[0], known.context_key if known else None, arg)
         elif "/" not in value and value and "$" not in value:
             warnings.append(
                 f"{where}: {arg} = {value!r} names no target and no registry: the image "

@@ -47,8 +47,10 @@ class Ignore:
             return cls(())
         rules = []
         for line in text.splitlines():
+            if line.startswith("#"):  # Docker: a comment only when `#` comes first
+                continue
             line = line.strip()
-            if not line or line.startswith("#"):
+            if not line:
                 continue
             exception = line.startswith("!")
             pattern = posixpath.normpath(line.removeprefix("!").strip()).lstrip("/")
@@ -68,12 +70,10 @@ def _translate(pattern: str) -> str:
     out, index = [], 0
     while index < len(pattern):
         char = pattern[index]
-        if pattern.startswith("**", index):
-            out.append(".*")
-            index += 2
-            if pattern.startswith("/", index):  # `**/x` also matches `x`
-                out[-1] = "(?:.*/)?"
-                index += 1
+        if pattern.startswith("**", index):  # moby: `**` at the end is anything, else
+            index += 2  # any number of folders (`**/x` matches `x`, `**.md` only `.md`)
+            index += pattern.startswith("/", index)
+            out.append(".*" if index >= len(pattern) else "(?:.*/)?")
             continue
         if char == "*":
             out.append("[^/]*")
@@ -245,27 +245,51 @@ def _words(arguments: str) -> list[str]:
 
 
 def _clean(source: str) -> str:
-    cleaned = posixpath.normpath(source.lstrip("/"))
+    """A source relative to its context; BuildKit clamps `..` at the context's root."""
+    parts = [part for part in posixpath.normpath(source.lstrip("/")).split("/") if part != ".."]
+    cleaned = "/".join(parts)
     return "." if cleaned in (".", "") else cleaned
 
 
-def refuse_links_outside(root: Path, folder: str) -> None:
-    """A folder bake sends (a context), or anything in it, that is a symlink leading out
-    of the repository is refused: bake would read files that no git diff can see."""
-    top = root.resolve()
-    base = root / folder
+def refuse_links_outside(repository: Path, root: Path, stage: Stage) -> None:
+    """A folder bake sends (the context, a local named context: under `root`, the bake
+    file's folder), or anything in it that `.dockerignore` lets through, that is a symlink
+    leading out of the repository is refused: bake would read what no git diff can see."""
+    folders = {stage.context: _main_ignore(root, stage)}
+    for folder in stage.local_contexts.values():
+        folders.setdefault(folder, Ignore.read(root / folder / ".dockerignore"))
+    for folder, ignore in folders.items():
+        _refuse_links_in(repository.resolve(), root / folder, ignore)
+
+
+def _refuse_links_in(top: Path, base: Path, ignore: Ignore) -> None:
+    # An excluded folder is skipped whole unless an exception (`!`) may bring some back.
+    prune = not any(exception for _, exception in ignore.rules)
     for current, subfolders, files in os.walk(base):
         here = Path(current)
+        inside = here.relative_to(base).as_posix()
+        if prune:
+            subfolders[:] = [
+                name for name in subfolders if not ignore.excludes(_join(inside, name))
+            ]
         entries = [here] if here == base else []
         entries += [here / entry for entry in (*subfolders, *files)]
         for entry in entries:
+            if entry != base and ignore.excludes(entry.relative_to(base).as_posix()):
+                continue
             if entry.is_symlink() or entry == base:
                 target = entry.resolve()
                 if target != top and top not in target.parents:
-                    shown = entry.relative_to(root).as_posix()
+                    shown = _shown(entry, top)
                     raise ZoneError(
                         f"{shown} is a symlink to {target}, outside the repository: bake "
                         "would read files that the plan cannot see",
                         hint="put the files themselves in the repository (or a local named "
                         "context inside it), and remove the link",
                     )
+
+
+def _shown(entry: Path, top: Path) -> str:
+    """The link's path from the repository's top (where it was found: not resolved)."""
+    absolute = Path(os.path.abspath(entry))
+    return absolute.relative_to(top).as_posix() if top in absolute.parents else str(entry)

@@ -143,8 +143,7 @@ def make(
     notes = [revision.note] if revision.note else []
     warnings: list[str] = list(graph.warnings)
     for stage in graph.stages.values():
-        for folder in dict.fromkeys([stage.context, *stage.local_contexts.values()]):
-            inputs.refuse_links_outside(settings.root, folder)
+        inputs.refuse_links_outside(settings.root, settings.bake_path.parent, stage)
     with_tests = tested(settings, graph)
     base_ref = base_branch = merge_base = None
     direct: dict[str, list[str]] = {}
@@ -244,12 +243,17 @@ def _changed_stages(
     """Stage -> the changed paths its build reads (or bake file differences) that change
     it directly."""
     direct: dict[str, list[str]] = {}
+    # Contexts are relative to the bake file's folder; changed paths to the project's.
+    folder = settings.bake_path.parent
+    offset = folder.relative_to(settings.root).as_posix() if folder != settings.root else ""
     for stage in graph.stages.values():
-        reads = inputs.of(settings.root, stage)
+        reads = inputs.of(folder, stage)
         for path in paths:
-            why = reads.why(path)
+            if offset and not path.startswith(offset + "/"):
+                continue
+            why = reads.why(path[len(offset) + 1 :] if offset else path)
             if why:
-                direct.setdefault(stage.name, []).append(why)
+                direct.setdefault(stage.name, []).append(f"{offset}/{why}" if offset else why)
     if settings.bake_file in paths:
         for name, why in _bake_file_differences(settings, graph, checkout, merge_base).items():
             direct.setdefault(name, []).append(why)

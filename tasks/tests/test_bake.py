@@ -363,3 +363,11 @@ def test_the_invocation_links_parents_named_by_args(tmp_path: Path) -> None:
     assert "--set=leaf.args.BASE_IMAGE=mid" in argv
     assert "--set=leaf.contexts.mid=target:mid" in argv
     assert argv[-2:] == ["mid", "leaf"]
+    linked = text.replace(
+        'args = { BASE_IMAGE = "mid:latest" }',
+        'contexts = { up = "target:mid" }\n  args = { BASE_IMAGE = "mid:latest" }',
+    )
+    graph = bakefile.parse(linked, "docker-bake.hcl", {})
+    argv = bake.invocation(graph, the_plan, config, ["leaf"], {"mid": "r/mid:1"}, options)
+    assert "--set=leaf.args.BASE_IMAGE=up" in argv
+    assert "--set=leaf.contexts.up=docker-image://r/mid:1" in argv

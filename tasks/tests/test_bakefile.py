@@ -323,3 +323,19 @@ def test_a_bare_name_that_is_no_target_is_a_warning(tmp_path) -> None:
     assert len(graph.warnings) == 1
     assert "BASE_IMAGE = 'sas-kernel' names no target and no registry" in graph.warnings[0]
     assert "Docker Hub" in graph.warnings[0]
+
+
+def test_an_arg_spelled_as_a_tag_beside_a_context_link_of_another_key_links_both(
+    tmp_path,
+) -> None:
+    """`contexts = { parent = "target:base" }` with `BASE_IMAGE = "zone/base:dev"`: the FROM
+    reads no named context, so bake must be told to (the arg is set to the context's key)."""
+    text = (
+        'target "base" {\n  context = "images/base"\n  tags = ["zone/base:dev"]\n}\n'
+        'target "mid" {\n  context = "images/mid"\n  contexts = { parent = "target:base" }\n'
+        '  args = { BASE_IMAGE = "zone/base:dev" }\n}\n'
+    )
+    graph = stack_of(tmp_path, text, base=FROM_BASE, mid=FROM_BASE)
+    assert graph.stages["mid"].links == (bakefile.Link("base", "parent", "BASE_IMAGE"),)
+    args_only = stack_of(tmp_path, text.replace('  contexts = { parent = "target:base" }\n', ""))
+    assert graph.stages["mid"].comparable() == args_only.stages["mid"].comparable()

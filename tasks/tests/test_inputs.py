@@ -116,6 +116,12 @@ def test_a_named_context_outside_the_repository_is_refused(tmp_path: Path) -> No
         bakefile.parse(text, "test.hcl", {}, tmp_path)
 
 
+def app_stage(root: Path) -> bakefile.Stage:
+    return bakefile.parse('target "app" {\n  context = "images/app"\n}\n', "t.hcl", {}).stages[
+        "app"
+    ]
+
+
 @pytest.mark.parametrize("link", ["images/app/etc", "images/app"])
 def test_symlinks_out_of_the_repository_are_refused(tmp_path: Path, link: str) -> None:
     repo = tmp_path / "repo"
@@ -128,10 +134,28 @@ def test_symlinks_out_of_the_repository_are_refused(tmp_path: Path, link: str) -
         write(repo, "images/app/Dockerfile", "FROM x\n")
         (repo / link).symlink_to(outside, target_is_directory=True)
     with pytest.raises(ZoneError, match=f"{link} is a symlink to .*outside the repository"):
-        inputs.refuse_links_outside(repo, "images/app")
+        inputs.refuse_links_outside(repo, repo, app_stage(repo))
 
 
-def test_symlinks_inside_the_repository_are_fine(tmp_path: Path) -> None:
+def test_symlinks_inside_the_repository_or_ignored_are_fine(tmp_path: Path) -> None:
     write(tmp_path, "images/app/real.txt")
     (tmp_path / "images/app/link.txt").symlink_to("real.txt")
-    inputs.refuse_links_outside(tmp_path, "images/app")
+    (tmp_path / "images/app/.venv/bin").mkdir(parents=True)
+    (tmp_path / "images/app/.venv/bin/python").symlink_to("/usr/bin/python3")
+    write(tmp_path, "images/app/.dockerignore", ".venv\n")
+    inputs.refuse_links_outside(tmp_path, tmp_path, app_stage(tmp_path))
+    write(tmp_path, "images/app/.dockerignore", ".venv\n!.venv/bin/python\n")
+    with pytest.raises(ZoneError, match=r"images/app/\.venv/bin/python is a symlink"):
+        inputs.refuse_links_outside(tmp_path, tmp_path, app_stage(tmp_path))
+
+
+def test_docker_pattern_details(tmp_path: Path) -> None:
+    """moby's rules: `**` before more pattern is any folders (so `**.md` is only `.md`), a
+    comment needs `#` first, and a COPY source's `..` stops at the context."""
+    found = reads(tmp_path, "FROM x\nCOPY . /src/\nCOPY ../up.txt /x\n", ignore="**.md\n #x\n")
+    assert found.why("images/app/README.md") is not None
+    assert found.why("images/app/.md") is None
+    assert found.why("images/app/sub/.md") is None
+    assert found.why("images/app/#x") is None  # " #x" is a pattern, not a comment
+    explicit = reads(tmp_path, "FROM x\nCOPY ../up.txt /x\n")
+    assert explicit.why("images/app/up.txt") == "images/app/up.txt (COPY, Dockerfile:2)"

@@ -127,7 +127,8 @@ def test_collect_reads_every_stage_and_refuses_a_pin_bake_overrides(tmp_path: Pa
     repo = make_stack(tmp_path / "stack")
     write(repo, "images/mid/Dockerfile", GOOD)
     found, problems = pins.collect(repo, repo / "docker-bake.hcl")
-    assert problems == [] and {p.file for p in found} == {"images/mid/Dockerfile"}
+    assert problems == []
+    assert {p.file for p in found} == {"docker-bake.hcl", "images/mid/Dockerfile"}
     base = "# pin: image busybox; evidence: x\nARG BASE_IMAGE=1\nFROM ${BASE_IMAGE}\n"
     write(repo, "images/base/Dockerfile", base)
     _, problems = pins.collect(repo, repo / "docker-bake.hcl")
@@ -147,7 +148,8 @@ def test_docs_lists_every_pin_with_counts_and_lint_sees_it_go_stale(tmp_path: Pa
     assert result.returncode == 0, result.stderr
     assert "wrote docs/pins.md" in result.stderr
     text = (repo / "docs/pins.md").read_text()
-    assert "**3 pins: 2 verified by public evidence, 1 unverified**" in text
+    # GOOD's 3, and the bake file's UPSTREAM_IMAGE (verified) and SAS_IMAGE (unverified)
+    assert "**5 pins: 3 verified by public evidence, 2 unverified**" in text
     assert (
         "| pypi | `sas_kernel` | `2.4.13` | `SAS_KERNEL_VERSION`, images/mid/Dockerfile:5 | 7, 10 "
         "| https://pypi.org/project/sas_kernel/2.4.13/ |"
@@ -556,8 +558,8 @@ def test_lint_takes_versions_and_sources_from_pins_of_the_right_kind_and_name() 
 
 def test_lint_reports_wrongly_written_pins_of_any_dockerfile() -> None:
     findings = pin_lint.check_text(GOOD.replace("pin: pypi", "pin: pip"))
-    assert (4, "unknown pin kind 'pip': one of pypi, conda, url, sha256, image, apt-source, "
-            "openvsx") in findings  # fmt: skip
+    assert (4, "unknown pin kind 'pip': one of pypi, conda, url, sha256, fingerprint, image, "
+            "apt-source, openvsx") in findings  # fmt: skip
     # the ARG it meant to pin is now no pin, so the pip line that uses it is a finding too
     assert any(line == 10 and "which is no pin ARG" in message for line, message in findings)
 
@@ -594,13 +596,16 @@ def _key(folder: Path) -> tuple[bytes, str]:
     env = {"GNUPGHOME": str(folder), "PATH": "/usr/bin:/bin"}
     folder.mkdir(mode=0o700)
     made = ["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "zone test <t@x.invalid>"]
-    subprocess.run(made, env=env, check=True, capture_output=True)
-    armored = subprocess.run(
-        ["gpg", "--armor", "--export"], env=env, check=True, capture_output=True
-    ).stdout
-    listing = subprocess.run(
-        ["gpg", "--with-colons", "--list-keys"], env=env, check=True, capture_output=True
-    ).stdout.decode()
+    try:
+        subprocess.run(made, env=env, check=True, capture_output=True)
+        armored = subprocess.run(
+            ["gpg", "--armor", "--export"], env=env, check=True, capture_output=True
+        ).stdout
+        listing = subprocess.run(
+            ["gpg", "--with-colons", "--list-keys"], env=env, check=True, capture_output=True
+        ).stdout.decode()
+    finally:  # gpg started an agent for this GNUPGHOME: leave nothing running
+        subprocess.run(["gpgconf", "--kill", "all"], env=env, check=False, capture_output=True)
     fingerprint = next(
         line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr")
     )

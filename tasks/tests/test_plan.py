@@ -568,3 +568,16 @@ def test_a_markdown_file_the_dockerfile_copies_changes_the_stage(stack: Path) ->
     result = make_plan(stack)
     assert result.stage("mid").reasons == ["images/mid/guide.md (COPY, Dockerfile:6)"]
     assert result.build == ["mid", "sas-kernel", "jupyterlab-cpu", "sas"]
+
+
+def test_a_bake_file_in_a_subfolder_reads_contexts_from_there(stack: Path) -> None:
+    (stack / "build").mkdir()
+    git(stack, "mv", "docker-bake.hcl", "images", "build/")
+    commit_all(stack, "the stack moves into build/")
+    on_branch(stack)
+    write(stack, "build/images/mid/stage.txt", "mid 2\n")
+    settings = dataclasses.replace(load(stack), bake_file="build/docker-bake.hcl")
+    graph = bakefile.load(settings.bake_path, environ={})
+    result = plan.make(settings, graph, changes.open_checkout(stack), base="master", environ={})
+    assert result.build == ["mid", "sas-kernel", "jupyterlab-cpu", "sas"]
+    assert result.stage("mid").reasons == ["build/images/mid/stage.txt (COPY, Dockerfile:4)"]
