@@ -43,7 +43,8 @@ class Reuse:
         self.plan = plan
         self.lookups = lookups
         self.checkout = changes.open_checkout(settings.root)
-        # find() runs in worker threads (retag); GitPython's object reader is not shared.
+        # find() runs in worker threads (retag): one git question at a time, so each
+        # revision's changes are worked out once (the cache below).
         self._git = threading.Lock()
 
     def sources(self, stage: str) -> list[Source]:
