@@ -295,9 +295,10 @@ def test_print_shows_the_resolved_definition_and_builds_nothing(
         "example.org/other:1",
         "--secret",
         "id=sas_storage,env=SAS_STORAGE_KEY",
-        env=env,
+        env={**env, "SAS_STORAGE_KEY": "a-stand-in-value"},  # an unset VAR is refused
     )
     assert result.returncode == 0, result.stderr
+    assert "a-stand-in-value" not in result.stdout + result.stderr
     definition = json.loads(result.stdout)["target"]
     assert set(definition) == {"base", "mid", "sas-kernel", "sas"}
     sha = git(repo, "rev-parse", "HEAD")
