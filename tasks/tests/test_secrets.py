@@ -24,7 +24,14 @@ from pathlib import Path
 import docker
 import pytest
 
-from tasks.tests.conftest import clean_env, git, make_stack, remove_images, run_tasks
+from tasks.tests.conftest import (
+    clean_env,
+    commit_all,
+    git,
+    make_stack,
+    remove_images,
+    run_tasks,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "secrets"
 SECRET_FLAG = "id=sas_storage,env=SAS_STORAGE_KEY"
@@ -37,7 +44,9 @@ def repo(tmp_path: Path) -> Path:
 
 
 def use_base_dockerfile(repo: Path, fixture: str) -> None:
+    """Committed: a build of uncommitted files gets no SHA tag (only `<sha8>-dirty`)."""
     shutil.copy(FIXTURES / fixture, repo / "images" / "base" / "Dockerfile")
+    commit_all(repo, f"base: {fixture}")
 
 
 def traces(engine: docker.DockerClient, ref: str) -> dict[str, str]:
