@@ -67,9 +67,13 @@ def commit_all(repo: Path, message: str = "change") -> str:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without GitHub Actions' variables, plus `extra`."""
+    """The environment without GitHub Actions' variables, plus `extra`.
+
+    CI goes too: the runner under test behaves as on a laptop unless a test sets it
+    (CI=true on the machine running this suite must not change what a test sees)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
     env.pop("ZONE_REGISTRY", None)
+    env.pop("CI", None)
     return {**env, **GIT_ENV, **extra}
 
 
