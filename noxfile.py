@@ -44,6 +44,12 @@ def push(session: nox.Session) -> None:
 
 
 @nox.session
+def verify(session: nox.Session) -> None:
+    """Check the images' signatures and SBOMs in the registry (cosign)."""
+    _runner(session, "verify")
+
+
+@nox.session
 def retag(session: nox.Session) -> None:
     """Tag the stages this commit reuses with its tags, registry-side: no layers move."""
     _runner(session, "retag")

@@ -8,6 +8,7 @@
 #   downloaded with a private apt setup and unpacked with `dpkg -x` into
 #   $ENGINE_ROOT (never installed: bookworm's libc stays untouched). Bookworm's
 #   docker.io 20.10 is too old: its BuildKit rejects bake's `target:` contexts.
+# - cosign 2 from trixie, unpacked the same way into $TOOLS_ROOT, linked into /usr/local/bin.
 # - dockerd runs with the containerd image store (needed for registry cache).
 # - a registry on 127.0.0.1:5000 and a fixture image zone-fixture/busybox:latest.
 #
@@ -32,6 +33,10 @@ APT_PACKAGES=(runc tini iptables docker-registry busybox-static debootstrap curl
 TRIXIE_PACKAGES=(docker.io containerd docker-buildx)
 ENGINE_BINS=(usr/sbin/dockerd usr/sbin/docker-proxy usr/bin/containerd
   usr/bin/containerd-shim-runc-v2 usr/libexec/docker/cli-plugins/docker-buildx)
+# Tools beside the engine, unpacked the same way into a root of their own.
+TOOLS_ROOT=${ZONE_TOOLS_ROOT:-/opt/zone-tools}
+TRIXIE_TOOLS=(cosign)
+TOOLS_BINS=(usr/bin/cosign)
 BUILDX_DEST="${DOCKER_CONFIG:-${HOME:-/root}/.docker}/cli-plugins/docker-buildx"
 ENGINE_TIMEOUT=${ZONE_ENGINE_TIMEOUT:-60}
 
@@ -113,23 +118,28 @@ debian_mirror() {
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
-engine_unpacked() {
-  local b
-  for b in "${ENGINE_BINS[@]}"; do [[ -x $ENGINE_ROOT/$b ]] || return 1; done
+# Every one of a root's binaries is there: unpacked(ROOT BIN...).
+unpacked() {
+  local root=$1 b
+  shift
+  for b in "$@"; do [[ -x $root/$b ]] || return 1; done
 }
 
-# Download trixie's engine packages with a private apt state, unpack them into
-# a staging dir, then move it into place (a half-done run leaves nothing behind).
-fetch_trixie_engine() {
-  if engine_unpacked; then
-    log "trixie engine already unpacked in $ENGINE_ROOT"
+# Download trixie packages with a private apt state, unpack them into a staging dir,
+# then move it into place (a half-done run leaves nothing behind).
+# unpack_trixie ROOT "PACKAGE ..." "BIN ..." (BINs relative to ROOT prove it is done).
+unpack_trixie() {
+  local root=$1 packages bins
+  read -r -a packages <<<"$2"
+  read -r -a bins <<<"$3"
+  if unpacked "$root" "${bins[@]}"; then
+    log "trixie ${packages[*]} already unpacked in $root"
     return
   fi
   local mirror apt_dir debs stage deb
   mirror=$(debian_mirror)
-  log "downloading ${TRIXIE_PACKAGES[*]} from $mirror trixie"
+  log "downloading ${packages[*]} from $mirror trixie"
   apt_dir=$CACHE_DIR/apt
-  rm -rf "$apt_dir"
   mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
   echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" \
     >"$apt_dir/sources.list"
@@ -140,17 +150,28 @@ fetch_trixie_engine() {
   apt-get "${apt_opts[@]}" update -qq >"$LOG_DIR/apt-trixie.log" 2>&1 ||
     { tail -n 20 "$LOG_DIR/apt-trixie.log" >&2; die "apt-get update (trixie) failed"; }
   debs=$(make_tmp)
-  (cd "$debs" && apt-get "${apt_opts[@]}" download "${TRIXIE_PACKAGES[@]}") >>"$LOG_DIR/apt-trixie.log" 2>&1 ||
+  (cd "$debs" && apt-get "${apt_opts[@]}" download "${packages[@]}") >>"$LOG_DIR/apt-trixie.log" 2>&1 ||
     { tail -n 20 "$LOG_DIR/apt-trixie.log" >&2; die "apt-get download (trixie) failed"; }
-  stage=$ENGINE_ROOT.new  # we hold the lock: a fixed name lets a later run clean up
+  stage=$root.new  # we hold the lock: a fixed name lets a later run clean up
   rm -rf "$stage"
   for deb in "$debs"/*.deb; do
     log "unpacking $(basename "$deb")"
     dpkg -x "$deb" "$stage"
   done
-  rm -rf "$ENGINE_ROOT"
-  mv "$stage" "$ENGINE_ROOT"
-  engine_unpacked || die "unpacked trixie packages lack one of: ${ENGINE_BINS[*]}"
+  rm -rf "$root"
+  mv "$stage" "$root"
+  unpacked "$root" "${bins[@]}" || die "unpacked trixie packages lack one of: ${bins[*]}"
+}
+
+fetch_trixie_engine() {
+  unpack_trixie "$ENGINE_ROOT" "${TRIXIE_PACKAGES[*]}" "${ENGINE_BINS[*]}"
+}
+
+# cosign (image signatures and SBOM attestations), on PATH for the runner and its tests.
+install_cosign() {
+  unpack_trixie "$TOOLS_ROOT" "${TRIXIE_TOOLS[*]}" "${TOOLS_BINS[*]}"
+  ln -sfn "$TOOLS_ROOT/usr/bin/cosign" /usr/local/bin/cosign
+  cosign version >/dev/null 2>&1 || die "'cosign version' fails ($TOOLS_ROOT/usr/bin/cosign)"
 }
 
 # docker.io ships usr/bin/docker-init -> tini-static, a relative link that dangles
@@ -350,6 +371,7 @@ main() {
   step "bookworm packages" install_apt_packages
   step "trixie engine" fetch_trixie_engine
   link_docker_init
+  step "cosign" install_cosign
   step "buildx plugin" install_buildx
   write_configs
   step "engine" start_engine

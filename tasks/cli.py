@@ -125,6 +125,17 @@ def _parser() -> _Parser:
         help="also push a build of uncommitted files (under its -dirty tag; refused in CI)",
     )
 
+    verify_cmd = commands.add_parser(
+        "verify",
+        help="check images' signatures and SBOMs in the registry: who signed, when, which commit",
+        usage="nox -s verify -- IMAGE [IMAGE ...] [options]",
+    )
+    verify_cmd.add_argument("images", nargs="+", metavar="IMAGE", help="target or folder name")
+    verify_cmd.add_argument("--repo", help="registry/namespace prefix of image names")
+    verify_cmd.add_argument(
+        "--tag", help="the image under this tag (default: this commit's SHA tag)"
+    )
+
     retag_cmd = commands.add_parser(
         "retag",
         help="give the stages this commit reuses its tags, registry-side (no layers moved)",
@@ -222,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
             the_plan = _make_plan(settings, graph, args)
             return retag.run(settings, graph, the_plan, args.images, args.dry_run)
-        if args.command in ("test", "dev", "push"):
+        if args.command in ("test", "dev", "push", "verify"):
             if args.tag and not _TAG.fullmatch(args.tag):
                 raise ZoneError(f"--tag {args.tag!r} is not a valid image tag")
             _check_repo(settings)
@@ -230,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
                 from tasks import dev
 
                 return dev.run(settings, graph, args)
+            if args.command == "verify":
+                from tasks import verify
+
+                return verify.run(settings, graph, args.images, args.tag)
             if args.command == "push":
                 from tasks import push
 

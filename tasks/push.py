@@ -13,6 +13,7 @@ SHA or release tag.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import re
 
@@ -22,7 +23,7 @@ import requests.exceptions
 from rich.console import Console
 from rich.table import Table
 
-from tasks import changes, engine, summary, tags
+from tasks import changes, engine, signing, summary, tags
 from tasks.bakefile import BakeGraph
 from tasks.console import FAILURE, ZoneError, err, note, out, warn
 from tasks.retry import Transient, classify, with_retries
@@ -217,9 +218,11 @@ def run(
     anchors = [tag] if tag else [t for t in (dirty_tag, revision.sha or revision.branch) if t]
     client = engine.client()
     found = {}
+    stage_of = {}
     for stage in stages:
         name = tags.image_refs(settings.registry, stage, ["x"])[0].rsplit(":", 1)[0]
         found[name] = local_image(client, name, anchors, stage)
+        stage_of[name] = stage
     found = _dirty(found, allow_dirty, settings)
     plan = {name: order(image.tags, settings) for name, image in found.items()}
     if dry_run:
@@ -231,6 +234,12 @@ def run(
     except ZoneError as error:  # e.g. no login: say, as every failure does, what went up
         first = next(iter(plan))
         raise _unfinished(error, [], plan, first, plan[first]) from None
+    identity = signing.identity(settings)
+    if not identity.can_sign:
+        warn(
+            "pushing unsigned: no signing-key, and no OIDC token (GitHub Actions with "
+            "id-token: write); verified reuse will not take these images"
+        )
     pushed: list[Pushed] = []
     for name, tag_names in plan.items():
         for position, tag_name in enumerate(tag_names):
@@ -247,10 +256,32 @@ def run(
                 show_pushed(pushed, "Pushed before the failure")
                 raise _unfinished(error, pushed, plan, name, tag_names[position:]) from None
             pushed.append(Pushed(ref, digest))
+            if position == 0 and identity.can_sign:
+                # Signed before any other tag goes up: no moving tag names an unsigned image.
+                try:
+                    _sign(f"{name}@{digest}", stage_of[name], found[name], identity)
+                except ZoneError as error:
+                    show_pushed(pushed, "Pushed before the failure (unsigned)")
+                    raise _unfinished(error, pushed, plan, name, tag_names[1:]) from None
     _verify(pushed, settings)
     show_pushed(pushed, "Pushed (the registry serves these digests)")
     summary.table("Pushed", ["image", "digest"], [(p.ref, summary.Code(p.digest)) for p in pushed])
     return 0
+
+
+def _sign(reference: str, stage: str, image: Local, identity: signing.Identity) -> None:
+    annotations = {
+        signing.ANNOTATION + "stage": stage,
+        signing.ANNOTATION + "revision": image.revision or "",
+        # Said by the signer, like the rest: without a transparency log no one vouches for it.
+        signing.ANNOTATION + "signed-at": _now(),
+    }
+    note(f"signing {reference}")
+    signing.sign(reference, identity, annotations)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _unfinished(

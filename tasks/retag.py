@@ -25,7 +25,7 @@ from tasks.console import FAILURE, ZoneError, note
 from tasks.plan import Plan
 from tasks.push import Pushed, group, order, show_pushed
 from tasks.retry import classify
-from tasks.reuse import Reuse
+from tasks.reuse import Reuse, Source
 from tasks.settings import Settings
 from tasks.tags import registry_host
 
@@ -66,6 +66,16 @@ def run(settings: Settings, graph: BakeGraph, plan: Plan, images: list[str], dry
     reuse = Reuse(settings, graph, plan, lookups)
     found = dict(zip(stages, _side_by_side(reuse.find, stages), strict=True))
     missing = [name for name, source in found.items() if source is None]
+    unverified = [name for name in missing if name in reuse.refused]
+    if unverified:
+        refused = "; ".join(why for name in unverified for why in reuse.refused[name])
+        raise ZoneError(
+            f"not retagged: no verified image of {', '.join(unverified)} ({refused})",
+            hint="an image not signed by the trusted identity is never reused: rebuild and "
+            f"push it signed (nox -s bake -- {' '.join(unverified)} --push), or, while the "
+            "registry's images are unsigned, set verify-reuse = false",
+            exit_code=FAILURE,
+        )
     if missing:
         looked = "; ".join(
             f"{name} at {', '.join(s.ref for s in reuse.sources(name)) or '-'}" for name in missing
@@ -81,7 +91,7 @@ def run(settings: Settings, graph: BakeGraph, plan: Plan, images: list[str], dry
         source = found[name]
         new_tags = order([ref.rsplit(":", 1)[1] for ref in plan.stage(name).tags], settings)
         note(f"{name}: {source.ref} ({source.why}) -> {', '.join(new_tags)}")
-        work.append((name, source.ref, new_tags))
+        work.append((name, source, new_tags))
     if dry_run:
         return 0
     # Stages are independent, and each tag is a few small registry requests: side by side.
@@ -119,10 +129,11 @@ def _side_by_side(work: Callable[[T], R], items: list[T]) -> list[R]:
 
 
 def _retag(
-    settings: Settings, stage: str, source: str, new_tags: list[str], written: list[str]
+    settings: Settings, stage: str, found: Source, new_tags: list[str], written: list[str]
 ) -> Retagged:
     """Write the tags group by group (immutable, branch, moving: one request each), and
     check each tag before the next group, so the moving ones go only onto a good image."""
+    source = found.ref
     name = source.rsplit(":", 1)[0]
     registry = registry_host(name)
 
@@ -134,7 +145,7 @@ def _retag(
     def digest_of(ref: str) -> str | None:
         return retried(lambda: engine.registry_digest(ref), f"looking up {ref}", ref)
 
-    digest = digest_of(source)
+    digest = found.digest or digest_of(source)  # the verified digest, when it was checked
     if digest is None:
         raise ZoneError(f"{source} went away before it could be retagged", exit_code=FAILURE)
     pinned = f"{name}@{digest}"  # the source tag may move meanwhile; the digest cannot

@@ -8,6 +8,10 @@ Every image's revision label is checked before it is taken, whatever its tag (a 
 may be a retag of an older commit's image): it must name a clean commit of this
 repository from which the stage has not changed; a dirty build's `<sha>-dirty`, or no
 label, is never taken.
+
+With verify-reuse on (the default), an image is also taken only if its signature verifies
+against the trusted identity (tasks/signing.py), checked by the digest the registry serves,
+and that digest is the one reused. Off, every reuse says it was not checked.
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ import dataclasses
 import functools
 import threading
 
-from tasks import changes, tags
+from tasks import changes, signing, tags, verify
 from tasks.bakefile import BakeGraph
-from tasks.console import note
+from tasks.console import note, warn
 from tasks.engine import Lookups
 from tasks.plan import Plan, changed_since
 from tasks.settings import Settings
@@ -28,6 +32,7 @@ from tasks.settings import Settings
 class Source:
     ref: str
     why: str
+    digest: str = ""  # once verified: the digest whose signature was checked
 
 
 class Reuse:
@@ -43,6 +48,10 @@ class Reuse:
         self.plan = plan
         self.lookups = lookups
         self.checkout = changes.open_checkout(settings.root)
+        self.identity = signing.identity(settings) if settings.verify_reuse else None
+        if self.identity is not None:
+            self.identity.verify_flags()  # nothing to trust: one message, before any look-up
+        self.refused: dict[str, list[str]] = {}  # stage -> why its candidates were not taken
         # find() runs in worker threads (retag): one git question at a time, so each
         # revision's changes are worked out once (the cache below).
         self._git = threading.Lock()
@@ -76,8 +85,21 @@ class Reuse:
         """The first source the registry has whose image was built from a clean commit
         where the stage's inputs were ours."""
         for source in self.sources(stage):
-            if self.lookups.has(source.ref) and self._same(stage, source):
-                return source
+            if not self.lookups.has(source.ref):
+                continue
+            if self.identity is None:
+                if self._same(stage, source):
+                    warn(f"{source.ref}: reused without checking its signature (verify-reuse off)")
+                    return source
+                continue
+            found = verify.signed(source.ref, self.identity, self.settings)
+            if isinstance(found, str):
+                note(f"{source.ref}: {found}: not reused")
+                self.refused.setdefault(stage, []).append(f"{source.ref}: {found}")
+                continue
+            pinned = dataclasses.replace(source, digest=found.reference.rsplit("@", 1)[1])
+            if self._same(stage, pinned):
+                return pinned
         return None
 
     def parents(self, targets: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -97,7 +119,10 @@ class Reuse:
                 state = "built already" if changed else "unchanged"
                 note(f"{parent} is {state}: reusing {found.ref} ({found.why})")
                 continue
-            if changed and not self.sources(parent):
+            if parent in self.refused:
+                why = "; ".join(self.refused[parent])
+                note(f"{parent}: no image in the registry is verified ({why}): building it")
+            elif changed and not self.sources(parent):
                 note(f"{parent} changed, and uncommitted edits make it another image: building it")
             elif changed:
                 note(f"{parent} changed and the registry has no image of this commit: building it")
@@ -111,7 +136,8 @@ class Reuse:
         return tags.image_refs(self.settings.registry, stage, [tag])[0]
 
     def _same(self, stage: str, source: Source) -> bool:
-        revision = self.lookups.revision(source.ref)
+        at = f"{source.ref.rsplit(':', 1)[0]}@{source.digest}" if source.digest else source.ref
+        revision = self.lookups.revision(at)
         if revision and revision.endswith(tags.DIRTY):
             note(f"{source.ref} was built from uncommitted files ({revision}): not reused")
             return False

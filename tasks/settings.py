@@ -37,6 +37,12 @@ class Settings:
     # (doubled after each failed try).
     push_attempts: int = 4
     push_backoff: float = 2.0
+    # cosign keys (paths, relative to the root): the private one signs what push pushes,
+    # the public one is what verify and reuse trust. Neither: keyless in GitHub Actions.
+    signing_key: str = ""
+    verify_key: str = ""
+    # Reuse and retag take only images whose signature verifies. Off: a warning a reuse.
+    verify_reuse: bool = True
 
     @property
     def bake_path(self) -> Path:
@@ -52,7 +58,12 @@ _KEYS = {
     "base-image": ("base_image", "ZONE_BASE_IMAGE"),
     "push-attempts": ("push_attempts", "ZONE_PUSH_ATTEMPTS"),
     "push-backoff": ("push_backoff", "ZONE_PUSH_BACKOFF"),
+    "signing-key": ("signing_key", "ZONE_SIGNING_KEY"),
+    "verify-key": ("verify_key", "ZONE_VERIFY_KEY"),
+    "verify-reuse": ("verify_reuse", "ZONE_VERIFY_REUSE"),
 }
+BOOLEANS = {"verify_reuse"}
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 # Numeric settings: type and bounds. 10 tries starting at 60 s already wait 8.5 hours at
 # most; more tries, or longer waits, only postpone a failure that is not passing.
 BOUNDS: dict[str, tuple[type, float, float]] = {
@@ -146,10 +157,20 @@ def _line(text: str, key: str) -> str:
 def _checked(field: str, value: object, where: str) -> object:
     if field in BOUNDS:
         return _number(field, value, where)
+    if field in BOOLEANS:
+        return _boolean(value, where)
     if not isinstance(value, str):
         raise ZoneError(f"{where} must be a string, not {value!r}")
     _check_text(field, value, where)
     return value
+
+
+def _boolean(value: object, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ZoneError(f"{where} must be true or false, not {value!r}")
 
 
 def _number(field: str, value: object, where: str) -> int | float:

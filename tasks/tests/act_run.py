@@ -32,6 +32,7 @@ ACTIONS = {
     "actions/setup-python@v5": "setup-python",
     "docker/login-action@v3": "login-action",
     "actions/upload-artifact@v4": "upload-artifact",
+    "sigstore/cosign-installer@v3": "cosign-installer",
 }
 _STEP = re.compile(r"(Success|Failure) - (Main|Pre|Post) (.*?) \[[^\]]*\]$", re.DOTALL)
 

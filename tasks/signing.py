@@ -1,0 +1,215 @@
+"""Signatures and SBOM attestations of pushed images, made and checked by cosign.
+
+We write no signing code: cosign does it, and we say which image, which key and what to
+annotate. Two kinds of identity:
+- a key pair (`signing-key` names cosign's private key, its password in COSIGN_PASSWORD;
+  `verify-key` the public key that `verify` and reuse check against);
+- keyless, in GitHub Actions: cosign takes the job's OIDC identity (the job needs
+  `id-token: write`), and a verifier expects this repository's workflows as the signer.
+Key signatures go to no transparency log (`--tlog-upload=false`: the registry holds them,
+and the key is the trust); keyless ones need Fulcio and Rekor, so they are logged.
+
+Everything is signed and checked by digest: a tag can move, a digest cannot.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from tasks.console import FAILURE, ZoneError
+from tasks.settings import Settings
+
+ANNOTATION = "io.zone."  # our annotations: revision, stage, signed-at
+SBOM_TYPE = "spdxjson"  # cosign's predicate type for an SPDX JSON SBOM
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """Who signs (private key or keyless) and whom a verifier trusts (public key or this
+    repository's workflows)."""
+
+    # A key file's path, or a reference cosign resolves (env://VAR, a KMS URI); "" none.
+    private_key: str = ""
+    public_key: str = ""
+    keyless_repository: str = ""  # owner/name in GitHub Actions; empty with keys
+
+    @property
+    def keyless(self) -> bool:
+        return bool(self.keyless_repository) and not self.private_key
+
+    @property
+    def can_sign(self) -> bool:
+        return bool(self.private_key) or (
+            self.keyless and bool(os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"))
+        )
+
+    def sign_flags(self) -> list[str]:
+        if self.private_key:
+            return ["--key", self.private_key, "--tlog-upload=false"]
+        if self.keyless:
+            return []
+        raise ZoneError(
+            "nothing to sign with: no signing key and no GitHub Actions identity",
+            hint="set [tool.zone] signing-key (or ZONE_SIGNING_KEY) to a cosign private key "
+            "(`cosign generate-key-pair`), or sign in GitHub Actions with id-token: write",
+        )
+
+    def verify_flags(self) -> list[str]:
+        if self.public_key:
+            return ["--key", self.public_key, "--insecure-ignore-tlog=true"]
+        if self.keyless_repository:
+            workflows = f"^https://github.com/{self.keyless_repository}/\\.github/workflows/"
+            return [
+                "--certificate-identity-regexp",
+                workflows,
+                "--certificate-oidc-issuer",
+                GITHUB_ISSUER,
+            ]
+        raise ZoneError(
+            "nothing to verify against: no verify key and no GitHub repository",
+            hint="set [tool.zone] verify-key (or ZONE_VERIFY_KEY) to the cosign public key; "
+            "or turn verification off with verify-reuse = false while the images are unsigned",
+        )
+
+    def describe(self) -> str:
+        """Who a verified signature came from, in words (never a key's content)."""
+        if self.public_key:
+            return f"the holder of the private key of {self.public_key}"
+        return f"a workflow of github.com/{self.keyless_repository}"
+
+
+def identity(settings: Settings) -> Identity:
+    """The keys the settings name; else, in GitHub Actions, the workflow's identity:
+    signing only where the job may ask for an OIDC token (`id-token: write` sets
+    ACTIONS_ID_TOKEN_REQUEST_URL), verifying against this repository's workflows."""
+    in_actions = os.environ.get("GITHUB_ACTIONS") == "true"
+    repository = os.environ.get("GITHUB_REPOSITORY", "") if in_actions else ""
+    return Identity(
+        private_key=_key(settings, settings.signing_key, "signing-key"),
+        public_key=_key(settings, settings.verify_key, "verify-key"),
+        keyless_repository=repository,
+    )
+
+
+def _key(settings: Settings, value: str, setting: str) -> str:
+    """A key file (relative to the root), or a reference cosign resolves itself
+    (env://VAR, a KMS URI) passed as it is."""
+    if not value or "://" in value:
+        return value
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else settings.root / path
+    if not path.is_file():
+        raise ZoneError(
+            f"[tool.zone] {setting}: no file at {path}",
+            hint="`cosign generate-key-pair` makes cosign.key and cosign.pub",
+        )
+    return str(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Verified:
+    """What verification found on one image digest."""
+
+    reference: str  # name@sha256:...
+    signer: str
+    annotations: dict[str, str]  # of the newest valid signature
+    sbom_packages: int | None  # None: no SBOM attestation
+
+    @property
+    def revision(self) -> str:
+        return self.annotations.get(ANNOTATION + "revision", "")
+
+
+def sign(reference: str, identity: Identity, annotations: dict[str, str]) -> None:
+    """Sign `reference` (name@sha256:...) with our annotations."""
+    flags = [arg for key, value in annotations.items() for arg in ("-a", f"{key}={value}")]
+    _cosign(["sign", "--yes", *identity.sign_flags(), *flags, _by_digest(reference)])
+
+
+def attest_sbom(reference: str, identity: Identity, sbom: Path) -> None:
+    """Attach `sbom` (SPDX JSON) to the image as a signed in-toto attestation."""
+    command = ["attest", "--yes", *identity.sign_flags(), "--type", SBOM_TYPE]
+    _cosign([*command, "--predicate", str(sbom), _by_digest(reference)])
+
+
+def verify(reference: str, identity: Identity) -> Verified:
+    """The image's signature checked against `identity`, and its SBOM attestation read.
+    Raises Unverified when no valid signature is there."""
+    flags = identity.verify_flags()
+    signatures = _cosign(["verify", *flags, "--output", "json", _by_digest(reference)])
+    payloads = _json_lines(signatures)
+    annotations = {
+        key: str(value)
+        for payload in payloads[-1:]
+        for key, value in (payload.get("optional") or {}).items()
+    }
+    return Verified(reference, identity.describe(), annotations, _sbom_packages(reference, flags))
+
+
+class Unverified(ZoneError):
+    """No valid signature: unsigned, signed by someone else, or the image moved."""
+
+
+def _sbom_packages(reference: str, flags: list[str]) -> int | None:
+    command = ["verify-attestation", *flags, "--type", SBOM_TYPE, _by_digest(reference)]
+    try:
+        envelopes = _json_lines(_cosign(command))
+    except Unverified:
+        return None
+    statement = json.loads(base64.b64decode(envelopes[-1]["payload"]))
+    return len(statement.get("predicate", {}).get("packages", []))
+
+
+def _by_digest(reference: str) -> str:
+    if "@sha256:" not in reference:
+        raise ZoneError(f"{reference} is not pinned by digest: only a digest is signed")
+    return reference
+
+
+def _json_lines(text: str) -> list[dict]:
+    """cosign prints one JSON document (a list) or one a line."""
+    documents: list[dict] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith(("{", "[")):
+            parsed = json.loads(line)
+            documents += parsed if isinstance(parsed, list) else [parsed]
+    return documents
+
+
+def _cosign(arguments: list[str]) -> str:
+    executable = shutil.which("cosign")
+    if executable is None:
+        raise ZoneError("cosign is not installed", hint="bash .ci/provision-docker.sh installs it")
+    # Never asked for anything on a terminal: a missing password is an error, not a prompt.
+    env = {
+        **os.environ,
+        "COSIGN_YES": "true",
+        "COSIGN_PASSWORD": os.environ.get("COSIGN_PASSWORD", ""),
+    }
+    result = subprocess.run(
+        [executable, *arguments], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    if result.returncode != 0:
+        reason = _last_error(result.stderr)
+        if arguments[0].startswith("verify"):
+            raise Unverified(f"{arguments[-1]}: {reason}", exit_code=FAILURE)
+        raise ZoneError(
+            f"cosign {arguments[0]} failed for {arguments[-1]}: {reason}", exit_code=FAILURE
+        )
+    return result.stdout
+
+
+def _last_error(stderr: str) -> str:
+    """cosign's own reason, one line (its warnings about skipped logs left out)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("Error:", "error"))]
+    text = (errors or lines or ["no output"])[0]
+    return text.removeprefix("Error: ")

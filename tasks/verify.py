@@ -1,0 +1,82 @@
+"""`nox -s verify`: who signed the images in the registry, when, from which commit.
+
+Each image is looked up by tag, then checked by the digest the registry serves for it
+(signature against the trusted identity, then its SBOM attestation). The commit the
+signature names must be the one the image's revision label names: the label is inside
+the signed digest, so the two agree on an image that was never tampered with.
+"""
+
+from __future__ import annotations
+
+from tasks import changes, engine, signing, summary, tags
+from tasks.bakefile import BakeGraph
+from tasks.console import FAILURE, ZoneError, err, shown
+from tasks.settings import Settings
+
+
+def run(settings: Settings, graph: BakeGraph, images: list[str], tag: str | None) -> int:
+    stages = list(dict.fromkeys(name for image in images for name in graph.resolve(image)))
+    revision = tags.revision(changes.open_checkout(settings.root))
+    tag = tag or revision.sha or revision.branch
+    identity = signing.identity(settings)
+    identity.verify_flags()  # nothing to trust: one message before any look-up
+    engine.preflight(None, need_engine=False)
+    rows, refused = [], []
+    for stage in stages:
+        ref = tags.image_refs(settings.registry, stage, [tag])[0]
+        found = signed(ref, identity, settings)
+        if isinstance(found, str):
+            refused.append(f"{ref}: {found}")
+            rows.append((stage, ref, "-", "NOT VERIFIED", "-", "-", "-"))
+            continue
+        packages = "none attached" if found.sbom_packages is None else str(found.sbom_packages)
+        signed_at = found.annotations.get(signing.ANNOTATION + "signed-at", "-")
+        digest = found.reference.rsplit("@", 1)[1]
+        rows.append((stage, ref, digest, found.signer, signed_at, found.revision, packages))
+    _show(rows)
+    columns = ["stage", "image", "digest", "signed by", "signed at", "commit", "SBOM packages"]
+    summary.table("Verified", columns, rows)
+    if refused:
+        raise ZoneError(
+            f"not verified: {'; '.join(refused)}",
+            hint="only images pushed by `nox -s push` with the signing key (or by this "
+            "repository's workflows) verify",
+            exit_code=FAILURE,
+        )
+    return 0
+
+
+def signed(ref: str, identity: signing.Identity, settings: Settings) -> signing.Verified | str:
+    """The verified image at `ref`, or why it is not one."""
+
+    attempts, backoff = settings.push_attempts, settings.push_backoff
+    digest = engine.with_registry_retries(
+        lambda: engine.registry_digest(ref), f"looking up {ref}", ref, attempts, backoff
+    )
+    if digest is None:
+        return "not in the registry"
+    pinned = f"{ref.rsplit(':', 1)[0]}@{digest}"
+    try:
+        found = signing.verify(pinned, identity)
+    except signing.Unverified as refused:
+        return f"no valid signature ({refused.message.split(': ', 1)[-1]})"
+    label = engine.with_registry_retries(
+        lambda: engine.image_revision(pinned), f"reading {pinned}", ref, attempts, backoff
+    )
+    if found.revision and label != found.revision:
+        return f"its revision label ({label}) is not the signed commit ({found.revision})"
+    return found
+
+
+def _show(rows: list[tuple[str, ...]]) -> None:
+    """One line an image, never cut: logs keep every digest and commit whole."""
+    for stage, ref, digest, signer, signed_at, commit, packages in rows:
+        if digest == "-":
+            err.print(shown(f"{stage}: {ref} NOT VERIFIED"), style="bold red")
+            continue
+        err.print(
+            shown(
+                f"{stage}: {ref.rsplit(':', 1)[0]}@{digest} signed by {signer} at {signed_at} "
+                f"(said by the signer), commit {commit or 'not named'}, SBOM: {packages}"
+            )
+        )
