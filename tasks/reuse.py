@@ -37,12 +37,13 @@ class Reuse:
         graph: BakeGraph,
         plan: Plan,
         lookups: Lookups,
+        checkout: changes.Checkout | None,
     ) -> None:
         self.settings = settings
         self.graph = graph
         self.plan = plan
         self.lookups = lookups
-        self.checkout = changes.open_checkout(settings.root)
+        self.checkout = checkout  # the one the plan was made from
         # find() runs in worker threads (retag): one git question at a time, so each
         # revision's changes are worked out once (the cache below).
         self._git = threading.Lock()
