@@ -63,7 +63,7 @@ def require_local(ref: str, stage: str, pull: bool, command: str) -> None:
             raise ZoneError(f"cannot pull {ref}: {exc.explanation or exc}") from None
     raise ZoneError(
         f"{ref} is not in the local Docker engine",
-        hint=f"build it: nox -s bake -- {stage}  (same --repo/--tag), "
+        hint=f"build it: nox -s bake -- {stage}  (same --repo; --extra-tag TAG for another tag), "
         f"or fetch it from the registry: nox -s {command} -- {stage} --pull",
     )
 

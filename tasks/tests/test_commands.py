@@ -99,13 +99,6 @@ def test_old_tag_spelling_still_works_with_one_note(stack: Path) -> None:
     assert all(tags[-2:] == ["one", "two"] for tags in stages_tags(new.stdout))
 
 
-def test_a_bad_extra_tag_names_the_flag_given(stack: Path) -> None:
-    result = run_tasks(stack, "bake", "sas", "--print", "--extra-tag=-bad")
-    assert result.returncode == 2
-    assert "error: --extra-tag '-bad' is not a valid image tag" in result.stderr
-    assert result.stdout == "" and "Traceback" not in result.stderr
-
-
 def test_test_dev_and_push_keep_tag_as_the_image_to_use(stack: Path) -> None:
     for command in ("test", "dev", "push"):
         result = run_tasks(stack, command, "sas", "--tag", "a/b")
