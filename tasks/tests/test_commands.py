@@ -25,6 +25,19 @@ from tasks.tests.conftest import PROJECT, clean_env, run_tasks, write
 DEPRECATED = "--tag on plan is deprecated: use --extra-tag"
 
 
+@pytest.fixture(autouse=True)
+def laptop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process runs see no CI variables, as the subprocesses' clean_env() gives."""
+    for name in [n for n in os.environ if n.startswith(("GITHUB_", "ZONE_")) or n == "CI"]:
+        monkeypatch.delenv(name)
+
+
+def _context(stack: Path, *argv: str) -> Context:
+    top, _ = cli.parser(argv[0])
+    args = top.parse_args(list(argv))
+    return Context(cli.with_flags(settings.load(stack), args), args)
+
+
 def counted(function: Callable, calls: list[str]) -> Callable:
     """`function` as it is, with each call noted in `calls`."""
 
@@ -105,19 +118,6 @@ def test_test_dev_and_push_keep_tag_as_the_image_to_use(stack: Path) -> None:
         assert "error: --tag 'a/b' is not a valid image tag" in result.stderr
         assert "deprecated" not in result.stderr
         assert "--extra-tag" not in run_tasks(stack, command, "--help").stdout
-
-
-@pytest.fixture(autouse=True)
-def laptop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process runs see no CI variables, as the subprocesses' clean_env() gives."""
-    for name in [n for n in os.environ if n.startswith(("GITHUB_", "ZONE_")) or n == "CI"]:
-        monkeypatch.delenv(name)
-
-
-def _context(stack: Path, *argv: str) -> Context:
-    top, _ = cli.parser(argv[0])
-    args = top.parse_args(list(argv))
-    return Context(cli.with_flags(settings.load(stack), args), args)
 
 
 def test_one_context_opens_git_once_and_makes_the_plan_once(
