@@ -202,12 +202,12 @@ def _can_open_browser() -> bool:
     )
 
 
-def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace) -> int:
+def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace, tag: str) -> int:
+    """`tag`: the image's (--tag, or the branch tag bake gives)."""
     names = graph.resolve(args.image)
     if len(names) != 1:
         raise ZoneError(f"{args.image!r} names {len(names)} images; dev runs one at a time")
     stage = names[0]
-    tag = args.tag or imagetest.default_tag(settings)
     ref = tags.image_refs(settings.registry, stage, [tag])[0]
     nb_prefix = args.nb_prefix or DEFAULT_PREFIX
     check_prefix(nb_prefix)

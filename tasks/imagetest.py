@@ -11,38 +11,29 @@ import uuid
 
 import docker.errors
 
-from tasks import bakefile, changes, engine, plan, summary, tags
-from tasks.console import FAILURE, ZoneError, err, note, warn
+from tasks import bakefile, engine, plan, summary, tags
+from tasks.console import FAILURE, ZoneError, err, note
 from tasks.settings import Settings
 
 # JUnit XML, one file per image, when CI is set; ZONE_TEST_RESULTS moves the folder.
 RESULTS = "test-results"
 
 
-def default_tag(settings: Settings) -> str:
-    """The branch tag that `nox -s bake` gives images built from this checkout."""
-    return tags.revision(changes.open_checkout(settings.root)).branch
-
-
 def select(
     settings: Settings,
     graph: bakefile.BakeGraph,
     images: list[str],
-    changed: bool,
-    base: str | None,
+    changed: plan.Plan | None,
 ) -> list[str]:
     """The stages to test: those named, or (none named) every stage that has tests; with
-    --changed, only those the plan marks for test."""
+    --changed (its plan given), only those the plan marks for test."""
     with_tests = plan.tested(settings, graph)
     if images:
         named = list(dict.fromkeys(name for image in images for name in graph.resolve(image)))
     else:
         named = list(with_tests)
-    if changed:
-        the_plan = plan.make(settings, graph, changes.open_checkout(settings.root), base=base)
-        for message in the_plan.warnings:
-            warn(message)
-        named = [name for name in named if name in the_plan.test]
+    if changed is not None:
+        named = [name for name in named if name in changed.test]
     untested = [name for name in named if name not in with_tests]
     if untested:
         raise ZoneError(
@@ -72,7 +63,7 @@ def require_local(ref: str, stage: str, pull: bool, command: str) -> None:
             raise ZoneError(f"cannot pull {ref}: {exc.explanation or exc}") from None
     raise ZoneError(
         f"{ref} is not in the local Docker engine",
-        hint=f"build it: nox -s bake -- {stage}  (same --repo/--tag), "
+        hint=f"build it: nox -s bake -- {stage}  (same --repo; --extra-tag TAG for another tag), "
         f"or fetch it from the registry: nox -s {command} -- {stage} --pull",
     )
 
@@ -102,17 +93,15 @@ def run(
     graph: bakefile.BakeGraph,
     images: list[str],
     *,
-    tag: str | None,
-    changed: bool,
+    tag: str,
+    changed: plan.Plan | None,
     pull: bool,
-    base: str | None,
     pytest_args: tuple[str, ...],
 ) -> int:
-    stages = select(settings, graph, images, changed, base)
+    stages = select(settings, graph, images, changed)
     if not stages:
         note("nothing to test: no stage with tests, or its tests, changed since the merge base")
         return 0
-    tag = tag or default_tag(settings)
     refs = {stage: tags.image_refs(settings.registry, stage, [tag])[0] for stage in stages}
     for stage, ref in refs.items():
         require_local(ref, stage, pull, "test")

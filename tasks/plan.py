@@ -138,8 +138,10 @@ def make(
     everything: bool = False,
     extra_tags: tuple[str, ...] = (),
     environ: Mapping[str, str] = os.environ,
+    revision: tags.Revision | None = None,
 ) -> Plan:
-    revision = tags.revision(checkout, environ)
+    """`revision`: the checkout's, when the caller has worked it out already."""
+    revision = revision or tags.revision(checkout, environ)
     notes = [revision.note] if revision.note else []
     warnings: list[str] = list(graph.warnings)
     for stage in graph.stages.values():

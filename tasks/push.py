@@ -23,7 +23,7 @@ import requests.exceptions
 from rich.console import Console
 from rich.table import Table
 
-from tasks import changes, engine, signing, summary, tags
+from tasks import engine, signing, summary, tags
 from tasks.bakefile import BakeGraph
 from tasks.console import FAILURE, ZoneError, err, note, out, warn
 from tasks.retry import Transient, classify, with_retries
@@ -205,6 +205,7 @@ def run(
     tag: str | None,
     dry_run: bool,
     allow_dirty: bool = False,
+    revision: tags.Revision,
 ) -> int:
     if allow_dirty and _in_ci():
         raise ZoneError(
@@ -212,7 +213,6 @@ def run(
             hint="commit the changes; or, off CI, push a dirty build with --allow-dirty",
         )
     stages = list(dict.fromkeys(name for image in images for name in graph.resolve(image)))
-    revision = tags.revision(changes.open_checkout(settings.root))
     # A dirty tree's bake tagged <sha8>-dirty; an image baked before the edits: the SHA.
     dirty_tag = f"{revision.short_sha}{tags.DIRTY}" if revision.dirty else None
     anchors = [tag] if tag else [t for t in (dirty_tag, revision.sha or revision.branch) if t]

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from tasks import engine, summary
 from tasks.bakefile import BakeGraph
+from tasks.changes import Checkout
 from tasks.console import FAILURE, ZoneError, note
 from tasks.plan import Plan
 from tasks.push import Pushed, group, order, show_pushed
@@ -55,7 +56,14 @@ def select(graph: BakeGraph, plan: Plan, images: list[str]) -> list[str]:
     return named
 
 
-def run(settings: Settings, graph: BakeGraph, plan: Plan, images: list[str], dry_run: bool) -> int:
+def run(
+    settings: Settings,
+    graph: BakeGraph,
+    plan: Plan,
+    images: list[str],
+    dry_run: bool,
+    checkout: Checkout | None,
+) -> int:
     stages = select(graph, plan, images)
     if not stages:
         note("nothing to retag: every stage is rebuilt")
@@ -63,7 +71,7 @@ def run(settings: Settings, graph: BakeGraph, plan: Plan, images: list[str], dry
     engine.preflight(None, need_engine=False)
     # A refusal is an error here (log in), not a reason to look elsewhere.
     lookups = engine.Lookups(settings.push_attempts, settings.push_backoff, True)
-    reuse = Reuse(settings, graph, plan, lookups)
+    reuse = Reuse(settings, graph, plan, lookups, checkout)
     found = dict(zip(stages, _side_by_side(reuse.find, stages), strict=True))
     missing = [name for name, source in found.items() if source is None]
     unverified = [name for name in missing if name in reuse.refused]

@@ -42,12 +42,13 @@ class Reuse:
         graph: BakeGraph,
         plan: Plan,
         lookups: Lookups,
+        checkout: changes.Checkout | None,
     ) -> None:
         self.settings = settings
         self.graph = graph
         self.plan = plan
         self.lookups = lookups
-        self.checkout = changes.open_checkout(settings.root)
+        self.checkout = checkout  # the one the plan was made from
         self.identity = signing.identity(settings) if settings.verify_reuse else None
         if self.identity is not None:
             self.identity.verify_flags()  # nothing to trust: one message, before any look-up

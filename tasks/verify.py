@@ -8,15 +8,20 @@ the signed digest, so the two agree on an image that was never tampered with.
 
 from __future__ import annotations
 
-from tasks import changes, engine, signing, summary, tags
+from tasks import engine, signing, summary, tags
 from tasks.bakefile import BakeGraph
 from tasks.console import FAILURE, ZoneError, err, shown
 from tasks.settings import Settings
 
 
-def run(settings: Settings, graph: BakeGraph, images: list[str], tag: str | None) -> int:
+def run(
+    settings: Settings,
+    graph: BakeGraph,
+    images: list[str],
+    tag: str | None,
+    revision: tags.Revision,
+) -> int:
     stages = list(dict.fromkeys(name for image in images for name in graph.resolve(image)))
-    revision = tags.revision(changes.open_checkout(settings.root))
     tag = tag or revision.sha or revision.branch
     identity = signing.identity(settings)
     identity.verify_flags()  # nothing to trust: one message before any look-up

@@ -106,7 +106,7 @@ def stack(engine: docker.DockerClient) -> str:
             *FINAL,
             "--repo",
             REPO,
-            "--tag",
+            "--extra-tag",
             tag,
             env=clean_env(UPSTREAM_IMAGE=base),
         )

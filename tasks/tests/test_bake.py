@@ -289,7 +289,7 @@ def test_print_shows_the_resolved_definition_and_builds_nothing(
         "--print",
         "--repo",
         registry,
-        "--tag",
+        "--extra-tag",
         "extra",
         "--base-image",
         "example.org/other:1",

@@ -184,8 +184,9 @@ def test_failed_build_is_a_failure_not_a_traceback(engine, stack: Path, upstream
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--tag=-bad"], "--tag '-bad' is not a valid image tag"),
-        (["--tag", "a/b"], "--tag 'a/b' is not a valid image tag"),
+        (["--extra-tag=-bad"], "--extra-tag '-bad' is not a valid image tag"),
+        (["--extra-tag", "a/b"], "--extra-tag 'a/b' is not a valid image tag"),
+        (["--tag", "a/b"], "--tag 'a/b' is not a valid image tag"),  # the old spelling
         (["--repo", "Example.org/Team"], "'Example.org/Team' is not a valid registry/namespace"),
     ],
 )

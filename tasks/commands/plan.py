@@ -1,0 +1,77 @@
+"""`nox -s plan`: per stage, build or reuse, why, and its tags; --json for programs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from rich.table import Table
+from rich.text import Text
+
+from tasks import summary
+from tasks.commands.options import plan_options
+from tasks.console import FAILURE, ZoneError, err, one_line, out, shown
+from tasks.context import Context
+from tasks.plan import Plan
+
+HELP = "which stages to rebuild and which to reuse"
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument(
+        "--github-output", action="store_true", help="also write build/test/matrix there"
+    )
+    plan_options(parser)
+
+
+def run(context: Context) -> int:
+    args = context.args
+    if args.github_output and not os.environ.get("GITHUB_OUTPUT"):
+        raise ZoneError(
+            "--github-output needs the GITHUB_OUTPUT environment variable (set in GitHub Actions)"
+        )
+    the_plan = context.plan
+    _show(the_plan)
+    summary.table(
+        f"Plan for {the_plan.branch} (compared with {the_plan.base_ref or 'nothing'})",
+        ["stage", "action", "why", "tags"],
+        [(s.name, s.action, s.reasons or "unchanged", _tag_names(s.tags)) for s in the_plan.stages],
+    )
+    if args.github_output:
+        lines = "".join(f"{k}={v}\n" for k, v in the_plan.github_outputs().items())
+        try:
+            with open(os.environ["GITHUB_OUTPUT"], "a") as handle:
+                handle.write(lines)
+        except OSError as exc:
+            raise ZoneError(f"cannot write to GITHUB_OUTPUT: {exc}", exit_code=FAILURE) from None
+    if args.json:
+        out(the_plan.to_json())
+    return 0
+
+
+def _show(the_plan: Plan) -> None:
+    base = the_plan.base_ref or "nothing"
+    where = f" (merge base {the_plan.merge_base[:8]})" if the_plan.merge_base else ""
+    # Text, not markup: branch, base and file names come from users.
+    table = Table(title=shown(one_line(f"Plan for {the_plan.branch}: compared with {base}{where}")))
+    for column in ("stage", "action", "why", "tags"):
+        table.add_column(column)
+    for stage in the_plan.stages:
+        action = Text("build", style="bold") if stage.action == "build" else Text("reuse")
+        why = "\n".join(
+            [one_line(reason) for reason in stage.reasons[:5]]
+            + ([f"... {len(stage.reasons) - 5} more"] if len(stage.reasons) > 5 else [])
+        )
+        table.add_row(
+            shown(stage.name),
+            action,
+            shown(why or "unchanged (--all)" if stage.action == "build" else why or "unchanged"),
+            shown(_tag_names(stage.tags)),
+        )
+    err.print(table)
+    err.print(shown(f"test: {', '.join(the_plan.test) or 'nothing'}"))
+
+
+def _tag_names(refs: list[str]) -> str:
+    return ", ".join(ref.rsplit(":", 1)[1] for ref in refs)
