@@ -1,0 +1,245 @@
+"""`nox -s cost`: what this commit's images cost the nodes that pull them, compared with
+the release in the registry: new pull bytes, sizes, shared and new layers, the package
+diff, and the pull budget."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+from typing import TYPE_CHECKING, Protocol
+
+from rich.table import Table
+
+from tasks import cost, sbom, summary
+from tasks.console import FAILURE, ZoneError, err, note, one_line, out, shown, warn
+from tasks.cost import Cost, size
+from tasks.references import TAG
+
+HELP = "what images cost to pull compared with the release: layers, packages, budget"
+USAGE = "nox -s cost -- IMAGE [IMAGE ...] [--against TAG|DIGEST] [options]"
+TOP = 5  # the largest new layers shown for each image
+SHOWN_PACKAGES = 20  # package changes shown in the terminal before "... more"
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+if TYPE_CHECKING:
+    from tasks.bakefile import BakeGraph
+    from tasks.settings import Settings
+
+
+class Context(Protocol):
+    """What this command reads of tasks.context.Context (issue 11)."""
+
+    settings: Settings
+    args: argparse.Namespace
+    graph: BakeGraph
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="target or folder name")
+    parser.add_argument(
+        "--against",
+        metavar="TAG|DIGEST",
+        help="the release to compare with (default: the version tag, e.g. v2)",
+    )
+    parser.add_argument("--tag", help="image tag (default: this branch's tag, as bake gives)")
+    parser.add_argument("--repo", help="registry/namespace prefix of image names")
+    parser.add_argument("--pull", action="store_true", help="pull the image if it is missing")
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument(
+        "--no-packages", action="store_true", help="layers and sizes only: no SBOMs (faster)"
+    )
+    parser.add_argument(
+        "--allow-over-budget",
+        action="store_true",
+        help="report an image over its pull budget, but do not fail",
+    )
+
+
+def run(context: Context) -> int:
+    # The docker SDK only now: `--help` and the command table never load it.
+    from tasks import imagetest, layers, tags
+
+    settings, args, graph = context.settings, context.args, context.graph
+    if args.tag and not TAG.fullmatch(args.tag):
+        raise ZoneError(f"--tag {args.tag!r} is not a valid image tag")
+    against = args.against or settings.version_tag
+    if not (TAG.fullmatch(against) or _DIGEST.fullmatch(against)):
+        raise ZoneError(
+            f"--against {against!r} is neither a tag nor a digest", hint="e.g. v2 or sha256:..."
+        )
+    stages = list(dict.fromkeys(name for image in args.images for name in graph.resolve(image)))
+    tag = args.tag or imagetest.default_tag(settings)
+    refs = {stage: tags.image_refs(settings.registry, stage, [tag])[0] for stage in stages}
+    for stage, ref in refs.items():  # every image is there before any work starts
+        imagetest.require_local(ref, stage, args.pull, "cost")
+    results = []
+    for stage, ref in refs.items():
+        name = ref.rsplit(":", 1)[0]
+        release_ref = f"{name}@{against}" if _DIGEST.fullmatch(against) else f"{name}:{against}"
+        image = layers.local(ref)
+        release = layers.remote(release_ref, settings)
+        if release is None:
+            note(f"{release_ref} is not in the registry: a first release, figures are absolute")
+        pushed = layers.remote(ref, settings)
+        if pushed is not None and [x.diff_id for x in pushed.layers] != [
+            x.diff_id for x in image.layers
+        ]:
+            pushed = None  # the registry's image under this tag is another build
+        parent_layers = _parent_layers(graph.stages[stage].parent, settings, tag)
+        found = cost.Cost(
+            stage,
+            ref,
+            release_ref,
+            release,
+            cost.compare(stage, image, pushed, release, parent_layers),
+            budget=settings.budget(stage),
+        )
+        if not args.no_packages:
+            now, _ = sbom.packages(f"docker:{ref}", image.digest)
+            before: frozenset[sbom.Package] = frozenset()
+            if release is not None:
+                before, _ = sbom.packages(f"registry:{name}@{release.digest}", release.digest)
+            found = dataclasses.replace(found, packages=sbom.diff(before, now))
+        results.append(found)
+    for found in results:
+        _show(found)
+    _summary(results)
+    if args.json:
+        out(json.dumps([found.to_json() for found in results], indent=2))
+    over = [found for found in results if found.over_budget]
+    if over and args.allow_over_budget:
+        for found in over:
+            warn(f"{_over_message(found)}; let through (--allow-over-budget)")
+    elif over:
+        raise ZoneError(
+            "; ".join(_over_message(found) for found in over),
+            hint="to let it through on purpose: raise [tool.zone] pull-budget for the image in "
+            "pyproject.toml (a reviewed change), or pass --allow-over-budget; in CI, label the "
+            "pull request pull-budget-accepted",
+            exit_code=FAILURE,
+        )
+    return 0
+
+
+def _parent_layers(parent: str | None, settings: Settings, tag: str) -> tuple[str, ...] | None:
+    """The diff_ids of the parent stage's image at the same tag, when it is in the engine."""
+    import docker.errors
+
+    from tasks import engine, tags
+
+    if parent is None:
+        return None
+    ref = tags.image_refs(settings.registry, parent, [tag])[0]
+    try:
+        attrs = engine.client().images.get(ref).attrs
+    except docker.errors.ImageNotFound:
+        return None
+    return tuple((attrs.get("RootFS") or {}).get("Layers") or [])
+
+
+def _over_message(found: Cost) -> str:
+    grew = ", ".join(
+        f"{layer.made_by} ({size(layer.pull_bytes)})" for layer in found.largest_new(3)
+    )
+    return (
+        f"{found.stage} adds {size(found.new_bytes)} to pull"
+        f"{' (estimated)' if found.estimated else ''}, over its pull budget of "
+        f"{size(found.budget)}; the layers that grew: {grew}"
+    )
+
+
+def _show(found: Cost) -> None:
+    release = found.release
+    estimated = " (estimated: uncompressed size of layers no registry holds yet)"
+    lines = [
+        f"{found.stage}: {found.ref} against {found.against}",
+        f"  new to pull for a node holding the release: {size(found.new_bytes)}"
+        + (estimated if found.estimated else ""),
+        f"  this image: {size(found.compressed)} compressed, "
+        f"{size(found.uncompressed)} uncompressed, {len(found.layers)} layers "
+        f"({len(found.layers) - len(found.new_layers)} shared, {len(found.new_layers)} new)",
+        "  release: "
+        + (
+            "none yet (first release)"
+            if release is None
+            else f"{size(release.compressed)} compressed, {len(release.layers)} layers"
+        ),
+    ]
+    if found.budget is not None:
+        state = "OVER" if found.over_budget else "within"
+        lines.append(f"  pull budget: {size(found.budget)} ({state})")
+    if any(layer.origin for layer in found.layers):
+        brought = [layer for layer in found.layers if layer.origin == "parent"]
+        added = [layer for layer in found.layers if layer.origin == "own"]
+        lines.append(
+            f"  its parent stage brings {len(brought)} layers, it adds {len(added)} "
+            f"({size(sum(layer.pull_bytes for layer in added))})"
+        )
+    for line in lines:
+        err.print(shown(line))
+    table = Table(title=shown(f"{found.stage}: largest new layers"), title_justify="left")
+    for column in ("size", "from", "instruction"):
+        table.add_column(column)
+    for layer in found.largest_new(TOP):
+        label = size(layer.pull_bytes) + (" (uncompressed)" if layer.estimated else "")
+        table.add_row(label, layer.origin or "", shown(one_line(layer.made_by[:120])))
+    if found.new_layers:
+        err.print(table)
+    if found.packages is not None:
+        rows = _package_rows(found.packages)
+        for kind, name, change in rows[:SHOWN_PACKAGES]:
+            err.print(shown(f"  {change:<8} {kind:<10} {name}"))
+        if len(rows) > SHOWN_PACKAGES:
+            err.print(shown(f"  ... {len(rows) - SHOWN_PACKAGES} more package changes (--json)"))
+        if not rows:
+            err.print("  packages: no change")
+
+
+def _package_rows(diff: sbom.Diff) -> list[tuple[str, str, str]]:
+    rows = [(p.kind, f"{p.name} {p.version}", "added") for p in diff.added]
+    rows += [(p.kind, f"{p.name} {p.version}", "removed") for p in diff.removed]
+    rows += [(a.kind, f"{a.name} {a.version} -> {b.version}", "changed") for a, b in diff.changed]
+    return rows
+
+
+def _summary(results: list[Cost]) -> None:
+    summary.table(
+        "Pull cost (against the release)",
+        ["image", "new to pull", "size", "release", "layers new / shared", "budget"],
+        [
+            (
+                found.stage,
+                size(found.new_bytes) + (" (estimated)" if found.estimated else ""),
+                f"{size(found.compressed)} compressed, {size(found.uncompressed)} uncompressed",
+                "none yet (first release)"
+                if found.release is None
+                else f"{size(found.release.compressed)} compressed",
+                f"{len(found.new_layers)} / {len(found.layers) - len(found.new_layers)}",
+                "none"
+                if found.budget is None
+                else f"{size(found.budget)} ({'OVER' if found.over_budget else 'within'})",
+            )
+            for found in results
+        ],
+    )
+    for found in results:
+        summary.table(
+            f"{found.stage}: largest new layers",
+            ["size", "instruction"],
+            [
+                (
+                    size(layer.pull_bytes) + (" (uncompressed)" if layer.estimated else ""),
+                    layer.made_by,
+                )
+                for layer in found.largest_new(TOP)
+            ],
+        )
+        if found.packages is not None:
+            summary.table(
+                f"{found.stage}: package changes",
+                ["change", "type", "package"],
+                [(change, kind, name) for kind, name, change in _package_rows(found.packages)],
+                collapsed=True,
+            )
