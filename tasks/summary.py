@@ -6,6 +6,7 @@ escaped: it can never become a heading, a link, an image, HTML or a new table ro
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from collections.abc import Sequence
@@ -53,7 +54,8 @@ def table(
         return
     lines = [f"### {text(title)}", ""]
     if collapsed:
-        lines = [f"<details><summary>{text(title)} ({len(rows)})</summary>", ""]
+        # Raw HTML: Markdown escapes do not apply inside it, HTML's own do.
+        lines = [f"<details><summary>{html.escape(one_line(title))} ({len(rows)})</summary>", ""]
     if rows:
         lines.append("| " + " | ".join(_cell(column) for column in columns) + " |")
         lines.append("|" + " --- |" * len(columns))
