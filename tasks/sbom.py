@@ -22,6 +22,7 @@ from tasks.console import FAILURE, ZoneError
 
 CACHE_ENV = "ZONE_SBOM_CACHE"  # another cache folder (the tests use their own)
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_LOOPBACK = re.compile(r"(localhost|127(\.\d{1,3}){3})(:\d+)?")
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -69,6 +70,9 @@ def packages(source: str, digest: str) -> tuple[frozenset[Package], bool]:
 def _scan(source: str) -> frozenset[Package]:
     # Offline: no update check (the only call syft makes besides reading the image).
     env = {**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}
+    host = source.removeprefix("registry:").split("/", 1)[0]
+    if _LOOPBACK.fullmatch(host):  # a registry on this machine speaks plain HTTP, as docker's
+        env["SYFT_REGISTRY_INSECURE_USE_HTTP"] = "true"
     result = subprocess.run(
         [_syft(), "scan", source, "-o", "syft-json", "-q"],
         capture_output=True,

@@ -5,10 +5,12 @@ diff, and the pull budget."""
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import json
 import re
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from rich.table import Table
 
@@ -22,6 +24,8 @@ USAGE = "nox -s cost -- IMAGE [IMAGE ...] [--against TAG|DIGEST] [options]"
 TOP = 5  # the largest new layers shown for each image
 SHOWN_PACKAGES = 20  # package changes shown in the terminal before "... more"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+A = TypeVar("A")
+B = TypeVar("B")
 
 if TYPE_CHECKING:
     from tasks.bakefile import BakeGraph
@@ -79,10 +83,12 @@ def run(context: Context) -> int:
         name = ref.rsplit(":", 1)[0]
         release_ref = f"{name}@{against}" if _DIGEST.fullmatch(against) else f"{name}:{against}"
         image = layers.local(ref)
-        release = layers.remote(release_ref, settings)
+        release, pushed = _together(
+            lambda: layers.remote(release_ref, settings),  # noqa: B023 - called at once
+            lambda: layers.remote(ref, settings),  # noqa: B023
+        )
         if release is None:
             note(f"{release_ref} is not in the registry: a first release, figures are absolute")
-        pushed = layers.remote(ref, settings)
         if pushed is not None and [x.diff_id for x in pushed.layers] != [
             x.diff_id for x in image.layers
         ]:
@@ -97,10 +103,11 @@ def run(context: Context) -> int:
             budget=settings.budget(stage),
         )
         if not args.no_packages:
-            now, _ = sbom.packages(f"docker:{ref}", image.digest)
-            before: frozenset[sbom.Package] = frozenset()
-            if release is not None:
-                before, _ = sbom.packages(f"registry:{name}@{release.digest}", release.digest)
+            source = f"registry:{name}@{release.digest}" if release else ""
+            now, before = _together(
+                lambda: sbom.packages(f"docker:{ref}", image.digest)[0],  # noqa: B023
+                lambda: sbom.packages(source, release.digest)[0] if release else frozenset(),  # noqa: B023
+            )
             found = dataclasses.replace(found, packages=sbom.diff(before, now))
         results.append(found)
     for found in results:
@@ -121,6 +128,19 @@ def run(context: Context) -> int:
             exit_code=FAILURE,
         )
     return 0
+
+
+def _together(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """Two waits at once (registry look-ups, syft scans): each is mostly waiting."""
+    from tasks import engine
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        try:
+            one, two = pool.submit(first), pool.submit(second)
+            return one.result(), two.result()
+        except KeyboardInterrupt:
+            engine.stop_registry_work()
+            raise
 
 
 def _parent_layers(parent: str | None, settings: Settings, tag: str) -> tuple[str, ...] | None:

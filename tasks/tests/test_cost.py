@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 
 from tasks import cost, sbom, settings
 from tasks.console import ZoneError
@@ -178,10 +179,19 @@ def test_cost_names_the_package_the_new_layer_and_the_shared_ones(
     # The SBOMs are cached by digest: the release's and the new image's, made once.
     cached = sorted(p.name for p in (tmp_path / "sbom").iterdir())
     assert len(cached) == 2 and all(name.startswith("sha256-") for name in cached)
+    summary_file = tmp_path / "summary.md"
     again = run_tasks(
-        repo, "cost", "base", "--repo", images["repo"], "--tag", "new", "--json", env=_env(tmp_path)
-    )
+        repo, "cost", "base", "--repo", images["repo"], "--tag", "new", "--json",
+        env=_env(tmp_path, GITHUB_STEP_SUMMARY=str(summary_file)),
+    )  # fmt: skip
     assert json.loads(again.stdout) == [found]
+    # The job summary: the pull cost table, the largest new layers, the packages folded.
+    html = MarkdownIt("commonmark").enable("table").render(summary_file.read_text())
+    assert "<h3>Pull cost (against the release)</h3>" in html
+    assert f"<td>{cost.size(found['new_pull_bytes'])}</td>" in html
+    assert "<td>COPY blob.bin /opt/blob.bin</td>" in html
+    assert "<details><summary>base: package changes (1)</summary>" in html
+    assert "<td>added</td>\n<td>python</td>\n<td>zone-demo-pkg 1.2.3</td>" in html
 
 
 def test_cost_of_a_stage_says_what_its_parent_brings(
