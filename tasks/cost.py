@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING
 from tasks.sbom import Diff
 
 if TYPE_CHECKING:  # the layers module loads the docker SDK
-    from tasks.layers import Image
+    from tasks.layers import Image, Layer
 
 SHARED, NEW = "shared", "new"
+# Where a compressed size comes from: this image's manifest in the registry, the stage's
+# registry build cache (the blob its push sends), or the release's manifest.
+IMAGE, CACHE, RELEASE = "image", "build cache", "release"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +31,7 @@ class LayerCost:
     compressed: int | None  # from a registry manifest; None when no registry has it
     uncompressed: int | None  # from the local engine
     origin: str = ""  # "parent" (its parent stage's image has it) or "own"; '' unknown
+    size_from: str = ""  # where `compressed` was read: IMAGE, CACHE or RELEASE; '' none
 
     @property
     def pull_bytes(self) -> int:
@@ -125,27 +129,26 @@ def _packages_json(found: Diff) -> dict:
 
 
 def compare(
-    stage: str,
     image: Image,
     pushed: Image | None,
+    cached: dict[str, Layer],
     release: Image | None,
     parent_layers: tuple[str, ...] | None,
 ) -> tuple[LayerCost, ...]:
     """Each layer of `image` (the local one): shared with `release` or new, its compressed
-    size from `pushed` (the same image in the registry) or the release, its origin."""
-    blobs_now = {layer.diff_id: layer for layer in pushed.layers} if pushed else {}
+    size from `pushed` (the same image in the registry), the build cache or the release,
+    and its origin (its parent stage's image has it, or it is its own)."""
+    in_image = {layer.diff_id: layer for layer in pushed.layers} if pushed else {}
     released = {layer.diff_id: layer for layer in release.layers} if release else {}
     result = []
     for position, layer in enumerate(image.layers):
-        in_registry = blobs_now.get(layer.diff_id)
+        mine, where = in_image.get(layer.diff_id), IMAGE
+        if mine is None:
+            mine, where = cached.get(layer.diff_id), CACHE
         before = released.get(layer.diff_id)
-        shared = before is not None and (
-            in_registry is None or not in_registry.blob or in_registry.blob == before.blob
-        )
-        known = in_registry or before
-        compressed = known.compressed if known else None
-        if before is not None and not shared and in_registry is not None:
-            compressed = in_registry.compressed  # compressed anew: this blob is pulled
+        # A layer compressed anew is another blob: a node pulls it again.
+        shared = before is not None and (mine is None or not mine.blob or mine.blob == before.blob)
+        known, where = (before, RELEASE) if shared else (mine, where)
         if parent_layers is None:
             origin = ""
         else:
@@ -156,9 +159,10 @@ def compare(
                 layer.diff_id,
                 layer.instruction or (known.instruction if known else ""),
                 SHARED if shared else NEW,
-                compressed,
+                known.compressed if known else None,
                 layer.uncompressed,
                 origin,
+                where if known else "",
             )
         )
     return tuple(result)

@@ -71,30 +71,31 @@ def _name(ref: str) -> str:
     return head if head and "/" not in tail else ref
 
 
+def _look(target: str, settings: Settings, template: str | None = None) -> dict | None:
+    return engine.with_registry_retries(
+        lambda: _raw(target, template),
+        f"reading {target}",
+        target,
+        settings.push_attempts,
+        settings.push_backoff,
+    )
+
+
 def remote(ref: str, settings: Settings) -> Image | None:
     """The image at `ref` in its registry (the linux/amd64 one of an index): manifests and
     config only. None when the registry has no such tag or digest."""
 
-    def look(target: str, template: str | None = None) -> dict | None:
-        return engine.with_registry_retries(
-            lambda: _raw(target, template),
-            f"reading {target}",
-            target,
-            settings.push_attempts,
-            settings.push_backoff,
-        )
-
     # The descriptor of what the tag names (with the entries of an index), then the
     # linux/amd64 manifest itself, then its config: three small documents, no layer.
-    top = look(ref, "{{json .Manifest}}")
+    top = _look(ref, settings, "{{json .Manifest}}")
     if top is None:
         return None
     digest = top["digest"]
     if top.get("mediaType") in _INDEX_TYPES or "manifests" in top:
         digest = _platform_manifest(ref, top)["digest"]
     exact = f"{_name(ref)}@{digest}"
-    manifest = look(exact)
-    config = look(exact, "{{json .Image}}")
+    manifest = _look(exact, settings)
+    config = _look(exact, settings, "{{json .Image}}")
     if manifest is None or config is None:
         raise ZoneError(f"{ref}: the registry names {digest} but does not serve it")
     diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
@@ -122,6 +123,19 @@ def remote(ref: str, settings: Settings) -> Image | None:
     )
     config_digest = (manifest.get("config") or {}).get("digest", "")
     return Image(ref, digest, config_digest, layers)
+
+
+def build_cache(ref: str, settings: Settings) -> dict[str, Layer]:
+    """The layers of a BuildKit registry cache (bake --registry-cache) by diff_id: its index
+    lists each compressed layer with its diff_id (annotation containerd.io/uncompressed),
+    so a layer built but not pushed yet has its compressed size. {} when there is none."""
+    index = _look(ref, settings) or {}
+    found = {}
+    for entry in index.get("manifests") or []:
+        diff_id = (entry.get("annotations") or {}).get("containerd.io/uncompressed")
+        if diff_id and "size" in entry:
+            found[diff_id] = Layer(diff_id, "", int(entry["size"]), blob=entry.get("digest", ""))
+    return found
 
 
 def _platform_manifest(ref: str, index: dict) -> dict:

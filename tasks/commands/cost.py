@@ -63,7 +63,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(context: Context) -> int:
     # The docker SDK only now: `--help` and the command table never load it.
-    from tasks import imagetest, layers, tags
+    from tasks import bake, imagetest, layers, tags
 
     settings, args, graph = context.settings, context.args, context.graph
     if args.tag and not TAG.fullmatch(args.tag):
@@ -74,7 +74,8 @@ def run(context: Context) -> int:
             f"--against {against!r} is neither a tag nor a digest", hint="e.g. v2 or sha256:..."
         )
     stages = list(dict.fromkeys(name for image in args.images for name in graph.resolve(image)))
-    tag = args.tag or imagetest.default_tag(settings)
+    branch = imagetest.default_tag(settings)  # whose build cache bake --registry-cache wrote
+    tag = args.tag or branch
     refs = {stage: tags.image_refs(settings.registry, stage, [tag])[0] for stage in stages}
     for stage, ref in refs.items():  # every image is there before any work starts
         imagetest.require_local(ref, stage, args.pull, "cost")
@@ -93,13 +94,16 @@ def run(context: Context) -> int:
             x.diff_id for x in image.layers
         ]:
             pushed = None  # the registry's image under this tag is another build
+        cached = (
+            {} if pushed else layers.build_cache(bake.cache_ref(settings, stage, branch), settings)
+        )
         parent_layers = _parent_layers(graph.stages[stage].parent, settings, tag)
         found = cost.Cost(
             stage,
             ref,
             release_ref,
             release,
-            cost.compare(stage, image, pushed, release, parent_layers),
+            cost.compare(image, pushed, cached, release, parent_layers),
             budget=settings.budget(stage),
         )
         if not args.no_packages:
@@ -203,7 +207,7 @@ def _show(found: Cost) -> None:
     for column in ("size", "from", "instruction"):
         table.add_column(column)
     for layer in found.largest_new(TOP):
-        label = size(layer.pull_bytes) + (" (uncompressed)" if layer.estimated else "")
+        label = _layer_size(layer)
         table.add_row(label, layer.origin or "", shown(one_line(layer.made_by[:120])))
     if found.new_layers:
         err.print(table)
@@ -215,6 +219,12 @@ def _show(found: Cost) -> None:
             err.print(shown(f"  ... {len(rows) - SHOWN_PACKAGES} more package changes (--json)"))
         if not rows:
             err.print("  packages: no change")
+
+
+def _layer_size(layer: cost.LayerCost) -> str:
+    if layer.estimated:
+        return f"{size(layer.pull_bytes)} (uncompressed)"
+    return size(layer.pull_bytes) + (" (build cache)" if layer.size_from == cost.CACHE else "")
 
 
 def _package_rows(diff: sbom.Diff) -> list[tuple[str, str, str]]:
@@ -250,7 +260,7 @@ def _summary(results: list[Cost]) -> None:
             ["size", "instruction"],
             [
                 (
-                    size(layer.pull_bytes) + (" (uncompressed)" if layer.estimated else ""),
+                    _layer_size(layer),
                     layer.made_by,
                 )
                 for layer in found.largest_new(TOP)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -73,19 +74,23 @@ def test_a_layer_compressed_anew_is_pulled_again() -> None:
     here = Image("x:1", "sha256:a", "", (Layer("sha256:d1", "RUN a", uncompressed=50),))
     pushed = Image("x:1", "sha256:a", "", (Layer("sha256:d1", "", 20, blob="sha256:b2"),))
     release = Image("x:v2", "sha256:r", "", (Layer("sha256:d1", "", 30, blob="sha256:b1"),))
-    (layer,) = cost.compare("x", here, pushed, release, None)
-    assert (layer.status, layer.compressed) == (cost.NEW, 20)
-    (layer,) = cost.compare("x", here, None, release, None)  # not pushed: by diff_id
-    assert (layer.status, layer.compressed) == (cost.SHARED, 30)
+    (layer,) = cost.compare(here, pushed, {}, release, None)
+    assert (layer.status, layer.compressed, layer.size_from) == (cost.NEW, 20, cost.IMAGE)
+    (layer,) = cost.compare(here, None, {}, release, None)  # not pushed: by diff_id
+    assert (layer.status, layer.compressed, layer.size_from) == (cost.SHARED, 30, cost.RELEASE)
+    cached = {"sha256:d1": Layer("sha256:d1", "", 25, blob="sha256:b3")}
+    (layer,) = cost.compare(here, None, cached, release, None)  # the build cache's blob
+    assert (layer.status, layer.compressed, layer.size_from) == (cost.NEW, 25, cost.CACHE)
 
 
 # --- real images, registry and syft ---------------------------------------------------
 
 
-def _build(context: Path, dockerfile: str, ref: str) -> None:
+def _build(context: Path, dockerfile: str, ref: str, cache_to: str = "") -> None:
     (context / "Dockerfile").write_text(dockerfile)
+    cache = ["--cache-to", cache_to] if cache_to else []
     subprocess.run(
-        ["docker", "buildx", "build", "--load", "-q", "-t", ref, str(context)],
+        ["docker", "buildx", "build", "--load", "-q", *cache, "-t", ref, str(context)],
         check=True,
         capture_output=True,
         env={**os.environ, "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"},
@@ -122,6 +127,13 @@ def images(engine, registry: str, upstream: str, tmp_path_factory) -> dict[str, 
     _build(folder, f"FROM {new}\nCOPY mid.txt /etc/mid.txt\n", f"{registry}/mid:new")
     # Only built, never pushed: its new layer is in no registry.
     _build(folder, f"FROM {new}\nCOPY mid.txt /etc/mid.txt\n", f"{registry}/base:local")
+    # Built with a registry build cache (as bake --registry-cache writes, for the branch
+    # master of the test's stack), not pushed: its new layer's blob is in that cache.
+    (folder / "cached.txt").write_text("only in the build cache\n")
+    cache = f"type=registry,ref={registry}/base:buildcache-master,mode=max"
+    _build(
+        folder, f"FROM {new}\nCOPY cached.txt /etc/cached.txt\n", f"{registry}/base:cached", cache
+    )
     return {"repo": registry, "release": release, "new": new}
 
 
@@ -134,23 +146,20 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return clean_env(ZONE_SBOM_CACHE=str(tmp_path / "sbom"), **extra)
 
 
-def _manifest_layers(repo_prefix: str, name: str, tag: str) -> list[dict]:
-    """The layers (digest, size) of NAME:TAG, read from the registry's API directly."""
-    import urllib.request
-
+def _manifest(repo_prefix: str, name: str, reference: str) -> dict:
+    """NAME:REFERENCE's manifest (or index), read from the registry's API directly."""
     host, namespace = repo_prefix.split("/", 1)
+    url = f"http://{host}/v2/{namespace}/{name}/manifests/{reference}"
+    request = urllib.request.Request(url, headers={"Accept": MANIFEST_TYPES})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
 
-    def get(reference: str) -> dict:
-        request = urllib.request.Request(
-            f"http://{host}/v2/{namespace}/{name}/manifests/{reference}"
-        )
-        request.add_header("Accept", MANIFEST_TYPES)
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response)
 
-    manifest = get(tag)
+def _manifest_layers(repo_prefix: str, name: str, tag: str) -> list[dict]:
+    """The layers (digest, size) of NAME:TAG's linux/amd64 image."""
+    manifest = _manifest(repo_prefix, name, tag)
     if "manifests" in manifest:
-        manifest = get(manifest["manifests"][0]["digest"])
+        manifest = _manifest(repo_prefix, name, manifest["manifests"][0]["digest"])
     return manifest["layers"]
 
 
@@ -218,12 +227,38 @@ def test_a_layer_no_registry_holds_is_estimated_and_said_so(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (found,) = json.loads(result.stdout)
-    # Shared with the release: its sizes. The rest: this image is in no registry.
+    # Its last layer is in no registry (nor in the build cache of base:cached, which may
+    # hold the layers below it): only its uncompressed size is known.
     new = [layer for layer in found["layers"] if layer["status"] == "new"]
-    assert len(new) == 3 and all(layer["compressed"] is None for layer in new)
+    assert len(new) == 3
+    assert new[-1]["compressed"] is None and new[-1]["size_from"] == ""
     assert found["new_pull_bytes_estimated"] is True
-    assert found["new_pull_bytes"] == sum(layer["uncompressed"] for layer in new)
+    assert found["new_pull_bytes"] == sum(
+        layer["compressed"] if layer["compressed"] is not None else layer["uncompressed"]
+        for layer in new
+    )
     assert "estimated: uncompressed size of layers no registry holds yet" in result.stderr
+
+
+def test_a_layer_in_the_build_cache_has_its_compressed_size(
+    images: dict[str, str], repo: Path, tmp_path: Path
+) -> None:
+    result = run_tasks(
+        repo, "cost", "base", "--repo", images["repo"], "--tag", "cached", "--json",
+        "--no-packages", env=_env(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (found,) = json.loads(result.stdout)
+    last = found["layers"][-1]
+    assert (last["status"], last["size_from"]) == ("new", "build cache")
+    index = _manifest(images["repo"], "base", "buildcache-master")
+    by_diff_id = {
+        entry["annotations"]["containerd.io/uncompressed"]: entry["size"]
+        for entry in index["manifests"]
+        if "containerd.io/uncompressed" in entry.get("annotations", {})
+    }
+    assert last["compressed"] == by_diff_id[last["diff_id"]]
+    assert "(build cache)" in result.stderr
 
 
 def test_the_budget_fails_above_and_passes_below(
