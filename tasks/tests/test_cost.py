@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,14 @@ from markdown_it import MarkdownIt
 from tasks import cost, sbom, settings
 from tasks.console import ZoneError
 from tasks.layers import Image, Layer
-from tasks.tests.conftest import MANIFEST_TYPES, clean_env, make_stack, run_tasks
+from tasks.tests.conftest import (
+    MANIFEST_TYPES,
+    clean_env,
+    docker_config,
+    make_stack,
+    remove_images,
+    run_tasks,
+)
 
 PACKAGE = ("python", "zone-demo-pkg", "1.2.3")
 BLOB_BYTES = 300_000  # random, so its compressed size is about the same
@@ -311,3 +319,23 @@ def test_a_bad_against_is_one_message(repo: Path, tmp_path: Path) -> None:
     result = run_tasks(repo, "cost", "base", "--against", "not a tag", env=_env(tmp_path))
     assert result.returncode == 2
     assert "--against 'not a tag' is neither a tag nor a digest" in result.stderr
+
+
+def test_a_registry_that_refuses_is_one_message(
+    engine, auth_registry, upstream: str, repo: Path, tmp_path: Path
+) -> None:
+    """A registry that wants a login, and no login: one message that says to log in."""
+    prefix = f"{auth_registry.host}/zt{uuid.uuid4().hex[:6]}"
+    _build(tmp_path, f"FROM {upstream}\nCOPY Dockerfile /etc/x\n", f"{prefix}/base:new")
+    try:
+        config = docker_config(tmp_path / "docker-config", {})  # logged in nowhere
+        result = run_tasks(
+            repo, "cost", "base", "--repo", prefix, "--tag", "new",
+            env=_env(tmp_path, DOCKER_CONFIG=str(config)),
+        )  # fmt: skip
+    finally:
+        remove_images(engine, prefix)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr
+    assert f"the registry {auth_registry.host} refused access" in result.stderr
+    assert f"docker login {auth_registry.host}" in result.stderr
