@@ -10,14 +10,17 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TypeVar
 
 from rich.table import Table
 
 from tasks import cost, sbom, summary
+from tasks.commands.options import image_options, tag_to_use
 from tasks.console import FAILURE, ZoneError, err, note, one_line, out, shown, warn
+from tasks.context import Context
 from tasks.cost import Cost, size
 from tasks.references import TAG
+from tasks.settings import Settings
 
 HELP = "what images cost to pull compared with the release: layers, packages, budget"
 USAGE = "nox -s cost -- IMAGE [IMAGE ...] [--against TAG|DIGEST] [options]"
@@ -27,18 +30,6 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 A = TypeVar("A")
 B = TypeVar("B")
 
-if TYPE_CHECKING:
-    from tasks.bakefile import BakeGraph
-    from tasks.settings import Settings
-
-
-class Context(Protocol):
-    """What this command reads of tasks.context.Context (issue 11)."""
-
-    settings: Settings
-    args: argparse.Namespace
-    graph: BakeGraph
-
 
 def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="target or folder name")
@@ -47,9 +38,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TAG|DIGEST",
         help="the release to compare with (default: the version tag, e.g. v2)",
     )
-    parser.add_argument("--tag", help="image tag (default: this branch's tag, as bake gives)")
-    parser.add_argument("--repo", help="registry/namespace prefix of image names")
-    parser.add_argument("--pull", action="store_true", help="pull the image if it is missing")
+    image_options(parser)  # --tag, --repo, --pull: the image as test finds it
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument(
         "--no-packages", action="store_true", help="layers and sizes only: no SBOMs (faster)"
@@ -66,16 +55,14 @@ def run(context: Context) -> int:
     from tasks import bake, imagetest, layers, tags
 
     settings, args, graph = context.settings, context.args, context.graph
-    if args.tag and not TAG.fullmatch(args.tag):
-        raise ZoneError(f"--tag {args.tag!r} is not a valid image tag")
     against = args.against or settings.version_tag
     if not (TAG.fullmatch(against) or _DIGEST.fullmatch(against)):
         raise ZoneError(
             f"--against {against!r} is neither a tag nor a digest", hint="e.g. v2 or sha256:..."
         )
     stages = list(dict.fromkeys(name for image in args.images for name in graph.resolve(image)))
-    branch = imagetest.default_tag(settings)  # whose build cache bake --registry-cache wrote
-    tag = args.tag or branch
+    branch = context.tagging.branch  # whose build cache bake --registry-cache wrote
+    tag = tag_to_use(context)
     refs = {stage: tags.image_refs(settings.registry, stage, [tag])[0] for stage in stages}
     for stage, ref in refs.items():  # every image is there before any work starts
         imagetest.require_local(ref, stage, args.pull, "cost")
