@@ -56,6 +56,12 @@ def retag(session: nox.Session) -> None:
 
 
 @nox.session
+def cost(session: nox.Session) -> None:
+    """What images cost to pull compared with the release: layers, packages (syft), budget."""
+    _runner(session, "cost")
+
+
+@nox.session
 def selftest(session: nox.Session) -> None:
     """The runner's own tests, against a real Docker engine, buildx and registry."""
     _install(session, "selftest")

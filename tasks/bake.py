@@ -73,7 +73,7 @@ def invocation(
             # Each branch writes its own cache (pull requests never overwrite master's) and
             # reads it and its base branch's (a new branch starts warm).
             base = plan.base_branch or settings.release_branch
-            own, warm = (_cache_ref(settings, name, branch) for branch in (plan.branch, base))
+            own, warm = (cache_ref(settings, name, branch) for branch in (plan.branch, base))
             for ref in dict.fromkeys([own, warm]):
                 argv.append(f"--set={name}.cache-from=type=registry,ref={ref}")
             # mode=max keeps every layer's cache, so a fresh runner rebuilds nothing.
@@ -98,6 +98,6 @@ def _parent_links(stage: Stage, reused: dict[str, str]) -> list[str]:
     return flags
 
 
-def _cache_ref(settings: Settings, stage: str, branch: str) -> str:
+def cache_ref(settings: Settings, stage: str, branch: str) -> str:
     tag = f"{CACHE_TAG}-{tags.sanitize(branch)}"[:128]
     return tags.image_refs(settings.registry, stage, [tag])[0]

@@ -56,6 +56,10 @@ COMMANDS = {
     ),
     "docs": Command("tasks.commands.docs", "write docs/stages.md and docs/pins.md"),
     "pins": Command("tasks.commands.pins", "check online that every pin resolves"),
+    "cost": Command(
+        "tasks.commands.cost",
+        "what images cost to pull compared with the release: layers, packages, budget",
+    ),
 }
 
 

@@ -43,6 +43,14 @@ class Settings:
     verify_key: str = ""
     # Reuse and retag take only images whose signature verifies. Off: a warning a reuse.
     verify_reuse: bool = True
+    # `cost`: the most compressed bytes an image may add for a node that holds the
+    # release, by stage name; DEFAULT for the others. None: no budget.
+    pull_budget: tuple[tuple[str, int | None], ...] = ()
+
+    def budget(self, stage: str) -> int | None:
+        """The pull budget of `stage` in bytes; None when it has none."""
+        budgets = dict(self.pull_budget)
+        return budgets.get(stage, budgets.get(DEFAULT_BUDGET))
 
     @property
     def bake_path(self) -> Path:
@@ -61,9 +69,15 @@ _KEYS = {
     "signing-key": ("signing_key", "ZONE_SIGNING_KEY"),
     "verify-key": ("verify_key", "ZONE_VERIFY_KEY"),
     "verify-reuse": ("verify_reuse", "ZONE_VERIFY_REUSE"),
+    "pull-budget": ("pull_budget", "ZONE_PULL_BUDGET"),
 }
 BOOLEANS = {"verify_reuse"}
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+DEFAULT_BUDGET = "default"  # the pull-budget key for every stage not named there
+NO_BUDGET = "none"
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*", re.I)
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 # Numeric settings: type and bounds. 10 tries starting at 60 s already wait 8.5 hours at
 # most; more tries, or longer waits, only postpone a failure that is not passing.
 BOUNDS: dict[str, tuple[type, float, float]] = {
@@ -116,10 +130,17 @@ def load(root: Path) -> Settings:
             values[field] = value
             where[field] = f"{pyproject}{_line(text, key)}: setting [tool.zone] {key}"
     for field, env in _KEYS.values():
-        if os.environ.get(env):
+        if os.environ.get(env) and field != "pull_budget":
             values[field] = os.environ[env]
             where[field] = f"environment variable {env}"
+    budgets = pull_budgets(values.pop("pull_budget", {}), where.get("pull_budget", ""))
+    if os.environ.get("ZONE_PULL_BUDGET"):  # the default only: named stages keep theirs
+        budgets[DEFAULT_BUDGET] = parse_size(
+            os.environ["ZONE_PULL_BUDGET"], "environment variable ZONE_PULL_BUDGET"
+        )
     checked = {field: _checked(field, value, where[field]) for field, value in values.items()}
+    if budgets:
+        checked["pull_budget"] = tuple(budgets.items())
     return Settings(root=root, **checked)
 
 
@@ -192,3 +213,28 @@ def _number(field: str, value: object, where: str) -> int | float:
             "second try (0-60, doubling after each try)",
         )
     return number
+
+
+def parse_size(value: object, where: str) -> int | None:
+    """Bytes from "1.5 GB", "800MiB" or 1500000000 (decimal units, as registries and
+    `docker images` count); None for "none" (no budget)."""
+    if isinstance(value, str) and value.strip().lower() == NO_BUDGET:
+        return None
+    match = _SIZE.fullmatch(value) if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if match is None:
+        raise ZoneError(
+            f"{where} must be a size, not {value!r}",
+            hint='e.g. "1.5 GB", "800 MB", "2 GiB", or "none" for no budget',
+        )
+    return round(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+
+
+def pull_budgets(value: object, where: str) -> dict[str, int | None]:
+    """pull-budget: one size (every stage's), or a table of stage = size (and default)."""
+    if value == {}:
+        return {}
+    if not isinstance(value, dict):
+        return {DEFAULT_BUDGET: parse_size(value, where)}
+    return {str(stage): parse_size(size, f"{where}.{stage}") for stage, size in value.items()}

@@ -6,6 +6,7 @@ escaped: it can never become a heading, a link, an image, HTML or a new table ro
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from collections.abc import Sequence
@@ -43,18 +44,26 @@ def _cell(value: object) -> str:
     return text(value) or " "
 
 
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Append `### title` and a table to the job summary; nothing outside GitHub Actions."""
+def table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[object]], collapsed: bool = False
+) -> None:
+    """Append `### title` and a table to the job summary; nothing outside GitHub Actions.
+    collapsed: the table folded under its title (a <details> block), for long lists."""
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
     lines = [f"### {text(title)}", ""]
+    if collapsed:
+        # Raw HTML: Markdown escapes do not apply inside it, HTML's own do.
+        lines = [f"<details><summary>{html.escape(one_line(title))} ({len(rows)})</summary>", ""]
     if rows:
         lines.append("| " + " | ".join(_cell(column) for column in columns) + " |")
         lines.append("|" + " --- |" * len(columns))
         lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
     else:
         lines.append("(none)")
+    if collapsed:
+        lines += ["", "</details>"]
     try:
         with open(path, "a", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write("\n".join(lines) + "\n\n")

@@ -6,7 +6,8 @@ real docker-registry until the push of one tag more than it was told to let thro
 reaches its manifest; from then on it refuses every request and connection, as a
 registry that went down does. It can also be slow (`delay` seconds before each request
 goes on), so that a command is surely mid-way when a test interrupts it, and it records
-every request (`requests`: method and path, in order of arrival).
+every request (`requests`: method and path, in order of arrival) and what it answered
+(`answered`: method, path and the bytes of the body sent back).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class CuttingProxy:
         self.refused = 0  # requests that arrived after the cut
         self.delay = 0.0  # seconds each request waits before it goes on
         self.requests: list[tuple[str, str]] = []  # (method, path), as they arrived
+        self.answered: list[tuple[str, str, int]] = []  # (method, path, body bytes sent)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -120,6 +122,9 @@ def _handler(proxy: CuttingProxy) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(payload)
+            proxy.answered.append(
+                (self.command, self.path, 0 if self.command == "HEAD" else len(payload))
+            )
             upstream.close()
 
         do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward

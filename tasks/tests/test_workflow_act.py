@@ -152,6 +152,9 @@ def test_the_docker_workflow_under_act(
         assert run.jobs[label].steps.get("Log in to the registry") == "success", label
     assert run.jobs["build-4 / sas"].steps.get("Test") == "success"
     assert "Test" not in run.jobs["build-1 / base"].steps  # base has no tests
+    # cost ran for the tested stages, before their push: a first release here (no v2 yet).
+    assert run.jobs["build-4 / sas"].steps.get("Cost") == "success"
+    assert "Cost" not in run.jobs["build-1 / base"].steps
     for stage in STAGES:
         digests = {
             tag: workflow.digest(stage, tag) for tag in (sha1, sha1[:8], "master", "v2", "latest")
@@ -160,6 +163,7 @@ def test_the_docker_workflow_under_act(
     assert "### Plan for master" in plan.summary
     leaf = run.jobs["build-4 / jupyterlab-cpu"].summary
     assert "### Built" in leaf and "### Tested" in leaf and "### Pushed" in leaf
+    assert "### Pull cost" in leaf and "first release" in leaf
     assert workflow.digest("jupyterlab-cpu", sha1) in leaf
     # The tests' JUnit XML, uploaded as the workflow names it.
     assert (workflow.artifacts / "test-results-sas" / "sas.xml").is_file()
@@ -200,6 +204,9 @@ def test_the_docker_workflow_under_act(
     assert "### Plan for feature" in plan.summary
     assert "### Reused" in run.jobs["retag"].summary
     assert "### Pushed" in run.jobs["build-1 / sas"].summary
+    # The pull request's sas against master's v2: its changed file is a new layer.
+    assert "### Pull cost" in run.jobs["build-1 / sas"].summary
+    assert "COPY" in run.jobs["build-1 / sas"].summary
     assert new_sas in run.jobs["build-1 / sas"].summary
     retested = workflow.artifacts / "test-results-jupyterlab-cpu" / "jupyterlab-cpu.xml"
     assert "test_more" in retested.read_text()

@@ -1,0 +1,262 @@
+"""`nox -s cost`: what this commit's images cost the nodes that pull them, compared with
+the release in the registry: new pull bytes, sizes, shared and new layers, the package
+diff, and the pull budget."""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import json
+import re
+from collections.abc import Callable
+from typing import TypeVar
+
+from rich.table import Table
+
+from tasks import cost, sbom, summary
+from tasks.commands.options import image_options, tag_to_use
+from tasks.console import FAILURE, ZoneError, err, note, one_line, out, shown, warn
+from tasks.context import Context
+from tasks.cost import Cost, size
+from tasks.references import TAG
+from tasks.settings import Settings
+
+HELP = "what images cost to pull compared with the release: layers, packages, budget"
+USAGE = "nox -s cost -- IMAGE [IMAGE ...] [--against TAG|DIGEST] [options]"
+TOP = 5  # the largest new layers shown for each image
+SHOWN_PACKAGES = 20  # package changes shown in the terminal before "... more"
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="target or folder name")
+    parser.add_argument(
+        "--against",
+        metavar="TAG|DIGEST",
+        help="the release to compare with (default: the version tag, e.g. v2)",
+    )
+    image_options(parser)  # --tag, --repo, --pull: the image as test finds it
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument(
+        "--no-packages", action="store_true", help="layers and sizes only: no SBOMs (faster)"
+    )
+    parser.add_argument(
+        "--allow-over-budget",
+        action="store_true",
+        help="report an image over its pull budget, but do not fail",
+    )
+
+
+def run(context: Context) -> int:
+    # The docker SDK only now: `--help` and the command table never load it.
+    from tasks import bake, imagetest, layers, tags
+
+    settings, args, graph = context.settings, context.args, context.graph
+    against = args.against or settings.version_tag
+    if not (TAG.fullmatch(against) or _DIGEST.fullmatch(against)):
+        raise ZoneError(
+            f"--against {against!r} is neither a tag nor a digest", hint="e.g. v2 or sha256:..."
+        )
+    stages = list(dict.fromkeys(name for image in args.images for name in graph.resolve(image)))
+    branch = context.tagging.branch  # whose build cache bake --registry-cache wrote
+    tag = tag_to_use(context)
+    refs = {stage: tags.image_refs(settings.registry, stage, [tag])[0] for stage in stages}
+    for stage, ref in refs.items():  # every image is there before any work starts
+        imagetest.require_local(ref, stage, args.pull, "cost")
+    results = []
+    for stage, ref in refs.items():
+        name = ref.rsplit(":", 1)[0]
+        release_ref = f"{name}@{against}" if _DIGEST.fullmatch(against) else f"{name}:{against}"
+        image = layers.local(ref)
+        release, pushed = _together(
+            lambda: layers.remote(release_ref, settings),  # noqa: B023 - called at once
+            lambda: layers.remote(ref, settings),  # noqa: B023
+        )
+        if release is None:
+            note(f"{release_ref} is not in the registry: a first release, figures are absolute")
+        if pushed is not None and [x.diff_id for x in pushed.layers] != [
+            x.diff_id for x in image.layers
+        ]:
+            pushed = None  # the registry's image under this tag is another build
+        cached = (
+            {} if pushed else layers.build_cache(bake.cache_ref(settings, stage, branch), settings)
+        )
+        parent_layers = _parent_layers(graph.stages[stage].parent, settings, tag)
+        found = cost.Cost(
+            stage,
+            ref,
+            release_ref,
+            release,
+            cost.compare(image, pushed, cached, release, parent_layers),
+            budget=settings.budget(stage),
+        )
+        if not args.no_packages:
+            source = f"registry:{name}@{release.digest}" if release else ""
+            now, before = _together(
+                lambda: sbom.packages(f"docker:{ref}", image.digest)[0],  # noqa: B023
+                lambda: sbom.packages(source, release.digest)[0] if release else frozenset(),  # noqa: B023
+            )
+            found = dataclasses.replace(found, packages=sbom.diff(before, now))
+        results.append(found)
+    for found in results:
+        _show(found)
+    _summary(results)
+    if args.json:
+        out(json.dumps([found.to_json() for found in results], indent=2))
+    over = [found for found in results if found.over_budget]
+    if over and args.allow_over_budget:
+        for found in over:
+            warn(f"{_over_message(found)}; let through (--allow-over-budget)")
+    elif over:
+        raise ZoneError(
+            "; ".join(_over_message(found) for found in over),
+            hint="to let it through on purpose: raise [tool.zone] pull-budget for the image in "
+            "pyproject.toml (a reviewed change), or pass --allow-over-budget; in CI, label the "
+            "pull request pull-budget-accepted",
+            exit_code=FAILURE,
+        )
+    return 0
+
+
+def _together(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """Two waits at once (registry look-ups, syft scans): each is mostly waiting."""
+    from tasks import engine
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        try:
+            one, two = pool.submit(first), pool.submit(second)
+            return one.result(), two.result()
+        except KeyboardInterrupt:
+            engine.stop_registry_work()
+            raise
+
+
+def _parent_layers(parent: str | None, settings: Settings, tag: str) -> tuple[str, ...] | None:
+    """The diff_ids of the parent stage's image at the same tag, when it is in the engine."""
+    import docker.errors
+
+    from tasks import engine, tags
+
+    if parent is None:
+        return None
+    ref = tags.image_refs(settings.registry, parent, [tag])[0]
+    try:
+        attrs = engine.client().images.get(ref).attrs
+    except docker.errors.ImageNotFound:
+        return None
+    return tuple((attrs.get("RootFS") or {}).get("Layers") or [])
+
+
+def _over_message(found: Cost) -> str:
+    grew = ", ".join(
+        f"{layer.made_by} ({size(layer.pull_bytes)})" for layer in found.largest_new(3)
+    )
+    return (
+        f"{found.stage} adds {size(found.new_bytes)} to pull"
+        f"{' (estimated)' if found.estimated else ''}, over its pull budget of "
+        f"{size(found.budget)}; the layers that grew: {grew}"
+    )
+
+
+def _show(found: Cost) -> None:
+    release = found.release
+    estimated = " (estimated: uncompressed size of layers no registry holds yet)"
+    lines = [
+        f"{found.stage}: {found.ref} against {found.against}",
+        f"  new to pull for a node holding the release: {size(found.new_bytes)}"
+        + (estimated if found.estimated else ""),
+        f"  this image: {size(found.compressed)} compressed, "
+        f"{size(found.uncompressed)} uncompressed, {len(found.layers)} layers "
+        f"({len(found.layers) - len(found.new_layers)} shared, {len(found.new_layers)} new)",
+        "  release: "
+        + (
+            "none yet (first release)"
+            if release is None
+            else f"{size(release.compressed)} compressed, {len(release.layers)} layers"
+        ),
+    ]
+    if found.budget is not None:
+        state = "OVER" if found.over_budget else "within"
+        lines.append(f"  pull budget: {size(found.budget)} ({state})")
+    if any(layer.origin for layer in found.layers):
+        brought = [layer for layer in found.layers if layer.origin == "parent"]
+        added = [layer for layer in found.layers if layer.origin == "own"]
+        lines.append(
+            f"  its parent stage brings {len(brought)} layers, it adds {len(added)} "
+            f"({size(sum(layer.pull_bytes for layer in added))})"
+        )
+    for line in lines:
+        err.print(shown(line))
+    table = Table(title=shown(f"{found.stage}: largest new layers"), title_justify="left")
+    for column in ("size", "from", "instruction"):
+        table.add_column(column)
+    for layer in found.largest_new(TOP):
+        label = _layer_size(layer)
+        table.add_row(label, layer.origin or "", shown(one_line(layer.made_by[:120])))
+    if found.new_layers:
+        err.print(table)
+    if found.packages is not None:
+        rows = _package_rows(found.packages)
+        for kind, name, change in rows[:SHOWN_PACKAGES]:
+            err.print(shown(f"  {change:<8} {kind:<10} {name}"))
+        if len(rows) > SHOWN_PACKAGES:
+            err.print(shown(f"  ... {len(rows) - SHOWN_PACKAGES} more package changes (--json)"))
+        if not rows:
+            err.print("  packages: no change")
+
+
+def _layer_size(layer: cost.LayerCost) -> str:
+    if layer.estimated:
+        return f"{size(layer.pull_bytes)} (uncompressed)"
+    return size(layer.pull_bytes) + (" (build cache)" if layer.size_from == cost.CACHE else "")
+
+
+def _package_rows(diff: sbom.Diff) -> list[tuple[str, str, str]]:
+    rows = [(p.kind, f"{p.name} {p.version}", "added") for p in diff.added]
+    rows += [(p.kind, f"{p.name} {p.version}", "removed") for p in diff.removed]
+    rows += [(a.kind, f"{a.name} {a.version} -> {b.version}", "changed") for a, b in diff.changed]
+    return rows
+
+
+def _summary(results: list[Cost]) -> None:
+    summary.table(
+        "Pull cost (against the release)",
+        ["image", "new to pull", "size", "release", "layers new / shared", "budget"],
+        [
+            (
+                found.stage,
+                size(found.new_bytes) + (" (estimated)" if found.estimated else ""),
+                f"{size(found.compressed)} compressed, {size(found.uncompressed)} uncompressed",
+                "none yet (first release)"
+                if found.release is None
+                else f"{size(found.release.compressed)} compressed",
+                f"{len(found.new_layers)} / {len(found.layers) - len(found.new_layers)}",
+                "none"
+                if found.budget is None
+                else f"{size(found.budget)} ({'OVER' if found.over_budget else 'within'})",
+            )
+            for found in results
+        ],
+    )
+    for found in results:
+        summary.table(
+            f"{found.stage}: largest new layers",
+            ["size", "instruction"],
+            [
+                (
+                    _layer_size(layer),
+                    layer.made_by,
+                )
+                for layer in found.largest_new(TOP)
+            ],
+        )
+        if found.packages is not None:
+            summary.table(
+                f"{found.stage}: package changes",
+                ["change", "type", "package"],
+                [(change, kind, name) for kind, name, change in _package_rows(found.packages)],
+                collapsed=True,
+            )
