@@ -23,7 +23,7 @@ import requests.exceptions
 from rich.console import Console
 from rich.table import Table
 
-from tasks import engine, signing, summary, tags
+from tasks import engine, sbom, signing, summary, tags
 from tasks.bakefile import BakeGraph
 from tasks.console import FAILURE, ZoneError, err, note, out, warn
 from tasks.retry import Transient, classify, with_retries
@@ -72,6 +72,7 @@ class Local:
     tags: list[str]
     revision: str | None  # its revision label
     digests: frozenset[str]  # the registry digests the engine knows this image by
+    image_id: str = ""  # the engine's ID: what its SBOM is cached by (tasks/sbom.py)
 
     @property
     def clean(self) -> bool:
@@ -111,6 +112,7 @@ def local_image(client: docker.DockerClient, name: str, anchors: list[str], stag
         mine or [anchor],
         (image.labels or {}).get(engine.REVISION_LABEL),
         frozenset({*known, image.id}),  # the containerd store's IDs are manifest digests
+        image.id,
     )
 
 
@@ -278,6 +280,10 @@ def _sign(reference: str, stage: str, image: Local, identity: signing.Identity) 
     }
     note(f"signing {reference}")
     signing.sign(reference, identity, annotations)
+    # The SBOM `nox -s cost` made of this image (cached by its ID), or made now.
+    document = sbom.spdx_document(f"docker:{image.name}:{image.tags[0]}", image.image_id)
+    note(f"attaching its SBOM ({document.stat().st_size} bytes of SPDX JSON)")
+    signing.attest_sbom(reference, identity, document)
 
 
 def _now() -> str:

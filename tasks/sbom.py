@@ -54,32 +54,54 @@ def _syft() -> str:
 def packages(source: str, digest: str) -> tuple[frozenset[Package], bool]:
     """The packages of the image syft finds at `source` (docker:REF or registry:REF), and
     whether they came from the cache. `digest` names exactly that image's content."""
-    if not _DIGEST.fullmatch(digest):
-        raise ZoneError(f"cannot cache the SBOM of {source}: {digest!r} is no digest")
-    path = cache_folder() / f"{digest.replace(':', '-')}.json"
+    path, document = _cached(source, digest)
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))["packages"]
         return frozenset(Package(*row) for row in rows), True
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not cached yet, or a damaged entry: made again
-    found = _scan(source)
+    found = _scan(source, document)
     _store(path, found)
     return found, False
 
 
-def _scan(source: str) -> frozenset[Package]:
+def spdx_document(source: str, digest: str) -> Path:
+    """The image's SBOM as an SPDX JSON file (what `push` attaches to the image): the
+    document of the same syft run whose packages `cost` compares, cached beside them."""
+    path, document = _cached(source, digest)
+    if not document.is_file():
+        _store(path, _scan(source, document))
+    return document
+
+
+def _cached(source: str, digest: str) -> tuple[Path, Path]:
+    """Where the packages and the SPDX document of the image `digest` names are kept."""
+    if not _DIGEST.fullmatch(digest):
+        raise ZoneError(f"cannot cache the SBOM of {source}: {digest!r} is no digest")
+    stem = cache_folder() / digest.replace(":", "-")
+    return stem.with_suffix(".json"), stem.with_suffix(".spdx.json")
+
+
+def _scan(source: str, document: Path) -> frozenset[Package]:
+    """syft's packages of `source`; its SPDX document written to `document` (whole or
+    not at all) by the same run."""
     # Offline: no update check (the only call syft makes besides reading the image).
     env = {**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}
     host = source.removeprefix("registry:").split("/", 1)[0]
     if _LOOPBACK.fullmatch(host):  # a registry on this machine speaks plain HTTP, as docker's
         env["SYFT_REGISTRY_INSECURE_USE_HTTP"] = "true"
+    document.parent.mkdir(parents=True, exist_ok=True)
+    partial = document.with_name(f"{document.name}.{os.getpid()}.tmp")
     result = subprocess.run(
-        [_syft(), "scan", source, "-o", "syft-json", "-q"],
+        [_syft(), "scan", source, "-o", "syft-json", "-o", f"spdx-json={partial}", "-q"],
         capture_output=True,
         text=True,
         env=env,
         check=False,
     )
+    if result.returncode == 0 and partial.is_file():
+        os.replace(partial, document)
+    partial.unlink(missing_ok=True)
     if result.returncode != 0:
         detail = (result.stderr.strip().splitlines() or ["no detail"])[-1]
         raise ZoneError(f"syft could not read {source}: {detail}", exit_code=FAILURE)

@@ -120,7 +120,7 @@ class Verified:
     reference: str  # name@sha256:...
     signer: str
     annotations: dict[str, str]  # of the newest valid signature
-    sbom_packages: int | None  # None: no SBOM attestation
+    sbom_packages: tuple[str, ...] | None  # the attested SBOM's package names; None: none
 
     @property
     def revision(self) -> str:
@@ -157,14 +157,15 @@ class Unverified(ZoneError):
     """No valid signature: unsigned, signed by someone else, or the image moved."""
 
 
-def _sbom_packages(reference: str, flags: list[str]) -> int | None:
+def _sbom_packages(reference: str, flags: list[str]) -> tuple[str, ...] | None:
     command = ["verify-attestation", *flags, "--type", SBOM_TYPE, _by_digest(reference)]
     try:
         envelopes = _json_lines(_cosign(command))
     except Unverified:
         return None
     statement = json.loads(base64.b64decode(envelopes[-1]["payload"]))
-    return len(statement.get("predicate", {}).get("packages", []))
+    packages = statement.get("predicate", {}).get("packages", [])
+    return tuple(str(package.get("name", "")) for package in packages)
 
 
 def _by_digest(reference: str) -> str:

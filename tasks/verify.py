@@ -34,7 +34,8 @@ def run(
             refused.append(f"{ref}: {found}")
             rows.append((stage, ref, "-", "NOT VERIFIED", "-", "-", "-"))
             continue
-        packages = "none attached" if found.sbom_packages is None else str(found.sbom_packages)
+        attested = found.sbom_packages
+        packages = "none attached" if attested is None else f"{len(attested)} packages"
         signed_at = found.annotations.get(signing.ANNOTATION + "signed-at", "-")
         digest = found.reference.rsplit("@", 1)[1]
         rows.append((stage, ref, digest, found.signer, signed_at, found.revision, packages))

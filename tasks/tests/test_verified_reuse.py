@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks import signing
 from tasks.tests.conftest import (
     clean_env,
     commit_all,
@@ -48,10 +49,12 @@ def signed_master(tmp_path_factory: pytest.TempPathFactory, upstream: str, regis
         ZONE_SIGNING_KEY=ours.private_key,
         ZONE_VERIFY_KEY=ours.public_key,
         COSIGN_PASSWORD=PASSWORD,
+        ZONE_SBOM_CACHE=str(tmp_path / "sbom"),
     )
     _ok(run_tasks(repo, "bake", "--repo", prefix, env=env))
     pushed = _ok(run_tasks(repo, "push", *STAGES, "--repo", prefix, env=env))
     assert pushed.count("signing ") == len(STAGES), pushed
+    assert pushed.count("attaching its SBOM") == len(STAGES), pushed
     master = git(repo, "rev-parse", "HEAD")
     git(repo, "checkout", "-q", "-b", "feature")
     write(repo, "images/sas/stage.txt", "sas on feature\n")
@@ -63,8 +66,6 @@ def signed_master(tmp_path_factory: pytest.TempPathFactory, upstream: str, regis
 def _tamper(engine, upstream: str, prefix: str, tag: str, signer=None) -> None:  # type: ignore[no-untyped-def]
     """Someone else's image behind mid:TAG (the upstream busybox with a label of its own:
     an image of its own digest), signed by `signer`."""
-    from tasks import signing
-
     dockerfile = io.BytesIO(f"FROM {upstream}\nLABEL forged={tag}\n".encode())
     engine.images.build(fileobj=dockerfile, tag=f"{prefix}/mid:{tag}", rm=True)
     engine.images.push(f"{prefix}/mid", tag)
@@ -81,6 +82,12 @@ def test_verify_names_signer_commit_and_time(signed_master) -> None:
     assert output.count(master) >= 2, output  # each image's signed commit
     assert "ours.pub" in output
     assert PASSWORD not in output
+    # Each pushed image carries its SBOM, made by syft: the fixture stack is busybox's.
+    assert output.count("SBOM: ") == 2 and "SBOM: none attached" not in output
+    identity = signing.Identity(public_key=env["ZONE_VERIFY_KEY"])
+    host, path = prefix.split("/", 1)
+    base = f"{prefix}/base@{manifest_digest(host, f'{path}/base', master)}"
+    assert "busybox" in (signing.verify(base, identity).sbom_packages or ())
 
 
 def test_verification_off_warns_on_every_reuse(signed_master) -> None:
