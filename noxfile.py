@@ -122,7 +122,7 @@ def dev(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, hadolint, shellcheck, actionlint, bake --print, layers, secrets, docs; PATH, --only."""
+    """prek runs ruff, mypy, hadolint, shellcheck, actionlint and our checks; PATH, --only."""
     _install(session, "runner", "lint")
     session.run("python", "-m", "tasks", "lint", *session.posargs, stderr=None)
 

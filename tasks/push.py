@@ -16,6 +16,7 @@ import dataclasses
 import datetime
 import os
 import re
+from typing import cast
 
 import docker
 import docker.errors
@@ -111,7 +112,7 @@ def local_image(client: docker.DockerClient, name: str, anchors: list[str], stag
         name,
         mine or [anchor],
         (image.labels or {}).get(engine.REVISION_LABEL),
-        frozenset({*known, image.id}),  # the containerd store's IDs are manifest digests
+        frozenset({*known, cast(str, image.id)}),  # the containerd store's IDs are manifest digests
         image.id,
     )
 
