@@ -33,7 +33,9 @@ def _install(session: nox.Session, *groups: str) -> None:
         return
     only = [f"--only-group={group}" for group in groups]
     env = {"UV_PROJECT_ENVIRONMENT": str(venv), "UV_COMPILE_BYTECODE": "1"}
-    if session.run_install("uv", "sync", "--locked", *only, env=env, external=True) is not None:
+    # silent: uv's report shown only if it fails (stdout stays for `--json`).
+    sync = ["uv", "sync", "--locked", *only]
+    if session.run_install(*sync, env=env, external=True, silent=True) is not None:
         stamp.write_text(synced.hexdigest())  # None: `nox -R` skipped the install
 
 
