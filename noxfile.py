@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import nox
 
 nox.needs_version = ">=2025.2.9"
-nox.options.default_venv_backend = "uv|virtualenv"
+# uv makes the venvs and installs them from uv.lock.
+nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["plan"]
 
-PYPROJECT = nox.project.load_toml("pyproject.toml")
+LOCKED_FROM = ("pyproject.toml", "uv.lock")
 
 
 def _install(session: nox.Session, *groups: str) -> None:
-    # Bytecode compiled at install (pip does it, uv only when asked): the first `plan`
-    # in a fresh venv, or any run where PYTHONDONTWRITEBYTECODE is set, starts fast.
-    requirements = nox.project.dependency_groups(PYPROJECT, *groups)
-    session.install(*requirements, env={"UV_COMPILE_BYTECODE": "1"})
+    """The groups' packages exactly as uv.lock pins them, nothing newer.
+
+    `uv sync --locked` refuses a lock that no longer matches pyproject.toml (it says to
+    run `uv lock`). Bytecode is compiled at install, so the first `plan` in a fresh venv
+    starts fast; as uv compiles the whole venv again on every sync, a venv already synced
+    from these very files is left as it is.
+    """
+    venv = Path(session.virtualenv.location)
+    stamp = venv / ".zone-synced"
+    synced = hashlib.sha256(" ".join(groups).encode())
+    for name in LOCKED_FROM:
+        synced.update(Path(name).read_bytes())
+    if stamp.is_file() and stamp.read_text() == synced.hexdigest():
+        return
+    only = [f"--only-group={group}" for group in groups]
+    env = {"UV_PROJECT_ENVIRONMENT": str(venv), "UV_COMPILE_BYTECODE": "1"}
+    # silent: uv's report shown only if it fails (stdout stays for `--json`).
+    sync = ["uv", "sync", "--locked", *only]
+    if session.run_install(*sync, env=env, external=True, silent=True) is not None:
+        stamp.write_text(synced.hexdigest())  # None: `nox -R` skipped the install
 
 
 def _runner(session: nox.Session, command: str) -> None:
@@ -104,7 +124,7 @@ def dev(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, hadolint, shellcheck, actionlint, bake --print, layers, secrets, docs; PATH, --only."""
+    """prek runs ruff, mypy, hadolint, shellcheck, actionlint and our checks; PATH, --only."""
     _install(session, "runner", "lint")
     session.run("python", "-m", "tasks", "lint", *session.posargs, stderr=None)
 

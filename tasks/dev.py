@@ -25,6 +25,7 @@ import webbrowser
 
 import docker.errors
 import psutil
+from docker.models.containers import Container
 from rich.text import Text
 
 from tasks import bakefile, engine, imagetest, tags
@@ -190,7 +191,7 @@ def _in_url(address: str) -> str:
     return f"[{address}]" if ":" in address else address  # IPv6 goes in brackets
 
 
-def _stream_logs(container) -> None:
+def _stream_logs(container: Container) -> None:
     with contextlib.suppress(docker.errors.APIError, ValueError, OSError):
         for chunk in container.logs(stream=True, follow=True):
             err.out(chunk.decode(errors="replace").rstrip("\n"), highlight=False)
@@ -220,7 +221,7 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace,
     prefix = nb_prefix.rstrip("/")
 
     # Signals become an exception in the main thread, so `finally` always cleans up.
-    def stop(signum, frame):
+    def stop(signum: int, frame: object) -> None:
         raise _Stop
 
     # A signal ignored from the start (nohup: SIGHUP) means "keep running": it stays so,

@@ -198,7 +198,8 @@ def _sources(item: Instruction, stage: Stage, name: str) -> tuple[list[Source], 
         if item.heredocs:
             return [], f"{item.keyword} <<heredoc"
         words = _words(item.arguments)[:-1]  # the last word is the destination
-        origin = (item.flag_values("from") or [None])[-1]
+        froms = item.flag_values("from")
+        origin = froms[-1] if froms else None
         folder = stage.context if origin is None else stage.local_contexts.get(origin)
         if folder is None:  # from a build stage, an image or another target
             return [], None

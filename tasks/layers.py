@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import cast
 
 from tasks import engine, tags
 from tasks.console import ZoneError
@@ -172,7 +173,7 @@ def local(ref: str) -> Image:
         )
         for i, diff_id in enumerate(diff_ids)
     )
-    return Image(ref, image.id, "", layers)
+    return Image(ref, cast(str, image.id), "", layers)  # an engine's image always has an id
 
 
 def _instruction(created_by: str) -> str:

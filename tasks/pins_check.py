@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 import requests
@@ -255,7 +255,7 @@ def _fingerprint(
 
 def _openvsx(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
     """Open VSX's registry API: GET /api/PUBLISHER/NAME/VERSION (404 with an `error`)."""
-    publisher, _, name = pin.name.partition(".")
+    publisher, _dot, name = pin.name.partition(".")
     url = f"{services.openvsx}/api/{publisher}/{name}/{pin.value}"
     response = _get(url, services)
     if response.status_code == 404:
@@ -309,7 +309,7 @@ _CHECKERS: dict[str, Callable[[Pin, Services, Mapping], tuple[str, str]]] = {
 # --- HTTP --------------------------------------------------------------------------------
 
 
-def _get(url: str, services: Services, headers: dict[str, str] | None = None):
+def _get(url: str, services: Services, headers: dict[str, str] | None = None) -> requests.Response:
     return _request("GET", url, services, headers)
 
 
@@ -381,8 +381,8 @@ def _versions_of_files(files: list[dict]) -> list[str]:
     return versions
 
 
-def _latest(versions) -> str:
-    def key(version: str) -> tuple:
+def _latest(versions: Collection[str]) -> str:
+    def key(version: str) -> tuple[int, ...]:
         return tuple(int(part) if part.isdigit() else -1 for part in re.split(r"[.+-]", version))
 
     return max(versions, key=key) if versions else "none"

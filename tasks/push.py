@@ -16,6 +16,7 @@ import dataclasses
 import datetime
 import os
 import re
+from typing import cast
 
 import docker
 import docker.errors
@@ -107,12 +108,13 @@ def local_image(client: docker.DockerClient, name: str, anchors: list[str], stag
         for d in image.attrs.get("RepoDigests") or []
         if _familiar(d.split("@", 1)[0]) == _familiar(name)
     }
+    image_id = cast(str, image.id)  # an image the engine listed always has one
     return Local(
         name,
         mine or [anchor],
         (image.labels or {}).get(engine.REVISION_LABEL),
-        frozenset({*known, image.id}),  # the containerd store's IDs are manifest digests
-        image.id,
+        frozenset({*known, image_id}),  # the containerd store's IDs are manifest digests
+        image_id,
     )
 
 

@@ -97,6 +97,7 @@ def run(
     work = []
     for name in stages:
         source = found[name]
+        assert source is not None  # the missing ones were refused above
         new_tags = order([ref.rsplit(":", 1)[1] for ref in plan.stage(name).tags], settings)
         note(f"{name}: {source.ref} ({source.why}) -> {', '.join(new_tags)}")
         work.append((name, source, new_tags))

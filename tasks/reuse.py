@@ -146,8 +146,9 @@ class Reuse:
             return self._built_from_our_inputs(stage, source, revision)
 
     def _built_from_our_inputs(self, stage: str, source: Source, revision: str | None) -> bool:
-        known = revision and tags.FULL_SHA.fullmatch(revision) and self.checkout is not None
-        if not known or not self.checkout.resolves(revision):
+        checkout = self.checkout
+        known = revision and tags.FULL_SHA.fullmatch(revision) and checkout is not None
+        if not (known and revision and checkout and checkout.resolves(revision)):
             shown = f" ({revision})" if revision else ""
             note(
                 f"{source.ref}: no revision label naming a commit of this repository{shown}, "
@@ -161,4 +162,5 @@ class Reuse:
 
     @functools.cache  # noqa: B019 - one Reuse per command: the cache dies with it
     def _changed_since(self, revision: str) -> set[str]:
+        assert self.checkout is not None  # asked only for a revision the checkout resolves
         return changed_since(self.settings, self.graph, self.checkout, revision)

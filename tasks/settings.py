@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tasks import references
 from tasks.console import ZoneError
@@ -138,7 +139,9 @@ def load(root: Path) -> Settings:
         budgets[DEFAULT_BUDGET] = parse_size(
             os.environ["ZONE_PULL_BUDGET"], "environment variable ZONE_PULL_BUDGET"
         )
-    checked = {field: _checked(field, value, where[field]) for field, value in values.items()}
+    checked: dict[str, Any] = {
+        field: _checked(field, value, where[field]) for field, value in values.items()
+    }
     if budgets:
         checked["pull_budget"] = tuple(budgets.items())
     return Settings(root=root, **checked)

@@ -57,7 +57,7 @@ class Revision:
             return list(dict.fromkeys([*branch, f"{self.short_sha}{DIRTY}", *extra]))
         tags = [self.branch]
         if self.sha:
-            tags += [self.sha, self.short_sha]
+            tags += [self.sha, self.sha[:SHORT_SHA_LENGTH]]
         if self.branch == sanitize(settings.release_branch) and not self.pull_request:
             tags += [settings.version_tag, "latest"]
         return list(dict.fromkeys([*tags, *extra]))

@@ -8,6 +8,8 @@ the signed digest, so the two agree on an image that was never tampered with.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tasks import engine, signing, summary, tags
 from tasks.bakefile import BakeGraph
 from tasks.console import FAILURE, ZoneError, err, shown
@@ -74,7 +76,7 @@ def signed(ref: str, identity: signing.Identity, settings: Settings) -> signing.
     return found
 
 
-def _show(rows: list[tuple[str, ...]]) -> None:
+def _show(rows: Sequence[tuple[str, ...]]) -> None:
     """One line an image, never cut: logs keep every digest and commit whole."""
     for stage, ref, digest, signer, signed_at, commit, packages in rows:
         if digest == "-":

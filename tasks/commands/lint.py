@@ -8,8 +8,8 @@ from tasks.context import Context
 from tasks.lint import CHECKS
 
 HELP = (
-    "ruff, hadolint, shellcheck, actionlint, scan allowlist, CI build levels, "
-    "bake --print, layer sizes, credentials, stale docs"
+    "prek runs ruff, mypy, hadolint, shellcheck, actionlint, scan allowlist, CI build "
+    "levels, bake --print, layer sizes, credentials, stale docs"
 )
 USAGE = "nox -s lint -- [PATH ...] [--only CHECK ...]"
 

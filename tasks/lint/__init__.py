@@ -1,4 +1,8 @@
-"""`nox -s lint`: every check over the repository, all of them run, every finding shown."""
+"""`nox -s lint`: every check over the repository, all of them run, every finding shown.
+
+prek runs the checks as the hooks of .pre-commit-config.yaml; each check's hook id is
+its name with spaces and "--" as "-" (HOOKS).
+"""
 
 # Checks of the files found (all of the repository's, or those under the PATHs given).
 FILE_CHECKS = (
@@ -11,7 +15,9 @@ FILE_CHECKS = (
     "shellcheck",
     "actionlint",
     "pins",
+    "mypy",
 )
 # Checks of this repository as a whole: run without PATHs, or when --only names them.
 REPOSITORY_CHECKS = ("scan allowlist", "build levels", "bake --print", "docs")
 CHECKS = FILE_CHECKS + REPOSITORY_CHECKS
+HOOKS = {name: name.replace(" --", " ").replace(" ", "-") for name in CHECKS}

@@ -1,25 +1,32 @@
-"""Run the lint checks, print each finding as `file:line: message`, then one verdict.
+"""The lint: prek runs every check as a hook of .pre-commit-config.yaml, then one verdict.
 
 Checks never stop each other: a developer sees everything wrong in one run. PATHs narrow
 the files (so the lint can be pointed at another repository's images); --only the checks.
+Our own checks run as hooks too (tasks/lint/hook.py calls `check` here).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.text import Text
-
 from tasks import bakefile, docs
-from tasks.console import FAILURE, ZoneError, err, note
-from tasks.lint import CHECKS, FILE_CHECKS, files, hadolint_config, layers, secrets, tools
+from tasks.console import FAILURE, ZoneError, note
+from tasks.lint import CHECKS, FILE_CHECKS, HOOKS, files, hadolint_config, layers, secrets, tools
 from tasks.lint import pins as pin_checks
 from tasks.lint.finding import Finding
 from tasks.lint.stages import StageImages
 from tasks.settings import Settings
+
+CONFIG = ".pre-commit-config.yaml"
+# Set by `python -m tasks lint PATH...` for the hooks it starts: these files only, none of
+# the repository-wide parts of a check (the stages' pins as a whole, .hadolint.yaml).
+FILES_ONLY = "ZONE_LINT_FILES_ONLY"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,27 +37,30 @@ class Files:
     scripts: dict[str, str]  # path -> the shell to name to shellcheck ('' for its shebang)
     workflows: list[str]  # GitHub workflows (actionlint, secrets)
     actions: list[str]  # composite actions (secrets)
-    python: list[str]
 
     @classmethod
-    def find(cls, root: Path, paths: list[str]) -> Files:
-        if paths:
-            every = [file for start in _starts(root, paths) for file in _files_of(root, start)]
-            every = list(dict.fromkeys(every))
-        else:
-            every = files.walk(root)
+    def find(cls, root: Path, every: list[Path]) -> Files:
         in_repo = {path: files.in_repository(path, root) for path in every}
         return cls(
             dockerfiles=[_shown(p, root) for p in every if files.is_dockerfile(p)],
             scripts={_shown(p, root): s for p in every if (s := files.shell_of(p)) is not None},
             workflows=[_shown(p, root) for p in every if files.is_workflow(in_repo[p])],
             actions=[_shown(p, root) for p in every if files.is_action(in_repo[p])],
-            python=[_shown(p, root) for p in every if p.suffix in (".py", ".pyi")],
         )
+
+    @classmethod
+    def given(cls, root: Path, paths: list[str]) -> Files:
+        """The files a hook was given (relative to root, or absolute), in path order
+        (prek hands them over in an order of its own)."""
+        return cls.find(root, sorted(Path(os.path.abspath(root / path)) for path in paths))
 
 
 def run(settings: Settings, paths: list[str] | None = None, only: list[str] | None = None) -> int:
-    """paths: lint only these files or folders; only: run only these checks."""
+    """paths: lint only these files or folders; only: run only these checks.
+
+    prek runs the hooks, each tool's findings shown as it writes them; this picks the
+    files (every file of the repository without PATHs, untracked ones too) and the hooks.
+    """
     root = settings.root
     paths, only = paths or [], only or []
     unknown = [name for name in only if name not in CHECKS]
@@ -59,61 +69,74 @@ def run(settings: Settings, paths: list[str] | None = None, only: list[str] | No
             f"unknown check {', '.join(map(repr, unknown))}",
             hint=f"known checks: {', '.join(CHECKS)}",
         )
-    found = Files.find(root, paths)
-    if only:
-        names = [name for name in CHECKS if name in only]
+    if paths:
+        every = [file for start in _starts(root, paths) for file in _files_of(root, start)]
+        every = list(dict.fromkeys(every))
     else:
-        names = list(FILE_CHECKS if paths else CHECKS)
-    stage_images = StageImages(settings.bake_file, root)
-    checks: dict[str, Callable[[], list[Finding]]] = {
-        "ruff format": lambda: _ruff(tools.ruff_format, root, paths, found),
-        "ruff check": lambda: _ruff(tools.ruff_check, root, paths, found),
-        "hadolint": lambda: tools.hadolint(root, found.dockerfiles),
-        "hadolint ignores": lambda: _hadolint_ignores(root, found.dockerfiles, not paths),
-        "layers": lambda: _layers(root, found.dockerfiles, stage_images),
-        "pins": lambda: pin_checks.check(settings, found.dockerfiles, repository=not paths),
+        every = files.walk(root)
+    if not (root / CONFIG).is_file():
+        raise ZoneError(f"lint: no {CONFIG} in {root}", hint="the lint's hooks are declared there")
+    if not (root / ".git").exists():
+        raise ZoneError(f"lint: {root} is not a git repository", hint="prek runs in a git checkout")
+    names = [name for name in CHECKS if name in only] if only else []
+    names = names or list(FILE_CHECKS if paths else CHECKS)
+    found = Files.find(root, every)
+    where = f" under {', '.join(paths)}" if paths else ""
+    note(
+        f"checking {len(found.dockerfiles)} Dockerfiles, {len(found.scripts)} shell scripts and "
+        f"{len(found.workflows)} workflows{where}; checks: {', '.join(names)}"
+    )
+    with tempfile.NamedTemporaryFile("w", prefix="zone-lint-", suffix=".files") as listed:
+        listed.write("\0".join(_shown(path, root) for path in every))
+        listed.flush()
+        argv = [tools.find("prek"), "run", "--config", CONFIG, "--files0-from", listed.name]
+        argv += [HOOKS[name] for name in names]
+        # prek's report is for people: on stderr, as all of ours (stdout stays for --json).
+        env = _hook_env(bool(paths))
+        result = subprocess.run(argv, cwd=root, env=env, stdout=sys.stderr, check=False)
+    if result.returncode != 0:
+        raise ZoneError(
+            "lint found problems: see the checks marked Failed above",
+            hint="each finding says file:line, as its tool writes it",
+            exit_code=FAILURE,
+        )
+    note("lint: everything passes")
+    return 0
+
+
+def _hook_env(files_only: bool) -> dict[str, str]:
+    """The venv's programs first on PATH: the hooks (language: system) run what it finds."""
+    env = {**os.environ, "PATH": os.pathsep.join([tools.venv_bin(), os.environ.get("PATH", "")])}
+    env.pop(FILES_ONLY, None)
+    return {**env, FILES_ONLY: "1"} if files_only else env
+
+
+def check(name: str, settings: Settings, paths: list[str]) -> list[Finding]:
+    """One of our own checks on the files its hook was given."""
+    root = settings.root
+    found = Files.given(root, paths)
+    repository = not os.environ.get(FILES_ONLY)
+    ours: dict[str, Callable[[], list[Finding]]] = {
+        "hadolint ignores": lambda: _hadolint_ignores(root, found.dockerfiles, repository),
+        "layers": lambda: _layers(root, found.dockerfiles, StageImages(settings.bake_file, root)),
+        "pins": lambda: pin_checks.check(settings, found.dockerfiles, repository=repository),
         "secrets": lambda: _secrets(root, found),
-        "shellcheck": lambda: tools.shellcheck(root, found.scripts),
-        "actionlint": lambda: tools.actionlint(root, found.workflows),
         "scan allowlist": lambda: _scan_allowlist(root),
         "build levels": lambda: _build_levels(root),
         "bake --print": lambda: _bake_prints(settings),
         "docs": lambda: _docs(settings),
     }
-    results: dict[str, list[Finding]] = {}
-    for name in names:
-        try:
-            results[name] = checks[name]()
-        except ZoneError as error:  # e.g. a tool missing or a bad bake file: still run the rest
-            results[name] = [Finding(".", 1, f"{error.message} {error.hint}".strip(), name)]
-    _drop_repeats(results)
-    for problem in stage_images.problems:
-        note(problem)
-    failed = [name for name in names if results[name]]
-    for name in names:
-        for finding in results[name]:
-            err.print(Text(str(finding)))
-    total = sum(len(results[name]) for name in names)
-    where = f" under {', '.join(paths)}" if paths else ""
-    note(
-        f"checked {len(found.dockerfiles)} Dockerfiles, {len(found.scripts)} shell scripts and "
-        f"{len(found.workflows)} workflows{where}; checks: {', '.join(names)}"
-    )
-    if failed:
-        raise ZoneError(f"lint found {total} problem(s) in: {', '.join(failed)}", exit_code=FAILURE)
-    note("lint: everything passes")
-    return 0
+    if name not in ours:
+        raise ZoneError(f"no check of ours named {name!r}", hint=f"ours: {', '.join(ours)}")
+    try:
+        return ours[name]()
+    except ZoneError as error:  # e.g. a bad bake file
+        return [Finding(".", 1, f"{error.message} {error.hint}".strip(), name)]
 
 
-def _drop_repeats(results: dict[str, list[Finding]]) -> None:
-    """Our layer check's pip-cache finding is hadolint's DL3042 where hadolint says it too
-    (hadolint misses some: a pip called by its full path, a rule ignored, a heredoc it
-    cannot parse); then it is reported once, by hadolint."""
-    said = {(f.path, f.line, f.rule) for f in results.get("hadolint", []) if f.rule}
-    if "layers" in results:
-        results["layers"] = [
-            f for f in results["layers"] if not f.rule or (f.path, f.line, f.rule) not in said
-        ]
+def shellcheck(settings: Settings, paths: list[str]) -> int:
+    """shellcheck on the shell scripts among these files, each with its shell named."""
+    return tools.shellcheck(settings.root, Files.given(settings.root, paths).scripts)
 
 
 def _starts(root: Path, paths: list[str]) -> list[Path]:
@@ -134,12 +157,6 @@ def _files_of(root: Path, start: Path) -> list[Path]:
     return files.walk(root, start) if start.is_dir() else [start]
 
 
-def _ruff(tool: Callable[..., list[Finding]], root: Path, paths: list[str], found: Files):
-    if paths and not found.python:
-        return []
-    return tool(root, found.python if paths else None)
-
-
 def _hadolint_ignores(root: Path, dockerfiles: list[str], config: bool) -> list[Finding]:
     """config: also check the repository's .hadolint.yaml (not when PATHs are given)."""
     inline = [f for path in dockerfiles for f in hadolint_config.check_pragmas(root / path, path)]
@@ -151,6 +168,8 @@ def _layers(root: Path, dockerfiles: list[str], stage_images: StageImages) -> li
     for path in dockerfiles:
         parent, refs = stage_images.parent_of(root / path)
         findings += layers.check_file(root / path, path, parent, refs)
+    for problem in stage_images.problems:
+        note(problem)
     return findings
 
 

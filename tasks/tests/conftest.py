@@ -81,8 +81,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 def make_stack(path: Path, with_runner: bool = False) -> Path:
     """A git repository shaped like this project: the real bake file, fixture stages.
 
-    with_runner also copies noxfile.py, pyproject.toml and tasks/ so that sessions run
-    in it exactly as they do here.
+    with_runner also copies noxfile.py, pyproject.toml, uv.lock, the lint's hooks and
+    tasks/ so that sessions run in it exactly as they do here.
     """
     path.mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT / "docker-bake.hcl", path)
@@ -90,8 +90,8 @@ def make_stack(path: Path, with_runner: bool = False) -> Path:
     write(path, "tests/general/test_general.py", "def test_ok():\n    pass\n")
     write(path, "README.md", "# fixture stack\n")
     if with_runner:
-        shutil.copy(PROJECT / "noxfile.py", path)
-        shutil.copy(PROJECT / "pyproject.toml", path)
+        for name in ("noxfile.py", "pyproject.toml", "uv.lock", ".pre-commit-config.yaml"):
+            shutil.copy(PROJECT / name, path)
         shutil.copytree(
             PROJECT / "tasks",
             path / "tasks",

@@ -1,6 +1,7 @@
 """`nox -s lint`: each check catches a bad example and passes a good one.
 
-hadolint, shellcheck, ruff and buildx are the real tools, as the lint session runs them.
+hadolint, shellcheck, actionlint, ruff, mypy, prek and buildx are the real tools, as the lint
+session runs them (from the lint venv, uv.lock's versions).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tasks import dockerfile
-from tasks.lint import allowlist, files, hadolint_config, layers, secrets, tools
-from tasks.tests.conftest import git, make_stack, run_tasks, write
+from tasks.lint import CHECKS, HOOKS, allowlist, files, hadolint_config, layers, secrets, tools
+from tasks.tests.conftest import clean_env, git, make_stack, run_tasks, write
 
 BAD = Path(__file__).parent / "fixtures" / "lint"
 PROJECT = Path(__file__).resolve().parents[2]
@@ -210,28 +211,62 @@ def test_workflows_are_yaml_right_in_the_workflows_folder(relative: str, workflo
 # --- the outside tools -----------------------------------------------------------------
 
 
+def lint_repo(path: Path, pyproject: str = "[tool.zone]\n") -> Path:
+    """A git repository with this project's lint hooks, for `python -m tasks lint` in it."""
+    write(path, "pyproject.toml", pyproject)
+    shutil.copy(PROJECT / ".pre-commit-config.yaml", path)
+    git(path, "init", "-q")
+    return path
+
+
+def hook_failed(output: str, check: str) -> bool:
+    """prek marks a hook that found something: `NAME......Failed`."""
+    return re.search(rf"^{re.escape(check)}\.+Failed$", output, re.MULTILINE) is not None
+
+
+def test_the_hooks_are_the_checks() -> None:
+    """Every check has its hook in .pre-commit-config.yaml, by the id --only maps it to."""
+    import yaml
+
+    config = yaml.safe_load((PROJECT / ".pre-commit-config.yaml").read_text())
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert {repo["repo"] for repo in config["repos"]} == {"local"}  # nothing to fetch
+    assert list(hooks) == [HOOKS[name] for name in CHECKS]
+    assert [hooks[HOOKS[name]]["name"] for name in CHECKS] == list(CHECKS)
+    assert {hook["language"] for hook in hooks.values()} == {"system"}
+
+
 def test_ruff_reports_unformatted_and_failing_python(tmp_path: Path) -> None:
-    write(tmp_path, "pyproject.toml", '[tool.ruff.lint]\nselect = ["F"]\n')
-    write(tmp_path, "good.py", 'print("ok")\n')
-    assert tools.ruff_format(tmp_path) == [] and tools.ruff_check(tmp_path) == []
-    write(tmp_path, "bad.py", "import os\nx = {  'a':1 }\n")
-    [unformatted] = tools.ruff_format(tmp_path)
-    assert (unformatted.path, unformatted.message) == ("bad.py", "not formatted: run `ruff format`")
-    [unused] = tools.ruff_check(tmp_path)
-    assert str(unused).startswith("bad.py:1: F401")
+    repo = lint_repo(tmp_path, '[tool.ruff.lint]\nselect = ["F"]\n')
+    write(repo, "good.py", 'print("ok")\n')
+    ruff = ("--only", "ruff format", "--only", "ruff check")
+    clean = run_tasks(repo, "lint", *ruff)
+    assert clean.returncode == 0, clean.stderr
+    write(repo, "bad.py", "import os\nx = {  'a':1 }\n")
+    failed = run_tasks(repo, "lint", *ruff)
+    assert failed.returncode == 1
+    output = failed.stderr
+    assert hook_failed(output, "ruff format") and hook_failed(output, "ruff check")
+    assert "bad.py:2:1: unformatted" in output
+    assert "bad.py:1:8: F401" in output
+    assert "good.py" not in output
 
 
 def test_hadolint_fails_on_warnings_and_errors(tmp_path: Path) -> None:
-    shutil.copy(BAD / "hadolint-bad.Dockerfile", tmp_path / "Dockerfile")
-    findings = tools.hadolint(tmp_path, ["Dockerfile"])
-    codes = {(f.line, f.message.split()[0]) for f in findings}
-    assert {(2, "DL4000"), (3, "DL3003"), (3, "DL3008")} <= codes
-    assert all(str(f).startswith("Dockerfile:") for f in findings)
+    repo = lint_repo(tmp_path)
+    shutil.copy(BAD / "hadolint-bad.Dockerfile", repo / "Dockerfile")
+    failed = run_tasks(repo, "lint", "--only", "hadolint")
+    assert failed.returncode == 1 and hook_failed(failed.stderr, "hadolint")
+    for line, code in ((2, "DL4000"), (3, "DL3003"), (3, "DL3008")):
+        assert f"Dockerfile:{line} {code}" in failed.stderr
 
 
 def test_hadolint_passes_the_good_example(tmp_path: Path) -> None:
-    shutil.copy(BAD / "good.Dockerfile", tmp_path / "Dockerfile")
-    assert tools.hadolint(tmp_path, ["Dockerfile"]) == []
+    repo = lint_repo(tmp_path)
+    shutil.copy(BAD / "good.Dockerfile", repo / "Dockerfile")
+    result = run_tasks(repo, "lint", "--only", "hadolint")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^hadolint\.+Passed$", result.stderr, re.MULTILINE)
 
 
 def test_hadolint_config_must_say_why_a_rule_is_ignored(tmp_path: Path) -> None:
@@ -267,45 +302,68 @@ def test_the_repository_hadolint_config_is_valid() -> None:
 
 
 def test_shellcheck_catches_the_bad_scripts(tmp_path: Path) -> None:
+    repo = lint_repo(tmp_path)
     for name in ("bad-script.sh", "s6-bad-run"):
-        shutil.copy(BAD / name, tmp_path / name)
-    findings = tools.shellcheck(tmp_path, {"bad-script.sh": "", "s6-bad-run": "bash"})
-    lines = {(f.path, f.line) for f in findings}
-    assert {("bad-script.sh", 4), ("bad-script.sh", 5), ("s6-bad-run", 3)} <= lines
-    assert any("SC2086" in f.message for f in findings)
+        shutil.copy(BAD / name, repo / name)
+    failed = run_tasks(repo, "lint", "--only", "shellcheck")
+    assert failed.returncode == 1 and hook_failed(failed.stderr, "shellcheck")
+    for place in ("bad-script.sh:4:", "bad-script.sh:5:", "s6-bad-run:3:"):
+        assert place in failed.stderr
+    assert "SC2086" in failed.stderr
 
 
 def test_shellcheck_passes_good_scripts_and_with_contenv_needs_the_shell_named(
-    tmp_path: Path,
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    repo = lint_repo(tmp_path)
     for name in ("good-script.sh", "s6-good-run"):
-        shutil.copy(BAD / name, tmp_path / name)
-    assert tools.shellcheck(tmp_path, {"good-script.sh": "", "s6-good-run": "bash"}) == []
+        shutil.copy(BAD / name, repo / name)
+    clean = run_tasks(repo, "lint", "--only", "shellcheck")
+    assert clean.returncode == 0, clean.stderr
     # Without --shell, shellcheck refuses the with-contenv shebang: why we name the shell.
-    unnamed = tools.shellcheck(tmp_path, {"s6-good-run": ""})
-    assert any("SC1008" in f.message for f in unnamed)
+    assert tools.shellcheck(repo, {"s6-good-run": ""}) != 0
+    assert "SC1008" in capfd.readouterr().out
 
 
 def test_actionlint_catches_a_bad_workflow_and_its_scripts_through_shellcheck(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    write(tmp_path, ".github/workflows/bad.yaml", (BAD / "bad-workflow.yaml").read_text())
-    # No shellcheck on PATH: the check must still hand actionlint the venv's one.
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    findings = tools.actionlint(tmp_path, [".github/workflows/bad.yaml"])
-    assert {f.path for f in findings} == {".github/workflows/bad.yaml"}
-    kinds = {(f.line, f.message.rsplit("[", 1)[-1]) for f in findings}
-    assert kinds == {(6, "job-needs]"), (8, "expression]"), (10, "shellcheck]")}
-    assert any("SC2086" in f.message for f in findings)
-    assert any('undefined variable "machine"' in f.message for f in findings)
+    repo = lint_repo(tmp_path)
+    write(repo, ".github/workflows/bad.yaml", (BAD / "bad-workflow.yaml").read_text())
+    # No shellcheck on PATH: the lint must still hand actionlint the venv's one.
+    failed = run_tasks(repo, "lint", "--only", "actionlint", env=clean_env(PATH="/usr/bin:/bin"))
+    assert failed.returncode == 1 and hook_failed(failed.stderr, "actionlint")
+    places = re.findall(r"^\s*(\S+?):(\d+):\d+: .*\[([\w-]+)\]$", failed.stderr, re.MULTILINE)
+    assert {(path, int(line), kind) for path, line, kind in places} == {
+        (".github/workflows/bad.yaml", 6, "job-needs"),
+        (".github/workflows/bad.yaml", 8, "expression"),
+        (".github/workflows/bad.yaml", 10, "shellcheck"),
+    }
+    assert "SC2086" in failed.stderr
+    assert 'undefined variable "machine"' in failed.stderr
 
 
 def test_actionlint_passes_the_repository_workflows() -> None:
-    assert tools.actionlint(PROJECT, OUR_WORKFLOWS) == []
+    result = run_tasks(PROJECT, "lint", "--only", "actionlint", *OUR_WORKFLOWS)
+    assert result.returncode == 0, result.stderr
 
 
 def test_actionlint_has_nothing_to_do_without_workflows(tmp_path: Path) -> None:
-    assert tools.actionlint(tmp_path, []) == []
+    result = run_tasks(lint_repo(tmp_path), "lint", "--only", "actionlint")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^actionlint\.+\(no files to check\)Skipped$", result.stderr, re.M)
+
+
+def test_a_type_error_fails_the_lint_at_its_file_and_line(tmp_path: Path) -> None:
+    """mypy, as the lint runs it, on a copy of the runner with one wrong annotation."""
+    repo = make_stack(tmp_path / "stack", with_runner=True)
+    tags = repo / "tasks/tags.py"
+    tags.write_text(tags.read_text() + '\n\ndef typo() -> int:\n    return "one"\n')
+    line = tags.read_text().splitlines().index('    return "one"') + 1
+    failed = run_tasks(repo, "lint", "--only", "mypy")
+    assert failed.returncode == 1 and hook_failed(failed.stderr, "mypy")
+    assert f"tasks/tags.py:{line}: error: Incompatible return value type" in failed.stderr
+    assert "Traceback" not in failed.stderr
 
 
 def test_the_scan_allowlist_needs_a_reason_one_entry_per_id_and_real_dates(
@@ -399,12 +457,14 @@ def test_lint_passes_a_clean_stack_and_reports_every_check_that_fails(tmp_path: 
     output = failed.stderr
     assert "images/mid/Dockerfile:6: RUN only changes owner/permissions" in output
     assert "images/mid/Dockerfile:6: DL3002" not in output  # USER 1000 comes last
-    assert "images/mid/run:3: note: Double quote" in output
-    assert "images/mid/helper.py:1: F401" in output
+    assert re.search(r"images/mid/run:3:\d+: note: Double quote", output)
+    assert "images/mid/helper.py:1:8: F401" in output
     assert "docs/stages.md:1: stale" in output and "nox -s docs" in output
     assert "Traceback" not in output
     for check in ("ruff check", "layers", "shellcheck", "docs"):
-        assert check in output.rsplit("lint found", 1)[1]
+        assert hook_failed(output, check), check
+    assert not hook_failed(output, "hadolint")
+    assert "lint found problems" in output
 
 
 def test_lint_reports_bad_workflows_and_a_bad_scan_allowlist(tmp_path: Path) -> None:
@@ -417,13 +477,12 @@ def test_lint_reports_bad_workflows_and_a_bad_scan_allowlist(tmp_path: Path) -> 
     failed = run_tasks(repo, "lint")
     assert failed.returncode == 1
     output = failed.stderr
-    assert ".github/workflows/bad.yml:10: shellcheck reported issue" in output
+    assert re.search(r"\.github/workflows/bad\.yml:10:\d+: shellcheck reported issue", output)
     assert ".github/workflows/release.yaml" not in output
     assert ".github/trivy-allowlist.yaml:3: CVE-2024-0001 has no `statement`" in output
     assert "2 workflows" in output
     assert "Traceback" not in output
-    summary = output.rsplit("lint found", 1)[1]
-    assert "actionlint" in summary and "scan allowlist" in summary
+    assert hook_failed(output, "actionlint") and hook_failed(output, "scan allowlist")
 
 
 def test_build_levels_match_the_plans_outputs(tmp_path: Path) -> None:
@@ -457,16 +516,18 @@ STACK = BAD / "stack"
 
 def _stack_layer_findings(root: Path) -> list[tuple[str, int, str]]:
     """(stage folder, line, message up to its first colon) of the layer check over a
-    stack, as `nox -s lint -- --only layers PATH` reports them."""
+    stack, as `nox -s lint -- --only layers PATH` reports them (a copy outside this
+    repository: the lint's hooks exclude the bad examples under tasks/tests/fixtures/lint)."""
     result = run_tasks(PROJECT, "lint", "--only", "layers", str(root))
     assert "Traceback" not in result.stderr
-    found = re.findall(r"^\S+/images/(\w+)/Dockerfile:(\d+): ([^:]+)", result.stderr, re.MULTILINE)
+    found = re.findall(r"^\s*\S+/images/(\w+)/Dockerfile:(\d+): ([^:]+)", result.stderr, re.M)
     return [(folder, int(line), message) for folder, line, message in found]
 
 
-def test_a_cleanup_helper_of_the_parent_stage_counts_in_its_children() -> None:
+def test_a_cleanup_helper_of_the_parent_stage_counts_in_its_children(tmp_path: Path) -> None:
     """The fixture's bake file links child to base only through BASE_IMAGE = "base"."""
-    found = _stack_layer_findings(STACK)
+    shutil.copytree(STACK, tmp_path / "stack")
+    found = _stack_layer_findings(tmp_path / "stack")
     assert found == [
         ("child", 8, "RUN changes owner/permissions of ${HOME_TMP}, filled at line 6"),
         ("loose", 3, "apt lists stay in this layer"),  # no stage builds it: no helper known
@@ -625,7 +686,8 @@ def test_lint_paths_and_only_narrow_files_and_checks(tmp_path: Path) -> None:
     assert "other/.github/workflows/b.yaml:14: secret SAS_SA_KEY" in output
     assert "helper.py" not in output and "F401" not in output
     assert "checks: secrets" in output and "1 workflows under other" in output
-    assert "lint found 7 problem(s) in: secrets" in output
+    assert hook_failed(output, "secrets")
+    assert len(re.findall(r"^\s*other/\S+:\d+: ", output, re.MULTILINE)) == 7
     # Every file check, on a folder with nothing wrong: the repository checks are left out.
     clean = run_tasks(repo, "lint", "images/base")
     assert clean.returncode == 0, clean.stderr
@@ -647,16 +709,15 @@ def test_lint_refuses_an_unknown_check_and_a_missing_path(tmp_path: Path) -> Non
     assert "Traceback" not in unknown.stderr + missing.stderr
 
 
-def test_the_pip_cache_is_reported_once_where_hadolint_reports_dl3042(tmp_path: Path) -> None:
-    shutil.copy(BAD / "pip-dl3042.Dockerfile", tmp_path / "Dockerfile")
-    write(tmp_path, "pyproject.toml", "[tool.zone]\n")
-    both = run_tasks(tmp_path, "lint", "--only", "hadolint", "--only", "layers", "Dockerfile")
-    lines = [line for line in both.stderr.splitlines() if line.startswith("Dockerfile:")]
-    # hadolint says line 3; it misses the pip called by its full path (line 4): we say that.
-    assert [line.split(": ")[0] for line in lines if "DL3042" in line] == ["Dockerfile:3"]
-    assert [line.split(": ")[0] for line in lines if "pip cache stays" in line] == ["Dockerfile:4"]
-    alone = run_tasks(tmp_path, "lint", "--only", "layers", "Dockerfile")
-    assert alone.stderr.count("pip cache stays") == 2
+def test_hadolint_and_the_layer_check_both_report_a_pip_cache(tmp_path: Path) -> None:
+    repo = lint_repo(tmp_path)
+    shutil.copy(BAD / "pip-dl3042.Dockerfile", repo / "Dockerfile")
+    both = run_tasks(repo, "lint", "--only", "hadolint", "--only", "layers", "Dockerfile")
+    assert both.returncode == 1
+    # hadolint says line 3; it misses the pip called by its full path (line 4): ours says both.
+    assert re.findall(r"^\s*Dockerfile:(\d+) DL3042", both.stderr, re.MULTILINE) == ["3"]
+    ours = re.findall(r"^\s*Dockerfile:(\d+): pip cache stays", both.stderr, re.MULTILINE)
+    assert ours == ["3", "4"]
 
 
 def test_a_folder_an_earlier_run_only_made_holds_nothing_to_copy() -> None:

@@ -1,0 +1,48 @@
+"""uv.lock: every session installs from it, and a lock stale against pyproject.toml stops
+the session with uv's one message to run `uv lock`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tasks.tests.conftest import PROJECT, clean_env, make_stack, run_nox
+
+UV = str(Path(sys.executable).with_name("uv"))  # the selftest venv's, as uv.lock pins it
+
+
+def test_the_lock_is_current_and_has_every_group() -> None:
+    checked = subprocess.run(
+        [UV, "lock", "--check", "--offline"], cwd=PROJECT, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
+    for group in ("runner", "selftest", "imagetest", "lint", "nox"):
+        exported = subprocess.run(
+            [UV, "export", "--frozen", "--only-group", group, "--no-hashes"],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+        )
+        assert exported.returncode == 0, exported.stderr
+        assert "==" in exported.stdout, group  # pinned versions, not bounds
+
+
+def test_a_stale_lock_stops_the_session_with_uv_lock(tmp_path: Path) -> None:
+    repo = make_stack(tmp_path / "stack", with_runner=True)
+    pyproject = repo / "pyproject.toml"
+    text = pyproject.read_text()
+    assert '"rich>=13"' in text
+    pyproject.write_text(text.replace('"rich>=13"', '"rich>=13.1"'))
+    # A venv folder of its own: a synced venv from the same files would be left as it is.
+    failed = run_nox(repo, tmp_path / "envs", "plan", env=clean_env())
+    assert failed.returncode != 0
+    output = failed.stdout + failed.stderr
+    assert "The lockfile at `uv.lock` needs to be updated" in output
+    assert "run `uv lock`" in output
+    assert "Traceback" not in output
+    # `uv lock` (what the message says) makes the session run again.
+    subprocess.run([UV, "lock", "--quiet"], cwd=repo, check=True)
+    planned = run_nox(repo, tmp_path / "envs", "plan", "--json", env=clean_env())
+    assert planned.returncode == 0, planned.stderr
+    assert '"stages"' in planned.stdout
