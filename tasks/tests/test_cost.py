@@ -193,9 +193,11 @@ def test_cost_names_the_package_the_new_layer_and_the_shared_ones(
     assert found["new_pull_bytes"] == sum(registry_sizes[2:])
     assert found["new_pull_bytes_estimated"] is False
     assert "zone-demo-pkg 1.2.3" in result.stderr and "added" in result.stderr
-    # The SBOMs are cached by digest: the release's and the new image's, made once.
+    # The SBOMs are cached by digest: the release's and the new image's, made once, each
+    # as its packages and as the SPDX document push attaches.
     cached = sorted(p.name for p in (tmp_path / "sbom").iterdir())
-    assert len(cached) == 2 and all(name.startswith("sha256-") for name in cached)
+    assert len(cached) == 4 and all(name.startswith("sha256-") for name in cached)
+    assert len([name for name in cached if name.endswith(".spdx.json")]) == 2
     summary_file = tmp_path / "summary.md"
     again = run_tasks(
         repo, "cost", "base", "--repo", images["repo"], "--tag", "new", "--json",
