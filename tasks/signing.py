@@ -23,6 +23,7 @@ import subprocess
 from pathlib import Path
 
 from tasks.console import FAILURE, ZoneError
+from tasks.references import ImageRef
 from tasks.settings import Settings
 
 ANNOTATION = "io.zone."  # our annotations: revision, stage, signed-at
@@ -169,7 +170,7 @@ def _sbom_packages(reference: str, flags: list[str]) -> tuple[str, ...] | None:
 
 
 def _by_digest(reference: str) -> str:
-    if "@sha256:" not in reference:
+    if ImageRef.parse(reference).digest is None:
         raise ZoneError(f"{reference} is not pinned by digest: only a digest is signed")
     return reference
 
