@@ -99,7 +99,7 @@ class Reuse:
                 note(f"{source.ref}: {found}: not reused")
                 self.refused.setdefault(stage, []).append(f"{source.ref}: {found}")
                 continue
-            pinned = dataclasses.replace(source, digest=ImageRef.parse(found.reference).digest)
+            pinned = dataclasses.replace(source, digest=found.digest)
             if self._same(stage, pinned):
                 return pinned
         return None

@@ -127,6 +127,11 @@ class Verified:
     def revision(self) -> str:
         return self.annotations.get(ANNOTATION + "revision", "")
 
+    @property
+    def digest(self) -> str:
+        """The digest verified: `reference` names the image by it (verify takes no other)."""
+        return ImageRef.parse(self.reference).digest or ""
+
 
 def sign(reference: str, identity: Identity, annotations: dict[str, str]) -> None:
     """Sign `reference` (name@sha256:...) with our annotations."""

@@ -40,8 +40,7 @@ def run(
         attested = found.sbom_packages
         packages = "none attached" if attested is None else f"{len(attested)} packages"
         signed_at = found.annotations.get(signing.ANNOTATION + "signed-at", "-")
-        # Verified by digest, so it has one ("-" would show as NOT VERIFIED: the safe side).
-        digest = ImageRef.parse(found.reference).digest or "-"
+        digest = found.digest
         rows.append((stage, ref, digest, found.signer, signed_at, found.revision, packages))
     _show(rows)
     columns = ["stage", "image", "digest", "signed by", "signed at", "commit", "SBOM packages"]
