@@ -435,11 +435,10 @@ def _reference_names(definitions: Mapping[str, Mapping[str, Any]]) -> dict[str, 
 
 def _normal(ref: str) -> str:
     """An image reference as Docker compares them: docker.io/library/x:latest is x."""
-    for prefix in ("docker.io/", "index.docker.io/"):
-        ref = ref.removeprefix(prefix)
-    ref = ref.removeprefix("library/")
-    last = ref.rsplit("/", 1)[-1]
-    return ref if ":" in last or "@" in last else f"{ref}:latest"
+    if not references.is_image(ref):
+        return ref  # bake refuses it later; it names nothing but itself
+    image = references.ImageRef.parse(ref)
+    return image.familiar if image.tag or image.digest else f"{image.familiar}:latest"
 
 
 def _strings(value: Any, where: str) -> list[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tasks import bakefile, pins
 from tasks.bakefile import BakeGraph
+from tasks.references import ImageRef
 
 STAGES_DOC = "docs/stages.md"
 PINS_DOC = "docs/pins.md"
@@ -65,9 +66,7 @@ def _upstream(stage: bakefile.Stage) -> str:
     image = str(stage.definition.get("args", {}).get("BASE_IMAGE", ""))
     if not image:
         return "(no BASE_IMAGE)"
-    image = image.split("@", 1)[0]
-    name, _, tag = image.rpartition(":")
-    return name if name and "/" not in tag else image
+    return ImageRef.parse(image).name
 
 
 def _node(name: str) -> str:

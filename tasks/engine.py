@@ -16,8 +16,8 @@ from typing import TypeVar
 import docker
 import docker.errors
 
-from tasks import tags
 from tasks.console import FAILURE, ZoneError, warn
+from tasks.references import ImageRef
 from tasks.retry import Exhausted, classify, with_retries
 
 T = TypeVar("T")
@@ -153,7 +153,7 @@ def last_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def _host_of(ref: str) -> str:
-    return tags.registry_host(ref.split("@", 1)[0].rsplit(":", 1)[0])
+    return ImageRef.parse(ref).host
 
 
 def _inspect(ref: str, template: str) -> str | None:

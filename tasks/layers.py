@@ -12,8 +12,9 @@ import dataclasses
 import json
 from typing import cast
 
-from tasks import engine, tags
+from tasks import engine
 from tasks.console import ZoneError
+from tasks.references import ImageRef
 from tasks.retry import classify
 from tasks.settings import Settings
 
@@ -61,15 +62,7 @@ def _raw(ref: str, template: str | None = None) -> dict | None:
     last = engine.last_line(result)
     if last.endswith(f"{ref}: not found") or "manifest unknown" in last:
         return None
-    raise classify(last, tags.registry_host(_name(ref)))
-
-
-def _name(ref: str) -> str:
-    """REPO/STAGE of REPO/STAGE:TAG or REPO/STAGE@DIGEST."""
-    if "@" in ref:
-        return ref.split("@", 1)[0]
-    head, _, tail = ref.rpartition(":")
-    return head if head and "/" not in tail else ref
+    raise classify(last, ImageRef.parse(ref).host)
 
 
 def _look(target: str, settings: Settings, template: str | None = None) -> dict | None:
@@ -94,7 +87,7 @@ def remote(ref: str, settings: Settings) -> Image | None:
     digest = top["digest"]
     if top.get("mediaType") in _INDEX_TYPES or "manifests" in top:
         digest = _platform_manifest(ref, top)["digest"]
-    exact = f"{_name(ref)}@{digest}"
+    exact = str(ImageRef.parse(ref).with_digest(digest))
     manifest = _look(exact, settings)
     config = _look(exact, settings, "{{json .Image}}")
     if manifest is None or config is None:

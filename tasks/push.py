@@ -21,55 +21,26 @@ from typing import cast
 import docker
 import docker.errors
 import requests.exceptions
-from rich.console import Console
 from rich.table import Table
 
-from tasks import engine, sbom, signing, summary, tags
+from tasks import engine, sbom, signing, tags
 from tasks.bakefile import BakeGraph
 from tasks.console import FAILURE, ZoneError, err, note, out, warn
+from tasks.published import Published, show
+from tasks.references import ImageRef, is_image
 from tasks.retry import Transient, classify, with_retries
 from tasks.settings import Settings
+from tasks.tags import Group
 
-_FULL_SHA = re.compile(r"[0-9a-f]{40}")
-_SHORT_SHA = re.compile(f"[0-9a-f]{{{tags.SHORT_SHA_LENGTH}}}")
 # The engine reports the pushed manifest as "TAG: digest: sha256:... size: N".
 _DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
-
-
-@dataclasses.dataclass(frozen=True)
-class Pushed:
-    ref: str
-    digest: str
-
-
-IMMUTABLE, BRANCH, MOVING = 0, 1, 2  # push groups, in push order
-
-
-def group(tag: str, settings: Settings) -> int:
-    """IMMUTABLE (full or short SHA), MOVING (the version tag, latest) or BRANCH (the
-    rest: branch and extra tags)."""
-    if _FULL_SHA.fullmatch(tag) or _SHORT_SHA.fullmatch(tag):
-        return IMMUTABLE
-    return MOVING if tag in (settings.version_tag, "latest") else BRANCH
-
-
-def order(tag_names: list[str], settings: Settings) -> list[str]:
-    """Push order: immutable tags (full SHA before short), then branch and extra tags,
-    then the moving ones (the version tag before latest) last."""
-    moving = [settings.version_tag, "latest"]
-
-    def rank(tag: str) -> tuple[int, int]:
-        within = -len(tag) if group(tag, settings) == IMMUTABLE else 0
-        return (group(tag, settings), moving.index(tag) if tag in moving else within)
-
-    return sorted(tag_names, key=rank)
 
 
 @dataclasses.dataclass(frozen=True)
 class Local:
     """The local image to push: its tags under NAME, and what it was built from."""
 
-    name: str
+    name: ImageRef
     tags: list[str]
     revision: str | None  # its revision label
     digests: frozenset[str]  # the registry digests the engine knows this image by
@@ -81,13 +52,15 @@ class Local:
         return bool(self.revision and tags.FULL_SHA.fullmatch(self.revision))
 
 
-def local_image(client: docker.DockerClient, name: str, anchors: list[str], stage: str) -> Local:
+def local_image(
+    client: docker.DockerClient, name: ImageRef, anchors: list[str], stage: str
+) -> Local:
     """The image that the first of NAME:ANCHOR that exists is, with every local tag of it.
     Tags of NAME on other images (older builds) are not this image's and stay local."""
-    ref = f"{name}:{anchors[0]}"
+    ref = name.with_tag(anchors[0])
     for anchor in anchors:
         try:
-            image = client.images.get(f"{name}:{anchor}")
+            image = client.images.get(str(name.with_tag(anchor)))
             break
         except docker.errors.ImageNotFound:
             continue
@@ -99,15 +72,15 @@ def local_image(client: docker.DockerClient, name: str, anchors: list[str], stag
             hint=f"build it first: nox -s bake -- {stage}  (same --repo), or name the tag "
             "to push with --tag",
         )
-    # The engine names Docker Hub images without their registry (docker.io/org/x: org/x).
-    mine = [
-        t.rsplit(":", 1)[1] for t in image.tags if _familiar(t.rsplit(":", 1)[0]) == _familiar(name)
+    # The engine names Docker Hub images as docker shows them (docker.io/org/x: org/x).
+    named = [*image.tags, *(image.attrs.get("RepoDigests") or [])]
+    ours = [
+        found
+        for found in map(ImageRef.parse, filter(is_image, named))  # no "<none>@<none>"
+        if found.familiar_name == name.familiar_name
     ]
-    known = {
-        d.split("@", 1)[1]
-        for d in image.attrs.get("RepoDigests") or []
-        if _familiar(d.split("@", 1)[0]) == _familiar(name)
-    }
+    mine = [found.tag for found in ours if found.tag]
+    known = {found.digest for found in ours if found.digest}
     image_id = cast(str, image.id)  # an image the engine listed always has one
     return Local(
         name,
@@ -122,7 +95,9 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false")
 
 
-def _dirty(images: dict[str, Local], allow_dirty: bool, settings: Settings) -> dict[str, Local]:
+def _dirty(
+    images: dict[ImageRef, Local], allow_dirty: bool, settings: Settings
+) -> dict[ImageRef, Local]:
     """Refuse images not built from a commit unless allowed; allowed, they keep only the
     tags that claim no commit (no SHA tag, no release tag)."""
     dirty = [image for image in images.values() if not image.clean]
@@ -137,7 +112,7 @@ def _dirty(images: dict[str, Local], allow_dirty: bool, settings: Settings) -> d
             "tags), or push this build as it is with --allow-dirty (refused in CI)",
         )
     for image in dirty:
-        kept = [t for t in image.tags if group(t, settings) == BRANCH]
+        kept = tags.dirty_build_tags(image.tags, settings)
         if dropped := [t for t in image.tags if t not in kept]:
             warn(f"{image.name} is a dirty build: not pushed under {', '.join(dropped)}")
         images[image.name] = dataclasses.replace(image, tags=kept)
@@ -145,14 +120,14 @@ def _dirty(images: dict[str, Local], allow_dirty: bool, settings: Settings) -> d
 
 
 def _never_overwrite(
-    images: dict[str, Local], plan: dict[str, list[str]], settings: Settings
+    images: dict[ImageRef, Local], plan: dict[ImageRef, list[str]], settings: Settings
 ) -> None:
     """A SHA tag the registry already serves as another image stays as it is: refuse the
     whole push before anything goes up."""
     taken = []
     for name, image in images.items():
-        for tag_name in (t for t in plan[name] if group(t, settings) == IMMUTABLE):
-            ref = f"{name}:{tag_name}"
+        for tag_name in (t for t in plan[name] if tags.group(t, settings) == Group.IMMUTABLE):
+            ref = str(name.with_tag(tag_name))
             served = engine.with_registry_retries(
                 lambda: engine.registry_digest(ref),  # noqa: B023 - called at once
                 f"looking up {ref}",
@@ -173,19 +148,13 @@ def _never_overwrite(
         )
 
 
-def _familiar(name: str) -> str:
-    for prefix in ("docker.io/", "index.docker.io/"):
-        name = name.removeprefix(prefix)
-    return name.removeprefix("library/")
-
-
-def _push_once(client: docker.DockerClient, name: str, tag: str) -> str:
+def _push_once(client: docker.DockerClient, name: ImageRef, tag: str) -> str:
     """Push NAME:TAG once; its digest. The engine reports most registry failures inside a
     stream that is HTTP 200, which the SDK does not raise for: read every message."""
-    registry = tags.registry_host(name)
+    registry = name.host
     digest = None
     try:
-        for message in client.api.push(name, tag=tag, stream=True, decode=True):
+        for message in client.api.push(name.name, tag=tag, stream=True, decode=True):
             failure = message.get("error") or message.get("errorDetail", {}).get("message")
             if failure:
                 raise classify(failure, registry)
@@ -224,14 +193,14 @@ def run(
     found = {}
     stage_of = {}
     for stage in stages:
-        name = tags.image_refs(settings.registry, stage, ["x"])[0].rsplit(":", 1)[0]
+        name = tags.image_name(settings.registry, stage)
         found[name] = local_image(client, name, anchors, stage)
         stage_of[name] = stage
     found = _dirty(found, allow_dirty, settings)
-    plan = {name: order(image.tags, settings) for name, image in found.items()}
+    plan = {name: tags.push_order(image.tags, settings) for name, image in found.items()}
     if dry_run:
         _show_plan(plan)
-        out("\n".join(f"{name}:{t}" for name, tag_names in plan.items() for t in tag_names))
+        out("\n".join(str(ref) for ref in _refs(plan)))
         return 0
     try:
         _never_overwrite(found, plan, settings)
@@ -244,10 +213,10 @@ def run(
             "pushing unsigned: no signing-key, and no OIDC token (GitHub Actions with "
             "id-token: write); verified reuse will not take these images"
         )
-    pushed: list[Pushed] = []
+    pushed: list[Published] = []
     for name, tag_names in plan.items():
         for position, tag_name in enumerate(tag_names):
-            ref = f"{name}:{tag_name}"
+            ref = name.with_tag(tag_name)
             note(f"pushing {ref}")
             try:
                 digest = with_retries(
@@ -257,20 +226,23 @@ def run(
                     settings.push_backoff,
                 )
             except ZoneError as error:
-                show_pushed(pushed, "Pushed before the failure")
+                show(pushed, "Pushed before the failure")
                 raise _unfinished(error, pushed, plan, name, tag_names[position:]) from None
-            pushed.append(Pushed(ref, digest))
+            pushed.append(Published(ref, digest))
             if position == 0 and identity.can_sign:
                 # Signed before any other tag goes up: no moving tag names an unsigned image.
                 try:
-                    _sign(f"{name}@{digest}", stage_of[name], found[name], identity)
+                    _sign(str(name.with_digest(digest)), stage_of[name], found[name], identity)
                 except ZoneError as error:
-                    show_pushed(pushed, "Pushed before the failure (unsigned)")
+                    show(pushed, "Pushed before the failure (unsigned)")
                     raise _unfinished(error, pushed, plan, name, tag_names[1:]) from None
     _verify(pushed, settings)
-    show_pushed(pushed, "Pushed (the registry serves these digests)")
-    summary.table("Pushed", ["image", "digest"], [(p.ref, summary.Code(p.digest)) for p in pushed])
+    show(pushed, "Pushed (the registry serves these digests)", summary_title="Pushed")
     return 0
+
+
+def _refs(plan: dict[ImageRef, list[str]]) -> list[ImageRef]:
+    return [name.with_tag(tag_name) for name, tag_names in plan.items() for tag_name in tag_names]
 
 
 def _sign(reference: str, stage: str, image: Local, identity: signing.Identity) -> None:
@@ -283,7 +255,7 @@ def _sign(reference: str, stage: str, image: Local, identity: signing.Identity) 
     note(f"signing {reference}")
     signing.sign(reference, identity, annotations)
     # The SBOM `nox -s cost` made of this image (cached by its ID), or made now.
-    document = sbom.spdx_document(f"docker:{image.name}:{image.tags[0]}", image.image_id)
+    document = sbom.spdx_document(f"docker:{image.name.with_tag(image.tags[0])}", image.image_id)
     note(f"attaching its SBOM ({document.stat().st_size} bytes of SPDX JSON)")
     signing.attest_sbom(reference, identity, document)
 
@@ -294,28 +266,28 @@ def _now() -> str:
 
 def _unfinished(
     error: ZoneError,
-    pushed: list[Pushed],
-    plan: dict[str, list[str]],
-    name: str,
+    pushed: list[Published],
+    plan: dict[ImageRef, list[str]],
+    name: ImageRef,
     left: list[str],
 ) -> ZoneError:
     """The push's error, saying what went up and what did not: claim nothing unpushed."""
     later = list(plan)[list(plan).index(name) + 1 :]
-    not_pushed = [f"{name}:{t}" for t in left] + [f"{n} (every tag)" for n in later]
-    lines = [f"pushed: {', '.join(p.ref for p in pushed) or 'nothing'}"]
+    not_pushed = [str(name.with_tag(t)) for t in left] + [f"{n} (every tag)" for n in later]
+    lines = [f"pushed: {', '.join(str(p.ref) for p in pushed) or 'nothing'}"]
     lines.append(f"not pushed: {', '.join(not_pushed)}")
     lines.append("moving tags go last, so none of them was moved onto a partly pushed image")
     hint = "\n".join(filter(None, [error.hint, *lines]))
     return ZoneError(error.message, hint=hint, exit_code=FAILURE)
 
 
-def _verify(pushed: list[Pushed], settings: Settings) -> None:
+def _verify(pushed: list[Published], settings: Settings) -> None:
     """The registry serves, for every pushed tag, the digest its push reported, and every
     tag of one image has one digest."""
     by_name: dict[str, set[str]] = {}
     for item in pushed:
         served = with_retries(
-            lambda: engine.registry_digest(item.ref),  # noqa: B023 - called at once
+            lambda: engine.registry_digest(str(item.ref)),  # noqa: B023 - called at once
             f"checking {item.ref} in its registry",
             settings.push_attempts,
             settings.push_backoff,
@@ -330,7 +302,7 @@ def _verify(pushed: list[Pushed], settings: Settings) -> None:
                 f"{item.digest}: another push to this tag raced this one",
                 exit_code=FAILURE,
             )
-        by_name.setdefault(item.ref.rsplit(":", 1)[0], set()).add(served)
+        by_name.setdefault(item.ref.name, set()).add(served)
     for name, digests in by_name.items():
         if len(digests) > 1:
             raise ZoneError(
@@ -339,24 +311,10 @@ def _verify(pushed: list[Pushed], settings: Settings) -> None:
             )
 
 
-def show_pushed(pushed: list[Pushed], title: str) -> None:
-    """A table of image, tag and digest, never wrapped: logs keep every digest whole."""
-    if not pushed:
-        return
-    table = Table(title=title, title_justify="left")
-    for column in ("image", "tag", "digest"):
-        table.add_column(column, no_wrap=True)
-    for item in pushed:
-        table.add_row(*item.ref.rsplit(":", 1), item.digest)
-    # As wide as the rows need, whatever the terminal (or a CI log's 80 columns) says.
-    width = max(len(item.ref) + len(item.digest) for item in pushed) + 10
-    Console(stderr=True, width=max(width, err.width), highlight=False).print(table)
-
-
-def _show_plan(plan: dict[str, list[str]]) -> None:
+def _show_plan(plan: dict[ImageRef, list[str]]) -> None:
     table = Table(title="Would push, in this order (dry run)")
     table.add_column("#")
     table.add_column("image")
-    for position, ref in enumerate(f"{n}:{t}" for n, ts in plan.items() for t in ts):
-        table.add_row(str(position + 1), ref)
+    for position, ref in enumerate(_refs(plan)):
+        table.add_row(str(position + 1), str(ref))
     err.print(table)

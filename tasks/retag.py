@@ -13,33 +13,24 @@ A registry that stays down through the retries is said to be down, never "no ima
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import itertools
 import json
 from collections.abc import Callable
 from typing import TypeVar
 
-from tasks import engine, summary
+from tasks import engine, tags
 from tasks.bakefile import BakeGraph
 from tasks.changes import Checkout
 from tasks.console import FAILURE, ZoneError, note
 from tasks.plan import Plan
-from tasks.push import Pushed, group, order, show_pushed
+from tasks.published import Published, show
+from tasks.references import ImageRef
 from tasks.retry import classify
 from tasks.reuse import Reuse, Source
 from tasks.settings import Settings
-from tasks.tags import registry_host
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclasses.dataclass(frozen=True)
-class Retagged:
-    stage: str
-    source: str
-    digest: str
-    tags: list[str]
 
 
 def select(graph: BakeGraph, plan: Plan, images: list[str]) -> list[str]:
@@ -98,9 +89,9 @@ def run(
     for name in stages:
         source = found[name]
         assert source is not None  # the missing ones were refused above
-        new_tags = order([ref.rsplit(":", 1)[1] for ref in plan.stage(name).tags], settings)
+        new_tags = tags.push_order(tags.tag_names(plan.stage(name).tags), settings)
         note(f"{name}: {source.ref} ({source.why}) -> {', '.join(new_tags)}")
-        work.append((name, source, new_tags))
+        work.append((source, new_tags))
     if dry_run:
         return 0
     # Stages are independent, and each tag is a few small registry requests: side by side.
@@ -112,14 +103,10 @@ def run(
             f"interrupted: nothing more is tagged; tagged before it: {', '.join(written) or 'none'}"
         )
         raise
-    show_pushed(
-        [Pushed(f"{r.source.rsplit(':', 1)[0]}:{tag}", r.digest) for r in done for tag in r.tags],
+    show(
+        [item for stage_done in done for item in stage_done],
         "Retagged registry-side (no layers moved)",
-    )
-    summary.table(
-        "Reused (retagged registry-side, no layers moved)",
-        ["stage", "from", "digest", "new tags"],
-        [(r.stage, r.source, summary.Code(r.digest), ", ".join(r.tags)) for r in done],
+        summary_title="Reused (retagged registry-side, no layers moved)",
     )
     return 0
 
@@ -138,13 +125,13 @@ def _side_by_side(work: Callable[[T], R], items: list[T]) -> list[R]:
 
 
 def _retag(
-    settings: Settings, stage: str, found: Source, new_tags: list[str], written: list[str]
-) -> Retagged:
+    settings: Settings, found: Source, new_tags: list[str], written: list[str]
+) -> list[Published]:
     """Write the tags group by group (immutable, branch, moving: one request each), and
     check each tag before the next group, so the moving ones go only onto a good image."""
     source = found.ref
-    name = source.rsplit(":", 1)[0]
-    registry = registry_host(name)
+    name = ImageRef.parse(source)
+    registry = name.host
 
     def retried(action: Callable[[], R], what: str, ref: str) -> R:
         return engine.with_registry_retries(
@@ -157,9 +144,9 @@ def _retag(
     digest = found.digest or digest_of(source)  # the verified digest, when it was checked
     if digest is None:
         raise ZoneError(f"{source} went away before it could be retagged", exit_code=FAILURE)
-    pinned = f"{name}@{digest}"  # the source tag may move meanwhile; the digest cannot
-    for _, grouped in itertools.groupby(new_tags, key=lambda tag: group(tag, settings)):
-        targets = [f"{name}:{tag}" for tag in grouped]
+    pinned = str(name.with_digest(digest))  # the source tag may move; the digest cannot
+    for _, grouped in itertools.groupby(new_tags, key=lambda tag: tags.group(tag, settings)):
+        targets = [str(name.with_tag(tag)) for tag in grouped]
 
         def create(targets: list[str] = targets) -> None:
             flags = [flag for target in targets for flag in ("--tag", target)]
@@ -176,7 +163,7 @@ def _retag(
                     f"{target} now serves {served}, not the image of {source} ({digest})",
                     exit_code=FAILURE,
                 )
-    return Retagged(stage, source, digest, new_tags)
+    return [Published(name.with_tag(tag), digest) for tag in new_tags]
 
 
 def _same_config(source: str, target: str) -> bool:

@@ -25,6 +25,7 @@ from tasks.bakefile import BakeGraph
 from tasks.console import note, warn
 from tasks.engine import Lookups
 from tasks.plan import Plan, changed_since
+from tasks.references import ImageRef
 from tasks.settings import Settings
 
 
@@ -98,7 +99,7 @@ class Reuse:
                 note(f"{source.ref}: {found}: not reused")
                 self.refused.setdefault(stage, []).append(f"{source.ref}: {found}")
                 continue
-            pinned = dataclasses.replace(source, digest=found.reference.rsplit("@", 1)[1])
+            pinned = dataclasses.replace(source, digest=found.digest)
             if self._same(stage, pinned):
                 return pinned
         return None
@@ -137,7 +138,9 @@ class Reuse:
         return tags.image_refs(self.settings.registry, stage, [tag])[0]
 
     def _same(self, stage: str, source: Source) -> bool:
-        at = f"{source.ref.rsplit(':', 1)[0]}@{source.digest}" if source.digest else source.ref
+        at = source.ref
+        if source.digest:  # the verified image itself, whatever its tag names by now
+            at = str(ImageRef.parse(source.ref).with_digest(source.digest))
         revision = self.lookups.revision(at)
         if revision and revision.endswith(tags.DIRTY):
             note(f"{source.ref} was built from uncommitted files ({revision}): not reused")

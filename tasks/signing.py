@@ -23,6 +23,7 @@ import subprocess
 from pathlib import Path
 
 from tasks.console import FAILURE, ZoneError
+from tasks.references import ImageRef
 from tasks.settings import Settings
 
 ANNOTATION = "io.zone."  # our annotations: revision, stage, signed-at
@@ -126,6 +127,11 @@ class Verified:
     def revision(self) -> str:
         return self.annotations.get(ANNOTATION + "revision", "")
 
+    @property
+    def digest(self) -> str:
+        """The digest verified: `reference` names the image by it (verify takes no other)."""
+        return ImageRef.parse(self.reference).digest or ""
+
 
 def sign(reference: str, identity: Identity, annotations: dict[str, str]) -> None:
     """Sign `reference` (name@sha256:...) with our annotations."""
@@ -169,7 +175,7 @@ def _sbom_packages(reference: str, flags: list[str]) -> tuple[str, ...] | None:
 
 
 def _by_digest(reference: str) -> str:
-    if "@sha256:" not in reference:
+    if ImageRef.parse(reference).digest is None:
         raise ZoneError(f"{reference} is not pinned by digest: only a digest is signed")
     return reference
 

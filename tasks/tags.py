@@ -1,18 +1,25 @@
-"""Which tags an image gets: branch, full and short SHA, and the release branch's moving tags.
+"""Which tags an image gets (branch, full and short SHA, the release branch's moving tags),
+and in which order they go up: immutable first, then branch, moving last.
 
 A SHA tag names exactly one commit's files: a build from a dirty tree (uncommitted,
 staged or untracked-not-ignored changes) gets `<short sha>-dirty` instead, and no
 release tags.
+
+The order is the safety rule of push and retag: one that fails part-way has written the
+SHA tags (which name exactly this build) and never moved `v2` or `latest` onto an image
+whose SHA tag is missing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from tasks.changes import Checkout
+from tasks.references import ImageRef
 from tasks.settings import Settings
 
 SHORT_SHA_LENGTH = 8
@@ -20,6 +27,8 @@ NO_GIT_TAG = "local"
 DIRTY = "-dirty"  # the suffix of a dirty build's tag and revision label
 SHOWN_DIRTY_PATHS = 3  # how many of the paths that made a tree dirty a note names
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
+_SHORT_SHA = re.compile(f"[0-9a-f]{{{SHORT_SHA_LENGTH}}}")
+LATEST = "latest"
 _OUTSIDE_TAG_ALPHABET = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -59,7 +68,7 @@ class Revision:
         if self.sha:
             tags += [self.sha, self.sha[:SHORT_SHA_LENGTH]]
         if self.branch == sanitize(settings.release_branch) and not self.pull_request:
-            tags += [settings.version_tag, "latest"]
+            tags += [settings.version_tag, LATEST]
         return list(dict.fromkeys([*tags, *extra]))
 
 
@@ -98,15 +107,49 @@ def _branch_revision(checkout: Checkout, environ: Mapping[str, str]) -> Revision
     return Revision(sanitize(checkout.branch), sha)
 
 
+class Group(enum.IntEnum):
+    """What a tag claims, and so when it goes up: the groups in push order."""
+
+    IMMUTABLE = 0  # a full or short SHA: exactly one build of one commit
+    BRANCH = 1  # the branch tag, a dirty build's tag, extra tags
+    MOVING = 2  # the version tag and latest: what users pull
+
+
+def group(tag: str, settings: Settings) -> Group:
+    if FULL_SHA.fullmatch(tag) or _SHORT_SHA.fullmatch(tag):
+        return Group.IMMUTABLE
+    return Group.MOVING if tag in (settings.version_tag, LATEST) else Group.BRANCH
+
+
+def push_order(tag_names: Iterable[str], settings: Settings) -> list[str]:
+    """Immutable tags (full SHA before short), then branch and extra tags, then the moving
+    ones (the version tag before latest) last."""
+    moving = [settings.version_tag, LATEST]
+
+    def rank(tag: str) -> tuple[int, int]:
+        kind = group(tag, settings)
+        within = -len(tag) if kind == Group.IMMUTABLE else 0
+        return (kind, moving.index(tag) if tag in moving else within)
+
+    return sorted(tag_names, key=rank)
+
+
+def dirty_build_tags(tag_names: Iterable[str], settings: Settings) -> list[str]:
+    """The tags an image built from uncommitted files may go up under: those that claim
+    no commit (no SHA tag, no release tag)."""
+    return [tag for tag in tag_names if group(tag, settings) == Group.BRANCH]
+
+
+def image_name(registry: str, stage: str) -> ImageRef:
+    """REGISTRY/STAGE, the repository of a stage's images (no tag)."""
+    return ImageRef.parse(f"{registry.rstrip('/')}/{stage}" if registry else stage)
+
+
 def image_refs(registry: str, stage: str, tags: list[str]) -> list[str]:
-    prefix = f"{registry.rstrip('/')}/{stage}" if registry else stage
-    return [f"{prefix}:{tag}" for tag in tags]
+    name = image_name(registry, stage)
+    return [str(name.with_tag(tag)) for tag in tags]
 
 
-def registry_host(name: str) -> str:
-    """The registry an image name (REPO/STAGE, no tag) lives in. Docker's rule: a first
-    component with a dot or a port, or localhost, is a host; anything else is Docker Hub."""
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
+def tag_names(refs: Iterable[str]) -> list[str]:
+    """The tags of full references (REPO/STAGE:TAG, as the plan holds them)."""
+    return [tag for tag in (ImageRef.parse(ref).tag for ref in refs) if tag is not None]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from tasks import engine, signing, summary, tags
 from tasks.bakefile import BakeGraph
 from tasks.console import FAILURE, ZoneError, err, shown
+from tasks.references import ImageRef
 from tasks.settings import Settings
 
 
@@ -39,7 +40,7 @@ def run(
         attested = found.sbom_packages
         packages = "none attached" if attested is None else f"{len(attested)} packages"
         signed_at = found.annotations.get(signing.ANNOTATION + "signed-at", "-")
-        digest = found.reference.rsplit("@", 1)[1]
+        digest = found.digest
         rows.append((stage, ref, digest, found.signer, signed_at, found.revision, packages))
     _show(rows)
     columns = ["stage", "image", "digest", "signed by", "signed at", "commit", "SBOM packages"]
@@ -63,7 +64,7 @@ def signed(ref: str, identity: signing.Identity, settings: Settings) -> signing.
     )
     if digest is None:
         return "not in the registry"
-    pinned = f"{ref.rsplit(':', 1)[0]}@{digest}"
+    pinned = str(ImageRef.parse(ref).with_digest(digest))
     try:
         found = signing.verify(pinned, identity)
     except signing.Unverified as refused:
@@ -82,9 +83,10 @@ def _show(rows: Sequence[tuple[str, ...]]) -> None:
         if digest == "-":
             err.print(shown(f"{stage}: {ref} NOT VERIFIED"), style="bold red")
             continue
+        pinned = ImageRef.parse(ref).with_digest(digest)
         err.print(
             shown(
-                f"{stage}: {ref.rsplit(':', 1)[0]}@{digest} signed by {signer} at {signed_at} "
+                f"{stage}: {pinned} signed by {signer} at {signed_at} "
                 f"(said by the signer), commit {commit or 'not named'}, SBOM: {packages}"
             )
         )

@@ -63,13 +63,15 @@ def run(context: Context) -> int:
     stages = list(dict.fromkeys(name for image in args.images for name in graph.resolve(image)))
     branch = context.tagging.branch  # whose build cache bake --registry-cache wrote
     tag = tag_to_use(context)
-    refs = {stage: tags.image_refs(settings.registry, stage, [tag])[0] for stage in stages}
+    names = {stage: tags.image_name(settings.registry, stage) for stage in stages}
+    refs = {stage: str(name.with_tag(tag)) for stage, name in names.items()}
     for stage, ref in refs.items():  # every image is there before any work starts
         imagetest.require_local(ref, stage, args.pull, "cost")
     results = []
     for stage, ref in refs.items():
-        name = ref.rsplit(":", 1)[0]
-        release_ref = f"{name}@{against}" if _DIGEST.fullmatch(against) else f"{name}:{against}"
+        name = names[stage]
+        at = name.with_digest(against) if _DIGEST.fullmatch(against) else name.with_tag(against)
+        release_ref = str(at)
         image = layers.local(ref)
         release, pushed = _together(
             lambda: layers.remote(release_ref, settings),  # noqa: B023 - called at once

@@ -8,7 +8,7 @@ import os
 from rich.table import Table
 from rich.text import Text
 
-from tasks import summary
+from tasks import summary, tags
 from tasks.commands.options import plan_options
 from tasks.console import FAILURE, ZoneError, err, one_line, out, shown
 from tasks.context import Context
@@ -74,4 +74,4 @@ def _show(the_plan: Plan) -> None:
 
 
 def _tag_names(refs: list[str]) -> str:
-    return ", ".join(ref.rsplit(":", 1)[1] for ref in refs)
+    return ", ".join(tags.tag_names(refs))
