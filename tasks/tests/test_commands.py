@@ -20,7 +20,7 @@ import pytest
 
 from tasks import changes, cli, plan, settings
 from tasks.context import Context
-from tasks.tests.conftest import PROJECT, clean_env, run_tasks, write
+from tasks.tests.support import PROJECT, clean_env, run_tasks, write
 
 DEPRECATED = "--tag on plan is deprecated: use --extra-tag"
 

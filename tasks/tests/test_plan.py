@@ -12,7 +12,7 @@ import pytest
 from tasks import bakefile, changes, plan, tags
 from tasks.console import ZoneError
 from tasks.settings import load
-from tasks.tests.conftest import clean_env, commit_all, git, run_nox, run_tasks, write
+from tasks.tests.support import clean_env, commit_all, git, run_nox, run_tasks, write
 
 ALL = ["base", "mid", "sas-kernel", "jupyterlab-cpu", "sas"]
 
@@ -206,7 +206,7 @@ def test_base_image_override_rebuilds_from_the_root(stack: Path) -> None:
 
 
 def test_project_in_a_subfolder_of_its_repository(tmp_path: Path) -> None:
-    from tasks.tests.conftest import make_stack
+    from tasks.tests.support import make_stack
 
     top = tmp_path / "top"
     make_stack(top / "containers")
@@ -528,7 +528,7 @@ def test_github_output_outside_github_is_refused(stack: Path) -> None:
 
 
 def test_plan_session_through_nox(tmp_path: Path, nox_envdir: Path) -> None:
-    from tasks.tests.conftest import make_stack
+    from tasks.tests.support import make_stack
 
     repo = make_stack(tmp_path / "with-runner", with_runner=True)
     on_branch(repo)
