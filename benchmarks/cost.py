@@ -28,8 +28,8 @@ sys.path.insert(0, str(PROJECT))
 
 import docker  # noqa: E402
 
-from tasks.tests.conftest import UPSTREAM, clean_env, make_stack, remove_images  # noqa: E402
 from tasks.tests.registry_proxy import CuttingProxy  # noqa: E402
+from tasks.tests.support import UPSTREAM, clean_env, make_stack, remove_images  # noqa: E402
 
 
 def build(folder: Path, dockerfile: str, ref: str) -> None:

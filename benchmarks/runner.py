@@ -24,7 +24,7 @@ sys.path.insert(0, str(PROJECT))
 
 import docker  # noqa: E402
 
-from tasks.tests.conftest import (  # noqa: E402
+from tasks.tests.support import (  # noqa: E402
     UPSTREAM,
     clean_env,
     commit_all,

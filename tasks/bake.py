@@ -36,7 +36,7 @@ def select(graph: BakeGraph, plan: Plan, requested: list[str], changed_only: boo
     if not changed_only:
         return graph.with_ancestors(requested)
     wanted = set(requested)
-    return [name for name in graph.stages if name in wanted and plan.stage(name).action == "build"]
+    return [name for name in plan.build if name in wanted]
 
 
 def invocation(

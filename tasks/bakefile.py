@@ -17,7 +17,7 @@ import json
 import os
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -113,6 +113,15 @@ class BakeGraph:
         wanted = set(names)
         for name in names:
             wanted.update(self.ancestors(name))
+        return [n for n in self.stages if n in wanted]
+
+    def with_descendants(self, names: Iterable[str]) -> list[str]:
+        """The named stages and every stage built on one of them, in build order: what a
+        change to the named stages changes."""
+        wanted = set(names)
+        for stage in self.stages.values():  # build order: a parent is decided first
+            if any(parent in wanted for parent in stage.parents):
+                wanted.add(stage.name)
         return [n for n in self.stages if n in wanted]
 
     def resolve(self, requested: str) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -14,10 +16,20 @@ from tasks.console import ZoneError
 from tasks.settings import Settings
 
 TESTS = "tests"
-SHARED_TEST_SETUP = "tests/conftest.py"  # every stage's tests use it
 # The build-level jobs of .github/workflows/docker.yaml (build-1 ... build-6); lint checks
 # that the workflow has exactly these.
 CI_LEVELS = 6
+
+
+class Action(str, enum.Enum):
+    """What the plan does with a stage. A str, so the JSON and the GitHub outputs carry
+    its value ("build", "reuse") as they always have."""
+
+    BUILD = "build"
+    REUSE = "reuse"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +41,7 @@ class StagePlan:
     served: bool  # a leaf of the graph: an image people run, which the image tests cover
     changed: bool
     reasons: list[str]
-    action: str  # "build" or "reuse"
+    action: Action
     tags: list[str]  # full image references
 
 
@@ -40,18 +52,32 @@ class Plan:
     merge_base: str | None
     branch: str
     sha: str | None
-    stages: list[StagePlan]
+    stages: list[StagePlan]  # in build order: every parent before its children
     test: list[str]
     notes: list[str]  # about tags
     warnings: list[str]  # about change detection
     committed: bool = False  # the working tree is HEAD: the SHA tag names exactly these files
 
-    @property
-    def build(self) -> list[str]:
-        return [s.name for s in self.stages if s.action == "build"]
+    @functools.cached_property
+    def _by_name(self) -> dict[str, StagePlan]:
+        return {s.name: s for s in self.stages}
 
     def stage(self, name: str) -> StagePlan:
-        return next(s for s in self.stages if s.name == name)
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise ZoneError(
+                f"no stage {name!r} in the plan",
+                hint=f"the plan's stages: {', '.join(self._by_name) or 'none'}",
+            ) from None
+
+    def named(self, action: Action) -> list[str]:
+        """The stages the plan gives `action`, in build order."""
+        return [s.name for s in self.stages if s.action == action]
+
+    @property
+    def build(self) -> list[str]:
+        return self.named(Action.BUILD)
 
     def to_json(self) -> str:
         document = {
@@ -69,18 +95,18 @@ class Plan:
 
     @property
     def reuse(self) -> list[str]:
-        return [s.name for s in self.stages if s.action == "reuse"]
+        return self.named(Action.REUSE)
 
     @property
     def retest(self) -> list[str]:
         """Stages to test that are not rebuilt: only their tests changed."""
-        return [s.name for s in self.stages if s.name in self.test and s.action == "reuse"]
+        return [name for name in self.reuse if name in self.test]
 
     def levels(self) -> list[list[str]]:
         """The stages to build, in waves: each stage's built parents are in earlier waves."""
         level: dict[str, int] = {}
         for stage in self.stages:  # graph order: parents come first
-            if stage.action == "build":
+            if stage.action == Action.BUILD:
                 level[stage.name] = 1 + max((level.get(p, 0) for p in stage.parents), default=0)
         return [
             [name for name, at in level.items() if at == wave]
@@ -177,12 +203,10 @@ def make(
 
     stage_tags = revision.tags(settings, extra_tags)
     stages: list[StagePlan] = []
-    changed: set[str] = set()
+    changed = set(graph.with_descendants(direct))
     for stage in graph.stages.values():
         reasons = list(direct.get(stage.name, []))
         reasons += [f"parent {p} is rebuilt" for p in stage.parents if p in changed]
-        if reasons:
-            changed.add(stage.name)
         stages.append(
             StagePlan(
                 name=stage.name,
@@ -190,13 +214,13 @@ def make(
                 parent=stage.parent,
                 parents=list(stage.parents),
                 served=not graph.children(stage.name),
-                changed=bool(reasons),
+                changed=stage.name in changed,
                 reasons=reasons,
-                action="build" if reasons or everything else "reuse",
+                action=Action.BUILD if stage.name in changed or everything else Action.REUSE,
                 tags=tags.image_refs(settings.registry, stage.name, stage_tags),
             )
         )
-    built = {s.name for s in stages if s.action == "build"}
+    built = {s.name for s in stages if s.action == Action.BUILD}
     test = [name for name in with_tests if name in built or name in retest]
     return Plan(
         base_ref=base_ref,
@@ -220,11 +244,7 @@ def changed_since(
     paths = checkout.changed_paths(revision)
     direct = set(_changed_stages(settings, graph, checkout, revision, paths))
     direct.update(_upstream_overridden(settings, graph))
-    changed: set[str] = set()
-    for stage in graph.stages.values():
-        if stage.name in direct or any(p in changed for p in stage.parents):
-            changed.add(stage.name)
-    return changed
+    return set(graph.with_descendants(direct))
 
 
 def _upstream_overridden(settings: Settings, graph: BakeGraph) -> list[str]:
@@ -299,11 +319,18 @@ def tested(settings: Settings, graph: BakeGraph) -> dict[str, list[str]]:
     return folders
 
 
+def _shared_test_setup(path: str) -> bool:
+    """The image tests' own modules beside the stage folders (tests/conftest.py, the
+    tracked container, the browser): every stage's tests run on them."""
+    folder, _, name = path.rpartition("/")
+    return folder == TESTS and name.endswith(".py")
+
+
 def _retested(graph: BakeGraph, with_tests: dict[str, list[str]], paths: list[str]) -> set[str]:
     """Stages whose tests changed: they are retested even when not rebuilt."""
     retest: set[str] = set()
     for path in paths:
-        if path == SHARED_TEST_SETUP:
+        if _shared_test_setup(path):
             retest.update(with_tests)
         for name, folders in with_tests.items():
             if any(path.startswith(folder + "/") for folder in folders):

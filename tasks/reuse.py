@@ -19,14 +19,23 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+from typing import Protocol
 
-from tasks import changes, signing, tags, verify
+from tasks import signing, tags, verify
 from tasks.bakefile import BakeGraph
+from tasks.changes import Checkout
 from tasks.console import note, warn
-from tasks.engine import Lookups
-from tasks.plan import Plan, changed_since
+from tasks.plan import Action, Plan, changed_since
 from tasks.references import ImageRef
 from tasks.settings import Settings
+
+
+class Lookups(Protocol):
+    """What reuse asks the registry (tasks.engine.Lookups answers it there)."""
+
+    def has(self, ref: str) -> bool: ...
+
+    def revision(self, ref: str) -> str | None: ...  # its revision label, None without one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,13 +52,15 @@ class Reuse:
         graph: BakeGraph,
         plan: Plan,
         lookups: Lookups,
-        checkout: changes.Checkout | None,
+        checkout: Checkout | None,
     ) -> None:
         self.settings = settings
         self.graph = graph
         self.plan = plan
         self.lookups = lookups
-        self.checkout = checkout  # the one the plan was made from
+        # The checkout the plan was made from; None outside a git repository, where no
+        # revision label can be checked.
+        self.checkout = checkout
         self.identity = signing.identity(settings) if settings.verify_reuse else None
         if self.identity is not None:
             self.identity.verify_flags()  # nothing to trust: one message, before any look-up
@@ -62,7 +73,7 @@ class Reuse:
         """Where an image of `stage` built from our inputs may be, best first."""
         plan = self.plan
         candidates = []
-        if plan.stage(stage).action == "build":
+        if plan.stage(stage).action == Action.BUILD:
             # Changed: only this very commit's build will do. Uncommitted edits or another
             # upstream make it another image.
             if plan.sha and plan.committed and not self.settings.base_image:
@@ -115,7 +126,7 @@ class Reuse:
             if parent in building or parent in reused:
                 continue
             found = self.find(parent)
-            changed = self.plan.stage(parent).action == "build"
+            changed = self.plan.stage(parent).action == Action.BUILD
             if found:
                 reused[parent] = found.ref
                 state = "built already" if changed else "unchanged"

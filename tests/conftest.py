@@ -1,8 +1,8 @@
-"""The image test harness: tracked containers on free loopback ports, always removed.
+"""The image test harness: the image under test, shared servers, volumes, a browser.
 
 `nox -s test` passes the image with --image (or ZONE_TEST_IMAGE) and a run id with
-ZONE_TEST_RUN; every container and volume made here carries that run's labels, and
-cleanup removes only those.
+ZONE_TEST_RUN; every container and volume made here carries that run's labels
+(tracked_container.py), and cleanup removes only those.
 """
 
 from __future__ import annotations
@@ -25,17 +25,11 @@ import requests
 import websocket
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
+from tracked_container import LOG_LINES, RUN_LABELS, TrackedContainer, live, remove_leftovers
 
-PROJECT_LABEL = "io.zone.project"
-RUN_LABEL = "io.zone.run"
-PROJECT = "zone-kubeflow-containers"
-DEFAULT_PREFIX = "/notebook/username/notebookname"
 # The shared server runs under another prefix than the usual one: every test on it then
 # also checks that NB_PREFIX is read at run time.
 LAB_PREFIX = "/notebook/zone-tests/shared-lab"
-READY_WITHIN = 120  # seconds for a server to answer: the smoke tests' time limit
-LOG_LINES = 40
-NOT_FOUND_GRACE = 10  # seconds of 404s under the prefix before giving up
 # Where `nox -s test` writes the JUnit XML (tasks/imagetest.py); screenshots go beside it.
 RESULTS = "test-results"
 
@@ -54,92 +48,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: opens the lab or an app in headless Chromium")
 
 
-RUN_ID = os.environ.get("ZONE_TEST_RUN") or uuid.uuid4().hex[:12]
-_live: list[TrackedContainer] = []  # for the logs shown when a test fails
-
-
-class TrackedContainer:
-    """One container of this run: labelled, removed by remove().
-
-    A server (the default) gets a free 127.0.0.1 port for 8888; a helper (`serves=False`)
-    that runs a command and exits gets none, as it may be gone before its port is read.
-    """
-
-    def __init__(
-        self, engine: docker.DockerClient, image: str, serves: bool = True, **options
-    ) -> None:
-        environment = {"NB_PREFIX": DEFAULT_PREFIX, **options.pop("environment", {})}
-        self.prefix = environment["NB_PREFIX"].rstrip("/")
-        self.container = engine.containers.run(
-            image,
-            detach=True,
-            environment=environment,
-            # The engine picks a free port as it binds: no race with the tests of another
-            # image running beside this one.
-            ports={"8888/tcp": ("127.0.0.1", None)} if serves else {},
-            labels={PROJECT_LABEL: PROJECT, RUN_LABEL: RUN_ID},
-            **options,
-        )
-        _live.append(self)
-        self.port = self._bound_port(image) if serves else None
-
-    def _bound_port(self, image: str) -> int:
-        self.container.reload()
-        bound = self.container.ports.get("8888/tcp")
-        if not bound:
-            pytest.fail(f"{image} published no port ({self.container.status}):\n{self.logs()}")
-        return int(bound[0]["HostPort"])
-
-    @property
-    def url(self) -> str:
-        """The server's address under its prefix, without a trailing slash."""
-        return f"http://127.0.0.1:{self.port}{self.prefix}"
-
-    def logs(self, lines: int = LOG_LINES) -> str:
-        with contextlib.suppress(docker.errors.APIError):
-            return self.container.logs(tail=lines).decode(errors="replace")
-        return "(no logs: the container is gone)"
-
-    def wait_ready(self, path: str = "/api/status", within: float = READY_WITHIN) -> None:
-        """Poll until the server answers 200 under the prefix; fail with logs if it never does."""
-        deadline = time.monotonic() + within
-        not_found_since = None
-        while time.monotonic() < deadline:
-            self.container.reload()
-            if self.container.status in ("exited", "dead"):
-                pytest.fail(f"the container exited before answering:\n{self.logs()}")
-            with contextlib.suppress(requests.RequestException):
-                status = requests.get(self.url + path, timeout=2).status_code
-                if status == 200:
-                    return
-                # A server that keeps saying 404 is up, but not under this prefix.
-                not_found_since = (not_found_since or time.monotonic()) if status == 404 else None
-                if not_found_since and time.monotonic() - not_found_since > NOT_FOUND_GRACE:
-                    pytest.fail(
-                        f"the server is up but {self.url + path} is not found: "
-                        f"is NB_PREFIX={self.prefix} honoured?\n{self.logs()}"
-                    )
-            time.sleep(0.2)
-        pytest.fail(f"no answer at {self.url + path} within {within:.0f}s:\n{self.logs()}")
-
-    def exec(self, *command: str, timeout: int = 60, user: str = "") -> str:
-        """Run a command inside; fail on a non-zero exit. `timeout` (coreutils) bounds it."""
-        code, output = self.container.exec_run(
-            ["timeout", str(timeout), *command], user=user, demux=False
-        )
-        text = output.decode(errors="replace")
-        if code == 124:
-            pytest.fail(f"{command} did not finish within {timeout}s")
-        assert code == 0, f"{command} exited {code}: {text}"
-        return text
-
-    def remove(self) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
-            self.container.remove(force=True, v=True)
-        if self in _live:
-            _live.remove(self)
-
-
 @pytest.fixture(scope="session")
 def engine() -> Iterator[docker.DockerClient]:
     """The Docker engine; missing is a failure, never a skip. Removes this run's leftovers."""
@@ -149,13 +57,7 @@ def engine() -> Iterator[docker.DockerClient]:
     except docker.errors.DockerException as exc:
         pytest.fail(f"no Docker engine answers ({exc}): start dockerd, or set DOCKER_HOST")
     yield client
-    mine = {"label": [f"{PROJECT_LABEL}={PROJECT}", f"{RUN_LABEL}={RUN_ID}"]}
-    for container in client.containers.list(all=True, filters=mine):
-        with contextlib.suppress(docker.errors.NotFound):
-            container.remove(force=True, v=True)
-    for volume in client.volumes.list(filters=mine):
-        with contextlib.suppress(docker.errors.NotFound):
-            volume.remove(force=True)
+    remove_leftovers(client)
 
 
 @pytest.fixture(scope="session")
@@ -212,7 +114,7 @@ def lab(engine: docker.DockerClient, image: str) -> Iterator[TrackedContainer]:
 @contextlib.contextmanager
 def volume(engine: docker.DockerClient) -> Iterator[docker.models.volumes.Volume]:
     """An empty volume of this run, like the one the platform mounts as the home folder."""
-    made = engine.volumes.create(labels={PROJECT_LABEL: PROJECT, RUN_LABEL: RUN_ID})
+    made = engine.volumes.create(labels=dict(RUN_LABELS))
     try:
         yield made
     finally:
@@ -265,7 +167,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
                 report.sections.append(("screenshot of the page", str(shot.resolve())))
             except (WebDriverException, OSError) as exc:  # the browser may be what failed
                 report.sections.append(("no screenshot", repr(exc)))
-        for container in _live:
+        for container in live():
             report.sections.append(
                 (f"last {LOG_LINES} log lines of {container.container.name}", container.logs())
             )

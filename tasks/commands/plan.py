@@ -12,7 +12,7 @@ from tasks import summary, tags
 from tasks.commands.options import plan_options
 from tasks.console import FAILURE, ZoneError, err, one_line, out, shown
 from tasks.context import Context
-from tasks.plan import Plan
+from tasks.plan import Action, Plan
 
 HELP = "which stages to rebuild and which to reuse"
 
@@ -58,7 +58,7 @@ def _show(the_plan: Plan) -> None:
     for column in ("stage", "action", "why", "tags"):
         table.add_column(column)
     for stage in the_plan.stages:
-        action = Text("build", style="bold") if stage.action == "build" else Text("reuse")
+        action = Text("build", style="bold") if stage.action == Action.BUILD else Text("reuse")
         why = "\n".join(
             [one_line(reason) for reason in stage.reasons[:5]]
             + ([f"... {len(stage.reasons) - 5} more"] if len(stage.reasons) > 5 else [])
@@ -66,7 +66,9 @@ def _show(the_plan: Plan) -> None:
         table.add_row(
             shown(stage.name),
             action,
-            shown(why or "unchanged (--all)" if stage.action == "build" else why or "unchanged"),
+            shown(
+                why or "unchanged (--all)" if stage.action == Action.BUILD else why or "unchanged"
+            ),
             shown(_tag_names(stage.tags)),
         )
     err.print(table)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.tests.conftest import PROJECT, git, make_stack
+from tasks.tests.support import PROJECT, git, make_stack
 
 ACT_TIMEOUT = 1200  # seconds for one whole workflow run; then act and its steps are killed
 STANDINS = Path(__file__).parent / "fixtures" / "actions"

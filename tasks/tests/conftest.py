@@ -1,21 +1,8 @@
-"""Shared scaffolding: throwaway git repositories, a real engine, a real registry, nox."""
+"""Fixtures: a throwaway stack, a real engine, real registries, nox's venvs. The helpers
+they and the tests share are in support.py."""
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import dataclasses
-import json
-import os
-import shlex
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-import urllib.response
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,83 +11,17 @@ import docker
 import docker.errors
 import pytest
 
+from tasks.tests.support import (
+    UPSTREAM,
+    AuthRegistry,
+    make_stack,
+    provisioned,
+    remove_images,
+    serve_registry,
+)
+
 # Fixture files are data (e.g. a small image suite the workflow replay copies), not tests.
 collect_ignore = ["fixtures"]
-
-PROJECT = Path(__file__).resolve().parents[2]
-FIXTURE_IMAGES = Path(__file__).parent / "fixtures" / "images"
-# The stand-in for quay.io/jupyter/datascience-notebook: a busybox rootfs, made here.
-UPSTREAM = "zone-fixture/busybox:latest"  # made by .ci/provision-docker.sh
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(repo: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", *args],
-        cwd=repo,
-        env={**os.environ, **GIT_ENV},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.strip()
-
-
-def write(repo: Path, relative: str, text: str = "x\n") -> Path:
-    path = repo / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-def commit_all(repo: Path, message: str = "change") -> str:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without GitHub Actions' variables, plus `extra`.
-
-    CI goes too: the runner under test behaves as on a laptop unless a test sets it
-    (CI=true on the machine running this suite must not change what a test sees)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
-    env.pop("ZONE_REGISTRY", None)
-    env.pop("CI", None)
-    # Signatures are the subject of test_verified_reuse.py, which turns this on with keys.
-    return {**env, **GIT_ENV, "ZONE_VERIFY_REUSE": "false", **extra}
-
-
-def make_stack(path: Path, with_runner: bool = False) -> Path:
-    """A git repository shaped like this project: the real bake file, fixture stages.
-
-    with_runner also copies noxfile.py, pyproject.toml, uv.lock, the lint's hooks and
-    tasks/ so that sessions run in it exactly as they do here.
-    """
-    path.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PROJECT / "docker-bake.hcl", path)
-    shutil.copytree(FIXTURE_IMAGES, path / "images")
-    write(path, "tests/general/test_general.py", "def test_ok():\n    pass\n")
-    write(path, "README.md", "# fixture stack\n")
-    if with_runner:
-        for name in ("noxfile.py", "pyproject.toml", "uv.lock", ".pre-commit-config.yaml"):
-            shutil.copy(PROJECT / name, path)
-        shutil.copytree(
-            PROJECT / "tasks",
-            path / "tasks",
-            ignore=shutil.ignore_patterns("tests", "__pycache__"),
-        )
-        write(path, ".gitignore", ".nox/\n__pycache__/\n")
-    git(path, "init", "-q", "-b", "master")
-    commit_all(path, "initial stack")
-    return path
 
 
 @pytest.fixture
@@ -123,59 +44,10 @@ def engine() -> docker.DockerClient:
     return client
 
 
-def provisioned(engine: docker.DockerClient, ref: str) -> str:
-    """An image that .ci/provision-docker.sh imports; missing is a failure, not a skip."""
-    try:
-        engine.images.get(ref)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"{ref} is missing: run bash .ci/provision-docker.sh")
-    return ref
-
-
 @pytest.fixture(scope="session")
 def upstream(engine: docker.DockerClient) -> str:
     """The stand-in upstream image: a busybox rootfs."""
     return provisioned(engine, UPSTREAM)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _serve_registry(folder: Path, htpasswd: Path | None = None) -> tuple[subprocess.Popen, int]:
-    """Start Debian's docker-registry on a free loopback port; wait until it answers."""
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        pytest.fail("docker-registry is missing: apt-get install docker-registry")
-    port = free_port()
-    config = folder / "config.yml"
-    # In memory: the filesystem driver writes tag links non-atomically, and BuildKit's
-    # parallel pushes of many tags then sometimes read a half-written one (HTTP 500).
-    auth = f"auth:\n  htpasswd:\n    realm: zone-tests\n    path: {htpasswd}\n" if htpasswd else ""
-    config.write_text(
-        "version: 0.1\n"
-        "storage:\n  inmemory: {}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-        "log:\n  level: error\n" + auth
-    )
-    process = subprocess.Popen(
-        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-            break
-        except urllib.error.HTTPError:  # 401: up, and asking for credentials
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail(f"docker-registry did not start on 127.0.0.1:{port}")
-            time.sleep(0.1)
-    return process, port
 
 
 @pytest.fixture(scope="session")
@@ -186,68 +58,12 @@ def registry(
 
     Yields the repository prefix to use; every image tagged under it is removed at the end.
     """
-    process, port = _serve_registry(tmp_path_factory.mktemp("registry"))
+    process, port = serve_registry(tmp_path_factory.mktemp("registry"))
     prefix = f"localhost:{port}/zt{uuid.uuid4().hex[:6]}"
     yield prefix
     process.terminate()
     process.wait(timeout=10)
     remove_images(engine, prefix)
-
-
-@dataclasses.dataclass(frozen=True)
-class AuthRegistry:
-    """A real registry that wants a login (htpasswd), and ways to look inside it."""
-
-    port: int
-    user: str
-    password: str
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def digest(self, name: str, tag: str) -> str | None:
-        """The digest the registry serves for NAME:TAG (NAME without host), None if absent."""
-        return manifest_digest(self.host, name, tag, (self.user, self.password))
-
-    def tags(self, name: str) -> set[str]:
-        response = _registry_get(self.host, f"{name}/tags/list", (self.user, self.password))
-        return set(json.load(response)["tags"] or []) if response else set()
-
-
-def manifest_digest(
-    host: str, name: str, tag: str, login: tuple[str, str] | None = None
-) -> str | None:
-    """The digest a registry serves for NAME:TAG (NAME without host), None if absent."""
-    response = _registry_get(host, f"{name}/manifests/{tag}", login, method="HEAD")
-    return response.headers["Docker-Content-Digest"] if response else None
-
-
-def _registry_get(
-    host: str, path: str, login: tuple[str, str] | None, method: str = "GET"
-) -> urllib.response.addinfourl | None:
-    """The registry API's answer at /v2/PATH; None for a 404."""
-    request = urllib.request.Request(f"http://{host}/v2/{path}", method=method)
-    if login:
-        token = base64.b64encode(":".join(login).encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    request.add_header("Accept", MANIFEST_TYPES)
-    try:
-        return urllib.request.urlopen(request, timeout=10)
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            return None
-        raise
-
-
-MANIFEST_TYPES = ", ".join(
-    [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    ]
-)
 
 
 @pytest.fixture(scope="session")
@@ -260,83 +76,16 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthRegi
     htpasswd = folder / "htpasswd"
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
     htpasswd.write_text(f"{user}:{hashed}\n")
-    process, port = _serve_registry(folder, htpasswd)
+    process, port = serve_registry(folder, htpasswd)
     yield AuthRegistry(port, user, password)
     process.terminate()
     process.wait(timeout=10)
 
 
-def docker_config(folder: Path, logins: dict[str, tuple[str, str]]) -> Path:
-    """A DOCKER_CONFIG folder holding `logins` (host -> user, password), as `docker login`
-    writes them, with the buildx plugin beside (the CLI looks for plugins there)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    auths = {
-        host: {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
-        for host, (user, password) in logins.items()
-    }
-    (folder / "config.json").write_text(json.dumps({"auths": auths}))
-    plugins = folder / "cli-plugins"
-    plugins.mkdir(exist_ok=True)
-    (plugins / "docker-buildx").symlink_to(installed_buildx())
-    return folder
-
-
-# Where the docker CLI looks for plugins after DOCKER_CONFIG/cli-plugins, in its order
-# (docker/cli, cli-plugins/manager): the first one found wins.
-SYSTEM_PLUGIN_DIRS = (
-    "/usr/local/lib/docker/cli-plugins",
-    "/usr/local/libexec/docker/cli-plugins",
-    "/usr/lib/docker/cli-plugins",
-    "/usr/libexec/docker/cli-plugins",
-)
-
-
-def installed_buildx() -> str:
-    """The buildx plugin the docker CLI runs here: per user or system-wide."""
-    home = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
-    for folder in (home / "cli-plugins", *map(Path, SYSTEM_PLUGIN_DIRS)):
-        if (folder / "docker-buildx").is_file():
-            return str(folder / "docker-buildx")
-    pytest.fail("the buildx plugin is missing: run bash .ci/provision-docker.sh")
-
-
-def without_buildx(folder: Path) -> dict[str, str]:
-    """clean_env() whose `docker` is the real CLI without buildx, wherever the plugin is
-    installed: a system-wide plugin is found whatever DOCKER_CONFIG says, so a `docker`
-    first on PATH answers `buildx` as the CLI answers an unknown command, and passes
-    everything else to the real one."""
-    real = shutil.which("docker")
-    if real is None:
-        pytest.fail("the docker CLI is missing: run bash .ci/provision-docker.sh")
-    folder.mkdir(parents=True, exist_ok=True)
-    wrapper = folder / "docker"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        'if [ "$1" = buildx ]; then\n'
-        "  echo 'docker: unknown command: docker buildx' >&2\n"
-        "  exit 1\n"
-        "fi\n"
-        f'exec {shlex.quote(real)} "$@"\n'
-    )
-    wrapper.chmod(0o755)
-    return clean_env(PATH=f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
-
-
-def remove_images(engine: docker.DockerClient, prefix: str) -> None:
-    """Remove the tags under `prefix`: only what this run made. One listing call, by that
-    reference alone: the whole list is slow, and the SDK's images.list() inspects each image
-    after listing, which fails when another run removes one in between."""
-    for image in engine.api.images(filters={"reference": f"{prefix}/*"}):
-        for tag in image.get("RepoTags") or []:
-            if tag.startswith(prefix + "/"):
-                with contextlib.suppress(docker.errors.APIError):
-                    engine.images.remove(tag, noprune=False)
-
-
 @pytest.fixture(scope="session")
 def fixture_tag(engine: docker.DockerClient) -> str:
     """The JupyterLab fixture stack (jupyterlab-cpu, sas), built once per machine."""
-    from tasks.tests import jupyter_stack  # it imports this module's helpers
+    from tasks.tests import jupyter_stack  # only the runs that need the fixture stack
 
     return jupyter_stack.stack(engine)
 
@@ -348,29 +97,3 @@ def fixture_tag(engine: docker.DockerClient) -> str:
 def nox_envdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One set of session venvs for every throwaway repository of this run."""
     return tmp_path_factory.mktemp("nox-envs")
-
-
-def run_nox(
-    repo: Path, envdir: Path, session: str, *posargs: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "nox", "--envdir", str(envdir), "-f", str(repo / "noxfile.py")]
-    argv += ["-s", session]
-    if posargs:
-        argv += ["--", *posargs]
-    return subprocess.run(
-        argv, cwd=repo, env=env or clean_env(), capture_output=True, text=True, timeout=900
-    )
-
-
-def run_tasks(
-    repo: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`python -m tasks ...` in `repo`: what a session runs, without nox around it."""
-    return subprocess.run(
-        [sys.executable, "-m", "tasks", *args],
-        cwd=repo,
-        env={**(env or clean_env()), "PYTHONPATH": str(PROJECT)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )

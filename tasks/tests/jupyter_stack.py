@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from tasks.tests.conftest import PROJECT, clean_env, commit_all, git, run_tasks, write
+from tasks.tests.support import PROJECT, clean_env, commit_all, git, run_tasks, write
 
 FIXTURE = Path(__file__).parent / "fixtures" / "jupyter"
 DEBIAN = "zone-fixture/debian:bookworm"  # made by .ci/provision-docker.sh

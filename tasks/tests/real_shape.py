@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from tasks.tests.conftest import commit_all, git, write
+from tasks.tests.support import commit_all, git, write
 
 Change = Callable[[Path], None]
 

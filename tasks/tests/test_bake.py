@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tasks.tests.conftest import (
+from tasks.tests.support import (
     clean_env,
     commit_all,
     git,
@@ -352,7 +352,7 @@ def test_the_invocation_links_parents_named_by_args(tmp_path: Path) -> None:
     )
     graph = bakefile.parse(text, "docker-bake.hcl", {})
     stages = [
-        plan.StagePlan(name, "", None, [], False, True, [], "build", [f"r/{name}:t"])
+        plan.StagePlan(name, "", None, [], False, True, [], plan.Action.BUILD, [f"r/{name}:t"])
         for name in graph.stages
     ]
     the_plan = plan.Plan(None, None, None, "t", None, stages, [], [], [])

@@ -9,7 +9,7 @@ import pytest
 
 from tasks import bakefile
 from tasks.console import ZoneError
-from tasks.tests.conftest import PROJECT
+from tasks.tests.support import PROJECT
 
 CHAIN = """
 variable "UP" { default = "debian:12" }

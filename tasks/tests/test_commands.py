@@ -20,7 +20,7 @@ import pytest
 
 from tasks import changes, cli, plan, settings
 from tasks.context import Context
-from tasks.tests.conftest import PROJECT, clean_env, run_tasks, write
+from tasks.tests.support import PROJECT, clean_env, run_tasks, write
 
 DEPRECATED = "--tag on plan is deprecated: use --extra-tag"
 
@@ -135,7 +135,7 @@ def test_one_context_opens_git_once_and_makes_the_plan_once(
     assert context.revision == f"{context.checkout.sha}-dirty"
     assert context.tagging.branch == first.branch == "master"
     assert calls == ["open_checkout", "make"]
-    assert first.stage("sas").action == "build"
+    assert first.stage("sas").action == plan.Action.BUILD
     assert capsys.readouterr().err.count("uncommitted changes") == 1
 
 

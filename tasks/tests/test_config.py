@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.tests.conftest import clean_env, run_tasks, write
+from tasks.tests.support import clean_env, run_tasks, write
 from tasks.tests.test_errors import assert_one_clear_error
 
 

@@ -16,7 +16,7 @@ from markdown_it import MarkdownIt
 from tasks import cost, sbom, settings
 from tasks.console import ZoneError
 from tasks.layers import Image, Layer
-from tasks.tests.conftest import (
+from tasks.tests.support import (
     MANIFEST_TYPES,
     clean_env,
     docker_config,

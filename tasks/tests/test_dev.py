@@ -20,7 +20,7 @@ import pytest
 
 from tasks.dev import http_status
 from tasks.tests import jupyter_stack
-from tasks.tests.conftest import PROJECT, clean_env, free_port, run_tasks
+from tasks.tests.support import PROJECT, clean_env, free_port, run_tasks
 
 READY = re.compile(r"ready: (http://\S+)")
 

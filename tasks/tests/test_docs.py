@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks import bakefile, docs
-from tasks.tests.conftest import PROJECT, make_stack, run_tasks, write
+from tasks.tests.support import PROJECT, make_stack, run_tasks, write
 
 TWO_ROOTS = """
 variable "UP" {

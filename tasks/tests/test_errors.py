@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.tests.conftest import clean_env, remove_images, run_nox, run_tasks, without_buildx
+from tasks.tests.support import clean_env, remove_images, run_nox, run_tasks, without_buildx
 
 USAGE = 2
 
@@ -39,7 +39,7 @@ def test_unknown_image(stack: Path) -> None:
 
 
 def test_unknown_image_through_nox(tmp_path: Path, nox_envdir: Path) -> None:
-    from tasks.tests.conftest import make_stack
+    from tasks.tests.support import make_stack
 
     repo = make_stack(tmp_path / "with-runner", with_runner=True)
     result = run_nox(repo, nox_envdir, "bake", "sass")

@@ -29,7 +29,7 @@ import pytest
 
 from tasks import dockerfile
 from tasks.tests import jupyter_stack
-from tasks.tests.conftest import PROJECT, provisioned
+from tasks.tests.support import PROJECT, provisioned
 
 DEBIAN = jupyter_stack.DEBIAN
 LABELS = {"io.zone.test": "1", "io.zone.test.suite": "image-scripts"}

@@ -13,7 +13,7 @@ import docker
 import pytest
 
 from tasks.tests import jupyter_stack
-from tasks.tests.conftest import PROJECT, clean_env, commit_all, git, run_nox, run_tasks
+from tasks.tests.support import PROJECT, clean_env, commit_all, git, run_nox, run_tasks
 
 OURS = "io.zone.project=zone-kubeflow-containers"
 

@@ -9,7 +9,7 @@ import pytest
 
 from tasks import bakefile, inputs
 from tasks.console import ZoneError
-from tasks.tests.conftest import write
+from tasks.tests.support import write
 
 BAKE = """
 target "app" {

@@ -14,7 +14,7 @@ import pytest
 
 from tasks import dockerfile
 from tasks.lint import CHECKS, HOOKS, allowlist, files, hadolint_config, layers, secrets, tools
-from tasks.tests.conftest import clean_env, git, make_stack, run_tasks, write
+from tasks.tests.support import clean_env, git, make_stack, run_tasks, write
 
 BAD = Path(__file__).parent / "fixtures" / "lint"
 PROJECT = Path(__file__).resolve().parents[2]

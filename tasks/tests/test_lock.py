@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tasks.tests.conftest import PROJECT, clean_env, make_stack, run_nox
+from tasks.tests.support import PROJECT, clean_env, make_stack, run_nox
 
 UV = str(Path(sys.executable).with_name("uv"))  # the selftest venv's, as uv.lock pins it
 

@@ -18,7 +18,7 @@ from tasks import bakefile, docs, pins, pins_check, sas_image
 from tasks.console import ZoneError
 from tasks.lint import pins as pin_lint
 from tasks.settings import Settings
-from tasks.tests.conftest import (
+from tasks.tests.support import (
     AuthRegistry,
     clean_env,
     commit_all,
@@ -565,7 +565,7 @@ def test_lint_reports_wrongly_written_pins_of_any_dockerfile() -> None:
 
 
 def test_the_repository_pins_doc_is_current() -> None:
-    from tasks.tests.conftest import PROJECT
+    from tasks.tests.support import PROJECT
 
     assert docs.pins_stale(PROJECT, PROJECT / "docker-bake.hcl") is None
 

@@ -12,7 +12,7 @@ import pytest
 from tasks import bakefile, changes, plan, tags
 from tasks.console import ZoneError
 from tasks.settings import load
-from tasks.tests.conftest import clean_env, commit_all, git, run_nox, run_tasks, write
+from tasks.tests.support import clean_env, commit_all, git, run_nox, run_tasks, write
 
 ALL = ["base", "mid", "sas-kernel", "jupyterlab-cpu", "sas"]
 
@@ -134,7 +134,7 @@ def test_reasons_name_the_paths_and_the_parent(stack: Path) -> None:
     ]
     assert result.stage("sas").reasons == ["parent sas-kernel is rebuilt"]
     assert result.stage("mid").reasons == []
-    assert result.stage("mid").action == "reuse"
+    assert result.stage("mid").action == plan.Action.REUSE
 
 
 def test_staged_unstaged_and_untracked_all_count(stack: Path) -> None:
@@ -206,7 +206,7 @@ def test_base_image_override_rebuilds_from_the_root(stack: Path) -> None:
 
 
 def test_project_in_a_subfolder_of_its_repository(tmp_path: Path) -> None:
-    from tasks.tests.conftest import make_stack
+    from tasks.tests.support import make_stack
 
     top = tmp_path / "top"
     make_stack(top / "containers")
@@ -441,14 +441,14 @@ def test_github_output(stack: Path, tmp_path: Path) -> None:
 def test_levels_follow_the_graph() -> None:
     from tasks import plan as plan_module
 
-    def stage(name: str, parents: list[str], action: str) -> plan_module.StagePlan:
+    def stage(name: str, parents: list[str], action: plan_module.Action) -> plan_module.StagePlan:
         return plan_module.StagePlan(
             name,
             f"images/{name}",
             (parents or [None])[0],
             parents,
             not name.startswith("p"),
-            action == "build",
+            action == plan_module.Action.BUILD,
             [],
             action,
             [],
@@ -461,12 +461,12 @@ def test_levels_follow_the_graph() -> None:
         "b",
         None,
         [
-            stage("p0", [], "reuse"),
-            stage("p1", ["p0"], "build"),
-            stage("p2", ["p1"], "build"),
-            stage("x", ["p2"], "build"),
-            stage("y", ["p0"], "build"),
-            stage("z", ["p0"], "reuse"),
+            stage("p0", [], plan_module.Action.REUSE),
+            stage("p1", ["p0"], plan_module.Action.BUILD),
+            stage("p2", ["p1"], plan_module.Action.BUILD),
+            stage("x", ["p2"], plan_module.Action.BUILD),
+            stage("y", ["p0"], plan_module.Action.BUILD),
+            stage("z", ["p0"], plan_module.Action.REUSE),
         ],
         test=[],
         notes=[],
@@ -528,7 +528,7 @@ def test_github_output_outside_github_is_refused(stack: Path) -> None:
 
 
 def test_plan_session_through_nox(tmp_path: Path, nox_envdir: Path) -> None:
-    from tasks.tests.conftest import make_stack
+    from tasks.tests.support import make_stack
 
     repo = make_stack(tmp_path / "with-runner", with_runner=True)
     on_branch(repo)

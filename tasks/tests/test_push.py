@@ -10,7 +10,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from tasks.tests.conftest import (
+from tasks.tests.registry_proxy import CuttingProxy
+from tasks.tests.support import (
     AuthRegistry,
     clean_env,
     commit_all,
@@ -22,7 +23,6 @@ from tasks.tests.conftest import (
     run_tasks,
     write,
 )
-from tasks.tests.registry_proxy import CuttingProxy
 
 ATTEMPTS = 3  # tries per tag in these tests; the waits between them are short
 

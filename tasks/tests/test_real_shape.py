@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tasks.tests import real_shape
-from tasks.tests.conftest import clean_env, git, run_tasks
+from tasks.tests.support import clean_env, git, run_tasks
 
 # bake lets same-name environment variables override the bake file's; wide lines, so
 # that findings are never wrapped.

@@ -8,7 +8,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tasks.tests.conftest import (
+from tasks.tests.support import (
     AuthRegistry,
     clean_env,
     commit_all,

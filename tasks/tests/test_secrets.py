@@ -24,7 +24,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tasks.tests.conftest import (
+from tasks.tests.support import (
     clean_env,
     commit_all,
     git,

@@ -14,7 +14,7 @@ import pytest
 
 from tasks import signing
 from tasks.console import ZoneError
-from tasks.tests.conftest import manifest_digest
+from tasks.tests.support import manifest_digest
 
 PASSWORD = "pw-" + uuid.uuid4().hex  # a secret: no output may show it
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from tasks.tests.conftest import (
+from tasks.tests.registry_proxy import CuttingProxy
+from tasks.tests.support import (
     PROJECT,
-    _serve_registry,
     clean_env,
     commit_all,
     git,
@@ -32,9 +32,9 @@ from tasks.tests.conftest import (
     manifest_digest,
     remove_images,
     run_tasks,
+    serve_registry,
     write,
 )
-from tasks.tests.registry_proxy import CuttingProxy
 
 ATTEMPTS = 2  # tries per registry request in these tests; the waits between are short
 STAGES = ["base", "mid", "sas-kernel", "jupyterlab-cpu", "sas"]
@@ -58,7 +58,7 @@ class Registry:
     """A docker-registry of this test's own, which the test may stop."""
 
     def __init__(self, folder: Path) -> None:
-        self.process, self.port = _serve_registry(folder)
+        self.process, self.port = serve_registry(folder)
         self.host = f"localhost:{self.port}"
         self.prefix = f"{self.host}/trust{uuid.uuid4().hex[:6]}"
 

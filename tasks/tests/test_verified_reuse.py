@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tasks import signing
-from tasks.tests.conftest import (
+from tasks.tests.support import (
     clean_env,
     commit_all,
     git,

@@ -19,7 +19,7 @@ import pytest
 
 from tasks.tests import act_run
 from tasks.tests.act_run import project_stack, runner_checkout
-from tasks.tests.conftest import (
+from tasks.tests.support import (
     AuthRegistry,
     clean_env,
     commit_all,

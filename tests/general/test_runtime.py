@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from conftest import DEFAULT_PREFIX, TrackedContainer, mount, shared_scope, volume
+from conftest import mount, shared_scope, volume
+from tracked_container import DEFAULT_PREFIX, TrackedContainer
 
 USER_FILE = "user content, not the image's copy\n"
 # As root in the image: list $HOME_TMP's files, put a user's own version of the first one
