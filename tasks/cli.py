@@ -51,8 +51,8 @@ COMMANDS = {
     ),
     "lint": Command(
         "tasks.commands.lint",
-        "ruff, hadolint, shellcheck, actionlint, scan allowlist, CI build levels, "
-        "bake --print, layer sizes, credentials, stale docs",
+        "prek runs ruff, mypy, hadolint, shellcheck, actionlint, scan allowlist, CI build "
+        "levels, bake --print, layer sizes, credentials, stale docs",
     ),
     "docs": Command("tasks.commands.docs", "write docs/stages.md and docs/pins.md"),
     "pins": Command("tasks.commands.pins", "check online that every pin resolves"),

@@ -24,6 +24,7 @@ from tasks.lint.stages import StageImages
 from tasks.settings import Settings
 
 CONFIG = ".pre-commit-config.yaml"
+RUNNER = Path(__file__).resolve().parents[2]  # the checkout the tasks package is in
 # Set by `python -m tasks lint PATH...` for the hooks it starts: these files only, none of
 # the repository-wide parts of a check (the stages' pins as a whole, .hadolint.yaml).
 FILES_ONLY = "ZONE_LINT_FILES_ONLY"
@@ -74,8 +75,9 @@ def run(settings: Settings, paths: list[str] | None = None, only: list[str] | No
         every = list(dict.fromkeys(every))
     else:
         every = files.walk(root)
-    if not (root / CONFIG).is_file():
-        raise ZoneError(f"lint: no {CONFIG} in {root}", hint="the lint's hooks are declared there")
+    # Another repository's images (an adopting one, the original's history) are linted
+    # with the runner's own hooks when that repository declares none.
+    config = root / CONFIG if (root / CONFIG).is_file() else RUNNER / CONFIG
     if not (root / ".git").exists():
         raise ZoneError(f"lint: {root} is not a git repository", hint="prek runs in a git checkout")
     names = [name for name in CHECKS if name in only] if only else []
@@ -89,7 +91,7 @@ def run(settings: Settings, paths: list[str] | None = None, only: list[str] | No
     with tempfile.NamedTemporaryFile("w", prefix="zone-lint-", suffix=".files") as listed:
         listed.write("\0".join(_shown(path, root) for path in every))
         listed.flush()
-        argv = [tools.find("prek"), "run", "--config", CONFIG, "--files0-from", listed.name]
+        argv = [tools.find("prek"), "run", "--config", str(config), "--files0-from", listed.name]
         argv += [HOOKS[name] for name in names]
         # prek's report is for people: on stderr, as all of ours (stdout stays for --json).
         env = _hook_env(bool(paths))
@@ -107,6 +109,8 @@ def run(settings: Settings, paths: list[str] | None = None, only: list[str] | No
 def _hook_env(files_only: bool) -> dict[str, str]:
     """The venv's programs first on PATH: the hooks (language: system) run what it finds."""
     env = {**os.environ, "PATH": os.pathsep.join([tools.venv_bin(), os.environ.get("PATH", "")])}
+    # Our hooks are `python -m tasks.lint.hook`, wherever the linted repository is.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RUNNER), env.get("PYTHONPATH")]))
     env.pop(FILES_ONLY, None)
     return {**env, FILES_ONLY: "1"} if files_only else env
 
