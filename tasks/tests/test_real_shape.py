@@ -22,7 +22,7 @@ from tasks.tests.support import clean_env, git, run_tasks
 # that findings are never wrapped.
 ENV = {k: v for k, v in clean_env(COLUMNS="500").items() if k not in ("REPO", "TAG")}
 CHAIN = ["base", "mid", "rstudio", "sas-kernel", "sas"]
-FINDING = re.compile(r"^(?:\S*/)?((?:images|\.github)/[^:\s]+):(\d+): ", re.MULTILINE)
+FINDING = re.compile(r"^[ \t]*(?:\S*/)?((?:images|\.github)/[^:\s]+):(\d+): ", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
