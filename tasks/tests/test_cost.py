@@ -113,7 +113,9 @@ def _push(ref: str) -> None:
 def images(engine, registry: str, upstream: str, tmp_path_factory) -> dict[str, str]:
     """REPO/base:v2 (the release: upstream + one shared file) in the registry, and
     REPO/base:new over it with a pip package's dist-info and a file of known size, each
-    in its own layer; REPO/mid:new is built over it (a stage and its parent)."""
+    in its own layer; REPO/mid:new is built over it (a stage and its parent). REPO is a
+    namespace of this module's own: other tests push stages (mid:v2 too) to the registry."""
+    registry = f"{registry}/cost{uuid.uuid4().hex[:6]}"
     folder = tmp_path_factory.mktemp("cost-images")
     (folder / "shared.txt").write_text("shared by the release and the new image\n")
     release = f"{registry}/base:v2"
