@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
@@ -240,9 +241,13 @@ def _fingerprint(
         return SKIPPED, "gpg is not installed here: the build's own check is the check"
     response = _get(url, services)
     _require_success(response, url)
-    shown = subprocess.run(
-        [gpg, "--show-keys", "--with-colons"], input=response.content, capture_output=True
-    )
+    # A home of its own: nothing of the user's keyring or agent is read, locked or made.
+    with tempfile.TemporaryDirectory(prefix="zone-gpg-") as home:
+        shown = subprocess.run(
+            [gpg, "--homedir", home, "--batch", "--show-keys", "--with-colons"],
+            input=response.content,
+            capture_output=True,
+        )
     fingerprints = [
         line.split(":")[9]
         for line in shown.stdout.decode(errors="replace").splitlines()
