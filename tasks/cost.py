@@ -10,12 +10,20 @@ only its uncompressed size from the local engine, and its figures say "estimated
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from tasks.sbom import Diff
 
 if TYPE_CHECKING:  # the layers module loads the docker SDK
     from tasks.layers import Image, Layer
+
+
+def total(sizes: Iterable[int | None]) -> int | None:
+    """The sum of the sizes; None when one of them is unknown."""
+    known = list(sizes)
+    return None if None in known else sum(size or 0 for size in known)
+
 
 SHARED, NEW = "shared", "new"
 # Where a compressed size comes from: this image's manifest in the registry, the stage's
@@ -73,13 +81,11 @@ class Cost:
 
     @property
     def compressed(self) -> int | None:
-        sizes = [layer.compressed for layer in self.layers]
-        return None if None in sizes else sum(s or 0 for s in sizes)
+        return total(layer.compressed for layer in self.layers)
 
     @property
     def uncompressed(self) -> int | None:
-        sizes = [layer.uncompressed for layer in self.layers]
-        return None if None in sizes else sum(s or 0 for s in sizes)
+        return total(layer.uncompressed for layer in self.layers)
 
     @property
     def over_budget(self) -> bool:

@@ -14,6 +14,7 @@ from typing import cast
 
 from tasks import engine
 from tasks.console import ZoneError
+from tasks.cost import total
 from tasks.references import ImageRef
 from tasks.retry import classify
 from tasks.settings import Settings
@@ -43,13 +44,11 @@ class Image:
 
     @property
     def compressed(self) -> int | None:
-        sizes = [layer.compressed for layer in self.layers]
-        return None if None in sizes else sum(s or 0 for s in sizes)
+        return total(layer.compressed for layer in self.layers)
 
     @property
     def uncompressed(self) -> int | None:
-        sizes = [layer.uncompressed for layer in self.layers]
-        return None if None in sizes else sum(s or 0 for s in sizes)
+        return total(layer.uncompressed for layer in self.layers)
 
 
 def _raw(ref: str, template: str | None = None) -> dict | None:
