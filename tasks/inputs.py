@@ -30,6 +30,7 @@ class Source:
     folder: str  # repository-relative folder the pattern is relative to
     pattern: str  # "." for everything in the folder
     why: str  # e.g. "COPY, Dockerfile:12"
+    line: int  # the Dockerfile line of the instruction that reads it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,22 +113,31 @@ class Inputs:
     sources: tuple[Source, ...]
     everything: str | None  # why every file of the context counts, when it does
     ignores: dict[str, Ignore]  # folder -> its .dockerignore
+    everything_line: int = 0  # the line of the instruction that makes everything count
 
     def why(self, path: str) -> str | None:
         """Why the build reads `path` (repository-relative), or None when it does not."""
+        found = self.reader(path)
+        return found[0] if found else None
+
+    def reader(self, path: str) -> tuple[str, int] | None:
+        """(why the build reads `path`, the Dockerfile line of the first instruction that
+        reads it: 0 for what decides the whole build), or None when it does not."""
         if path == self.dockerfile:
-            return path
+            return path, 0
         if path in (f"{self.dockerfile}.dockerignore", _join(self.context, ".dockerignore")):
-            return f"{path} (decides what the build can read)"
-        everything = self.everything and _inside(path, self.context)
-        if everything and not self._ignored(self.context, path):
-            return f"{path} ({self.everything})"
+            return f"{path} (decides what the build can read)", 0
         for source in self.sources:
             if not _inside(path, source.folder):
                 continue
             relative = _relative(path, source.folder)
             if _reads(source.pattern, relative) and not self._ignored(source.folder, path):
-                return f"{path} ({source.why})"
+                if self.everything and self.everything_line < source.line:
+                    break  # an instruction before it may read the path already
+                return f"{path} ({source.why})", source.line
+        everything = self.everything and _inside(path, self.context)
+        if everything and not self._ignored(self.context, path):
+            return f"{path} ({self.everything})", self.everything_line
         return None
 
     def _ignored(self, folder: str, path: str) -> bool:
@@ -172,13 +182,16 @@ def of(root: Path, stage: Stage) -> Inputs:
         why = f"every file in the context: {stage.dockerfile} cannot be read"
         return Inputs(stage.dockerfile, stage.context, (), why, ignores)
     sources: list[Source] = []
-    everything = None
+    everything, everything_line = None, 0
     for item in parse(text):
         found, unsure = _sources(item, stage, name)
         sources += found
         if unsure and everything is None:
             everything = f"every file in the context: {unsure}, {name}:{item.line}"
-    return Inputs(stage.dockerfile, stage.context, tuple(sources), everything, ignores)
+            everything_line = item.line
+    return Inputs(
+        stage.dockerfile, stage.context, tuple(sources), everything, ignores, everything_line
+    )
 
 
 def _main_ignore(root: Path, stage: Stage) -> Ignore:
@@ -193,7 +206,9 @@ def _sources(item: Instruction, stage: Stage, name: str) -> tuple[list[Source], 
     if item.keyword == "FROM":
         image = item.arguments.split()[0] if item.arguments.split() else ""
         folder = stage.local_contexts.get(image)
-        return ([Source(folder, ".", f"FROM, {name}:{item.line}")] if folder else []), None
+        return (
+            [Source(folder, ".", f"FROM, {name}:{item.line}", item.line)] if folder else []
+        ), None
     if item.keyword in ("COPY", "ADD"):
         if item.heredocs:
             return [], f"{item.keyword} <<heredoc"
@@ -209,7 +224,7 @@ def _sources(item: Instruction, stage: Stage, name: str) -> tuple[list[Source], 
                 continue
             if "$" in word:
                 return [], f"{item.keyword} {word} from a variable"
-            found.append(Source(folder, _clean(word), where))
+            found.append(Source(folder, _clean(word), where, item.line))
         return found, None
     if item.keyword == "RUN":
         found = []
@@ -224,7 +239,9 @@ def _sources(item: Instruction, stage: Stage, name: str) -> tuple[list[Source], 
             path = options.get("source") or options.get("src") or "."
             if "$" in path:
                 return [], f"RUN --mount source {path} from a variable"
-            found.append(Source(folder, _clean(path), f"RUN --mount, {name}:{item.line}"))
+            found.append(
+                Source(folder, _clean(path), f"RUN --mount, {name}:{item.line}", item.line)
+            )
         return found, None
     return [], None
 

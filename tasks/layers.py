@@ -41,6 +41,9 @@ class Image:
     digest: str  # the manifest digest (registry) or image ID (local engine)
     config_digest: str  # what SBOMs are cached by ('' for a local image)
     layers: tuple[Layer, ...]
+    # The config's history: (created_by, made a layer) per instruction, oldest first;
+    # () from the local engine.
+    history: tuple[tuple[str, bool], ...] = ()
 
     @property
     def compressed(self) -> int | None:
@@ -98,24 +101,24 @@ def remote(ref: str, settings: Settings) -> Image | None:
             f"{ref}: its manifest has {len(sizes)} layers but its config {len(diff_ids)}",
             hint="the image in the registry is malformed; push it again",
         )
-    made_by = [
-        entry.get("created_by", "")
+    history = tuple(
+        (entry.get("created_by") or "", not entry.get("empty_layer"))
         for entry in config.get("history") or []
-        if not entry.get("empty_layer")
-    ]
+    )
+    made_by = [by for by, made in history if made]
     if len(made_by) != len(diff_ids):
         made_by = [""] * len(diff_ids)  # a history that does not match: no instructions
     layers = tuple(
         Layer(
             diff_id,
-            _instruction(by),
+            instruction(by),
             compressed=int(layer["size"]),
             blob=layer.get("digest", ""),
         )
         for diff_id, layer, by in zip(diff_ids, sizes, made_by, strict=True)
     )
     config_digest = (manifest.get("config") or {}).get("digest", "")
-    return Image(ref, digest, config_digest, layers)
+    return Image(ref, digest, config_digest, layers, history)
 
 
 def build_cache(ref: str, settings: Settings) -> dict[str, Layer]:
@@ -160,7 +163,7 @@ def local(ref: str) -> Image:
     layers = tuple(
         Layer(
             diff_id,
-            _instruction(made[i].get("CreatedBy", "")) if made else "",
+            instruction(made[i].get("CreatedBy", "")) if made else "",
             uncompressed=int(made[i].get("Size") or 0) if made else None,
         )
         for i, diff_id in enumerate(diff_ids)
@@ -168,7 +171,7 @@ def local(ref: str) -> Image:
     return Image(ref, cast(str, image.id), "", layers)  # an engine's image always has an id
 
 
-def _instruction(created_by: str) -> str:
+def instruction(created_by: str) -> str:
     """The Dockerfile instruction as a person wrote it, without BuildKit's decorations."""
     text = created_by.removesuffix(" # buildkit").strip()
     text = text.replace("/bin/sh -c #(nop) ", "").replace("RUN /bin/sh -c ", "RUN ")

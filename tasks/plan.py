@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 
 from tasks import bakefile, inputs, tags
-from tasks.bakefile import BakeGraph
+from tasks.bakefile import BakeGraph, Stage
 from tasks.changes import Checkout, find_base
 from tasks.console import ZoneError
 from tasks.settings import Settings
@@ -282,19 +282,29 @@ def _changed_stages(
     return direct
 
 
+def stages_at(
+    settings: Settings, checkout: Checkout, merge_base: str
+) -> tuple[Mapping[str, Stage] | None, str]:
+    """The bake file's stages at the merge base, or (None, why there are none)."""
+    source = settings.bake_file
+    old_text = checkout.file_at(merge_base, source)
+    if old_text is None:
+        return None, f"{source} (new file)"
+    try:
+        # Read with today's Dockerfiles, so that the same build args count as parent links.
+        where = f"{source} at {merge_base[:8]}"
+        return bakefile.parse(old_text, where, root=settings.bake_path.parent).stages, ""
+    except ZoneError:
+        return None, f"{source} (unreadable at the merge base)"
+
+
 def _bake_file_differences(
     settings: Settings, graph: BakeGraph, checkout: Checkout, merge_base: str
 ) -> dict[str, str]:
     source = settings.bake_file
-    old_text = checkout.file_at(merge_base, source)
-    if old_text is None:
-        return {name: f"{source} (new file)" for name in graph.stages}
-    try:
-        # Read with today's Dockerfiles, so that the same build args count as parent links.
-        where = f"{source} at {merge_base[:8]}"
-        old = bakefile.parse(old_text, where, root=settings.bake_path.parent).stages
-    except ZoneError:
-        return {name: f"{source} (unreadable at the merge base)" for name in graph.stages}
+    old, why = stages_at(settings, checkout, merge_base)
+    if old is None:
+        return dict.fromkeys(graph.stages, why)
     differences = {}
     for name, stage in graph.stages.items():
         if name not in old:

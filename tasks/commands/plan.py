@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -14,6 +16,9 @@ from tasks.console import FAILURE, ZoneError, err, one_line, out, shown
 from tasks.context import Context
 from tasks.plan import Action, Plan
 
+if TYPE_CHECKING:
+    from tasks.estimate import StageEstimate
+
 HELP = "which stages to rebuild and which to reuse"
 
 
@@ -21,6 +26,11 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument(
         "--github-output", action="store_true", help="also write build/test/matrix there"
+    )
+    parser.add_argument(
+        "--estimate",
+        action="store_true",
+        help="also: which release layers the rebuilds replace, and their size (reads the registry)",
     )
     plan_options(parser)
 
@@ -45,9 +55,41 @@ def run(context: Context) -> int:
                 handle.write(lines)
         except OSError as exc:
             raise ZoneError(f"cannot write to GITHUB_OUTPUT: {exc}", exit_code=FAILURE) from None
+    estimates = _estimate(context) if args.estimate else None
     if args.json:
-        out(the_plan.to_json())
+        document = json.loads(the_plan.to_json())
+        if estimates is not None:
+            document["estimate"] = [found.to_json() for found in estimates]
+        out(json.dumps(document, indent=2))
     return 0
+
+
+def _estimate(context: Context) -> list[StageEstimate]:
+    from tasks import estimate  # the docker SDK and registry look-ups: only when asked
+
+    found = estimate.estimate(context.settings, context.graph, context.checkout, context.plan)
+    title = "What the rebuilds replace, for every node holding the release (estimate)"
+    table = Table(title=title, title_justify="left")
+    for column in ("stage", "runs again from", "why", "to pull again"):
+        table.add_column(column)
+    rows = [
+        (
+            one.stage,
+            one_line(one.start.instruction[:100]) or "every instruction",
+            one_line(one.start.why) + (f" ({one.note})" if one.note else ""),
+            one.shown(),
+        )
+        for one in found
+    ]
+    for row in rows:
+        table.add_row(*map(shown, row))
+    if found:
+        err.print(table)
+        err.print(shown(estimate.served_line(found, context.graph)))
+    else:
+        err.print("estimate: nothing is rebuilt, nothing to pull again")
+    summary.table(title, ["stage", "runs again from", "why", "to pull again"], rows)
+    return found
 
 
 def _show(the_plan: Plan) -> None:

@@ -1,0 +1,242 @@
+"""Before a build: which layers of the release the plan's rebuilds replace, and what that
+costs a node holding the release (`nox -s plan -- --estimate`).
+
+Each rebuilt stage runs its own instructions again from the first one a change touches
+(tasks/invalidation.py); a rebuilt parent runs all of them again. The release's image
+config has one history entry per own instruction, last in its history, and its manifest
+the compressed size of each layer: so the layers from that instruction on, with their
+sizes, are known from three small registry documents per stage, before anything is
+built. An estimate: a layer rebuilt byte for byte the same is a layer a node already
+has, and BuildKit rarely makes one.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import posixpath
+from pathlib import Path
+
+from tasks import inputs, invalidation, layers, plan, tags
+from tasks.bakefile import BakeGraph, Stage
+from tasks.changes import Checkout
+from tasks.cost import size, total
+from tasks.invalidation import Start
+from tasks.layers import Image, Layer
+from tasks.plan import Action, Plan
+from tasks.settings import Settings
+
+LOOKUPS = 4  # release look-ups at once: each is mostly waiting for the registry
+
+
+@dataclasses.dataclass(frozen=True)
+class StageEstimate:
+    stage: str
+    release: str  # the reference compared with
+    start: Start
+    replaced: tuple[Layer, ...]  # the release's layers the rebuild replaces, oldest first
+    layers: int  # the release image's layer count (0: no release)
+    note: str = ""  # what the figure leaves out, when something
+
+    @property
+    def bytes(self) -> int | None:
+        """Compressed bytes a node holding the release pulls again; None: no release."""
+        return total(layer.compressed for layer in self.replaced) if self.layers else None
+
+    def shown(self) -> str:
+        if not self.layers:
+            return f"no release at {self.release}: every layer is new"
+        return f"{len(self.replaced)} of {self.layers} layers, {size(self.bytes)}"
+
+    def to_json(self) -> dict:
+        return {
+            "stage": self.stage,
+            "release": self.release,
+            "first_rebuilt_index": self.start.index,
+            "first_rebuilt_instruction": self.start.instruction,
+            "why": self.start.why,
+            "release_layers": self.layers,
+            "replaced_layers": [dataclasses.asdict(layer) for layer in self.replaced],
+            "replaced_bytes": self.bytes,
+            "note": self.note,
+        }
+
+
+def estimate(
+    settings: Settings, graph: BakeGraph, checkout: Checkout | None, the_plan: Plan
+) -> list[StageEstimate]:
+    """One estimate per stage the plan builds, in build order."""
+    built = the_plan.build
+    names = {name: tags.image_name(settings.registry, name) for name in built}
+    refs = {name: str(names[name].with_tag(settings.version_tag)) for name in built}
+    with concurrent.futures.ThreadPoolExecutor(LOOKUPS) as pool:
+        looked_up = pool.map(lambda name: layers.remote(refs[name], settings), built)
+        releases = dict(zip(built, looked_up, strict=True))
+    starts = _starts(settings, graph, checkout, the_plan)
+    found: dict[str, StageEstimate] = {}
+    first_replaced: dict[str, int] = {}  # stage -> index of its first replaced release layer
+    for name in built:
+        release = releases[name]
+        start = starts[name]
+        if release is None:
+            found[name] = StageEstimate(name, refs[name], start, (), 0)
+            continue
+        stage = graph.stages[name]
+        own = _own_layer_indexes(release, _own_keywords(settings, checkout, the_plan, stage))
+        note = ""
+        if own is None:  # a history that does not match the Dockerfile
+            index = 0
+            note = "its history does not match its Dockerfile: every layer counted"
+        else:
+            index = next((i for at, i in own if at >= start.index), len(release.layers))
+        parent = stage.parent
+        if parent in first_replaced and the_plan.stage(parent).action == Action.BUILD:
+            index = min(index, first_replaced[parent])  # its parent's layers are its first
+        elif not parent and start.index == 0 and own is not None:
+            note = "a new upstream image may bring layers of its own, not known until pulled"
+        first_replaced[name] = index
+        found[name] = StageEstimate(
+            name, refs[name], start, release.layers[index:], len(release.layers), note
+        )
+    return [found[name] for name in built]
+
+
+def served_line(found: list[StageEstimate], graph: BakeGraph) -> str:
+    """What a node pulls again for each served image it holds, and for all of them (a
+    layer two images share is pulled once)."""
+    served = [one for one in found if not graph.children(one.stage)]
+    if not served:
+        return "served images: none rebuilt"
+    each = ", ".join(
+        f"{one.stage} " + ("every layer (no release yet)" if one.bytes is None else size(one.bytes))
+        for one in served
+    )
+    if len(served) == 1 or any(one.bytes is None for one in served):
+        return f"a node pulls again: {each}"
+    union = {
+        layer.blob or layer.diff_id: layer.compressed for one in served for layer in one.replaced
+    }
+    return f"a node pulls again: {each}; all {len(served)}: {size(total(union.values()))}"
+
+
+def _starts(
+    settings: Settings, graph: BakeGraph, checkout: Checkout | None, the_plan: Plan
+) -> dict[str, Start]:
+    """Where each rebuilt stage's own instructions start to run again."""
+    merge_base = the_plan.merge_base
+    if checkout is None or merge_base is None:
+        unknown = Start(0, "", "no merge base to compare with")
+        return dict.fromkeys(the_plan.build, unknown)
+    folder = settings.bake_path.parent
+    offset = folder.relative_to(settings.root).as_posix() if folder != settings.root else ""
+    paths = [
+        path[len(offset) + 1 :] if offset else path
+        for path in checkout.changed_paths(merge_base)
+        if not offset or path.startswith(offset + "/")
+    ]
+    old_stages, no_stages = plan.stages_at(settings, checkout, merge_base)
+    rebuilt = set(the_plan.build)
+    starts = {}
+    for name in the_plan.build:
+        stage = graph.stages[name]
+        reasons = the_plan.stage(name).reasons
+        whole: str | None = next((r for r in reasons if r.startswith("--base-image")), None)
+        whole = whole or next(
+            (f"parent {p} is rebuilt" for p in stage.parents if p in rebuilt), None
+        )
+        if not reasons:
+            whole = "built by --all: the estimate counts every layer"
+        changed_args: list[str] = []
+        if settings.bake_file in [_repository_path(offset, p) for p in paths]:
+            old = old_stages.get(name) if old_stages is not None else None
+            if old is None:
+                whole = whole or no_stages or f"{settings.bake_file} (new target)"
+            else:
+                whole = whole or _target_difference(old, stage, settings.bake_file)
+                changed_args = _changed_args(old, stage)
+        reads = inputs.of(folder, stage)
+        read_lines = [
+            (found[1], found[0])
+            for found in map(reads.reader, paths)
+            if found and found[0] != stage.dockerfile  # the Dockerfile is compared below
+        ]
+        new_text = _read(folder, stage.dockerfile)
+        old_text = checkout.file_at(merge_base, _repository_path(offset, stage.dockerfile))
+        if new_text is None:
+            whole = whole or f"{stage.dockerfile} cannot be read"
+        target = stage.definition.get("target")
+        starts[name] = invalidation.first_rebuilt(
+            old_text, new_text or "", target, read_lines, changed_args, whole
+        )
+    return starts
+
+
+def _own_keywords(
+    settings: Settings, checkout: Checkout | None, the_plan: Plan, stage: Stage
+) -> list[str] | None:
+    """The keywords of the own instructions of the merge base's Dockerfile (which the
+    release was built from, as far as the checkout knows), or None when unreadable."""
+    folder = settings.bake_path.parent
+    offset = folder.relative_to(settings.root).as_posix() if folder != settings.root else ""
+    text = None
+    if checkout is not None and the_plan.merge_base:
+        text = checkout.file_at(the_plan.merge_base, _repository_path(offset, stage.dockerfile))
+    text = text if text is not None else _read(folder, stage.dockerfile)
+    if text is None:
+        return None
+    target = stage.definition.get("target")
+    return [item.keyword for item in invalidation.own_instructions(text, target)]
+
+
+def _own_layer_indexes(release: Image, keywords: list[str] | None) -> list[tuple[int, int]] | None:
+    """(own instruction index, layer index) for each own instruction that made a layer,
+    when the release's history ends with one entry per own instruction, each of the same
+    kind; None otherwise (another Dockerfile made the release, or ONBUILD triggers ran)."""
+    history = release.history
+    if keywords is None or len(keywords) > len(history):
+        return None
+    if sum(made for _, made in history) != len(release.layers):
+        return None
+    first_own = len(history) - len(keywords)
+    own = history[first_own:]
+    if any(_keyword(by) != keyword for (by, _), keyword in zip(own, keywords, strict=True)):
+        return None
+    pairs = []
+    layer = sum(made for _, made in history[:first_own])
+    for at, (_, made) in enumerate(own):
+        if made:
+            pairs.append((at, layer))
+            layer += 1
+    return pairs
+
+
+def _keyword(created_by: str) -> str:
+    """The instruction a history entry records: BuildKit writes `RUN |2 A=1 ... /bin/sh -c
+    ...`, the classic builder `/bin/sh -c ...` for RUN and `#(nop) ENV ...` for others."""
+    text = layers.instruction(created_by)
+    word = text.split(maxsplit=1)[0] if text.split() else ""
+    return "RUN" if word.startswith(("/bin/sh", "|")) else word.upper()
+
+
+def _target_difference(old: Stage, new: Stage, source: str) -> str | None:
+    """Why every own instruction runs again when the bake target changed in more than its
+    build args (a context, a Dockerfile, a target): None when only args changed."""
+    before = {k: v for k, v in old.comparable().items() if k != "args"}
+    after = {k: v for k, v in new.comparable().items() if k != "args"}
+    return None if before == after else f"{source} (target changed)"
+
+
+def _changed_args(old: Stage, new: Stage) -> list[str]:
+    before, after = old.comparable().get("args", {}), new.comparable().get("args", {})
+    return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+
+
+def _repository_path(offset: str, path: str) -> str:
+    return posixpath.join(offset, path) if offset else path
+
+
+def _read(folder: Path, relative: str) -> str | None:
+    try:
+        return (folder / relative).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
