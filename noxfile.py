@@ -81,6 +81,12 @@ def cost(session: nox.Session) -> None:
     _runner(session, "cost")
 
 
+@nox.session(name="release-notes")
+def release_notes(session: nox.Session) -> None:
+    """Release notes: the served images' pull cost and package changes since the last release."""
+    _runner(session, "release-notes")
+
+
 @nox.session
 def selftest(session: nox.Session) -> None:
     """The runner's own tests, against a real Docker engine, buildx and registry."""

@@ -60,6 +60,10 @@ COMMANDS = {
         "tasks.commands.cost",
         "what images cost to pull compared with the release: layers, packages, budget",
     ),
+    "release-notes": Command(
+        "tasks.commands.release_notes",
+        "pull cost and package changes of the served images since the last release",
+    ),
 }
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from tasks.sbom import Diff
 
+TableSpec = tuple[str, list[str], list[tuple[object, ...]], bool]  # title, columns, rows, collapsed
+
 if TYPE_CHECKING:  # the layers module loads the docker SDK
     from tasks.layers import Image, Layer
 
@@ -182,3 +184,69 @@ def size(count: int | None) -> str:
         if count >= scale:
             return f"{count / scale:.2f} {unit}"
     return f"{count} B"
+
+
+def layer_size(layer: LayerCost) -> str:
+    if layer.estimated:
+        return f"{size(layer.pull_bytes)} (uncompressed)"
+    return size(layer.pull_bytes) + (" (build cache)" if layer.size_from == CACHE else "")
+
+
+def package_rows(diff: Diff) -> list[tuple[str, str, str]]:
+    """(type, "name version", change) for each package added, removed or changed."""
+    rows = [(p.kind, f"{p.name} {p.version}", "added") for p in diff.added]
+    rows += [(p.kind, f"{p.name} {p.version}", "removed") for p in diff.removed]
+    rows += [(a.kind, f"{a.name} {a.version} -> {b.version}", "changed") for a, b in diff.changed]
+    return rows
+
+
+def report_tables(results: list[Cost], top: int) -> list[TableSpec]:
+    """The Markdown tables of a cost report (job summary, release notes): one row an image,
+    then each image's largest new layers and its package changes (folded)."""
+
+    def sizes(found: Cost) -> str:
+        if found.uncompressed is None:
+            return f"{size(found.compressed)} compressed"
+        return f"{size(found.compressed)} compressed, {size(found.uncompressed)} uncompressed"
+
+    specs: list[TableSpec] = [
+        (
+            "Pull cost (against the release)",
+            ["image", "new to pull", "size", "release", "layers new / shared", "budget"],
+            [
+                (
+                    found.stage,
+                    size(found.new_bytes) + (" (estimated)" if found.estimated else ""),
+                    sizes(found),
+                    "none yet (first release)"
+                    if found.release is None
+                    else f"{size(found.release.compressed)} compressed",
+                    f"{len(found.new_layers)} / {len(found.layers) - len(found.new_layers)}",
+                    "none"
+                    if found.budget is None
+                    else f"{size(found.budget)} ({'OVER' if found.over_budget else 'within'})",
+                )
+                for found in results
+            ],
+            False,
+        )
+    ]
+    for found in results:
+        specs.append(
+            (
+                f"{found.stage}: largest new layers",
+                ["size", "instruction"],
+                [(layer_size(layer), layer.made_by) for layer in found.largest_new(top)],
+                False,
+            )
+        )
+        if found.packages is not None:
+            specs.append(
+                (
+                    f"{found.stage}: package changes",
+                    ["change", "type", "package"],
+                    [(change, kind, name) for kind, name, change in package_rows(found.packages)],
+                    True,
+                )
+            )
+    return specs

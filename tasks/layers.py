@@ -44,6 +44,9 @@ class Image:
     # The config's history: (created_by, made a layer) per instruction, oldest first;
     # () from the local engine.
     history: tuple[tuple[str, bool], ...] = ()
+    # What the tag names in the registry (an index's digest, for an index): what `push`
+    # signs and attests. '' from the local engine.
+    tag_digest: str = ""
 
     @property
     def compressed(self) -> int | None:
@@ -86,7 +89,7 @@ def remote(ref: str, settings: Settings) -> Image | None:
     top = _look(ref, settings, "{{json .Manifest}}")
     if top is None:
         return None
-    digest = top["digest"]
+    digest = tag_digest = top["digest"]
     if top.get("mediaType") in _INDEX_TYPES or "manifests" in top:
         digest = _platform_manifest(ref, top)["digest"]
     exact = str(ImageRef.parse(ref).with_digest(digest))
@@ -118,7 +121,7 @@ def remote(ref: str, settings: Settings) -> Image | None:
         for diff_id, layer, by in zip(diff_ids, sizes, made_by, strict=True)
     )
     config_digest = (manifest.get("config") or {}).get("digest", "")
-    return Image(ref, digest, config_digest, layers, history)
+    return Image(ref, digest, config_digest, layers, history, tag_digest)
 
 
 def build_cache(ref: str, settings: Settings) -> dict[str, Layer]:

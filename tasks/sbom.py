@@ -74,6 +74,42 @@ def spdx_document(source: str, digest: str) -> Path:
     return document
 
 
+# syft's names for the package types whose purl type differs (pkg:pypi is syft's python;
+# its binary cataloger's finds, busybox say, are pkg:generic).
+_PURL_KINDS = {
+    "pypi": "python",
+    "cran": "R-package",
+    "maven": "java-archive",
+    "golang": "go-module",
+    "generic": "binary",
+}
+
+
+def from_spdx(document: dict) -> frozenset[Package]:
+    """The packages of an SPDX JSON SBOM (the one `push` attests, or syft's file): type
+    from each package's purl, in syft's words; the image the document describes is no
+    package of itself."""
+    described = {
+        r.get("relatedSpdxElement")
+        for r in document.get("relationships") or []
+        if r.get("spdxElementId") == "SPDXRef-DOCUMENT" and r.get("relationshipType") == "DESCRIBES"
+    }
+    described.update(document.get("documentDescribes") or [])
+    found = set()
+    for package in document.get("packages") or []:
+        if package.get("SPDXID") in described:
+            continue
+        purls = [
+            str(ref.get("referenceLocator", ""))
+            for ref in package.get("externalRefs") or []
+            if ref.get("referenceType") == "purl"
+        ]
+        kind = purls[0].removeprefix("pkg:").split("/", 1)[0] if purls else "other"
+        name, version = str(package.get("name", "")), str(package.get("versionInfo", ""))
+        found.add(Package(_PURL_KINDS.get(kind, kind), name, version))
+    return frozenset(found)
+
+
 def _cached(source: str, digest: str) -> tuple[Path, Path]:
     """Where the packages and the SPDX document of the image `digest` names are kept."""
     if not _DIGEST.fullmatch(digest):

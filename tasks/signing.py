@@ -51,6 +51,10 @@ class Identity:
             self.keyless and bool(os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"))
         )
 
+    @property
+    def can_verify(self) -> bool:
+        return bool(self.public_key or self.keyless_repository)
+
     def sign_flags(self) -> list[str]:
         if self.private_key:
             return ["--key", self.private_key, "--tlog-upload=false"]
@@ -164,14 +168,27 @@ class Unverified(ZoneError):
 
 
 def _sbom_packages(reference: str, flags: list[str]) -> tuple[str, ...] | None:
+    document = _attested_sbom(reference, flags)
+    if document is None:
+        return None
+    return tuple(str(package.get("name", "")) for package in document.get("packages", []))
+
+
+def attested_sbom(reference: str, identity: Identity) -> dict | None:
+    """The SPDX document attested to `reference` (name@sha256:...) by `identity`, checked;
+    None when there is no such attestation."""
+    return _attested_sbom(reference, identity.verify_flags())
+
+
+def _attested_sbom(reference: str, flags: list[str]) -> dict | None:
     command = ["verify-attestation", *flags, "--type", SBOM_TYPE, _by_digest(reference)]
     try:
         envelopes = _json_lines(_cosign(command))
     except Unverified:
         return None
     statement = json.loads(base64.b64decode(envelopes[-1]["payload"]))
-    packages = statement.get("predicate", {}).get("packages", [])
-    return tuple(str(package.get("name", "")) for package in packages)
+    predicate = statement.get("predicate")
+    return predicate if isinstance(predicate, dict) else None
 
 
 def _by_digest(reference: str) -> str:

@@ -44,14 +44,11 @@ def _cell(value: object) -> str:
     return text(value) or " "
 
 
-def table(
+def markdown(
     title: str, columns: Sequence[str], rows: Sequence[Sequence[object]], collapsed: bool = False
-) -> None:
-    """Append `### title` and a table to the job summary; nothing outside GitHub Actions.
-    collapsed: the table folded under its title (a <details> block), for long lists."""
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not path:
-        return
+) -> str:
+    """`### title` and a table, every value escaped (the job summary's and release notes'
+    form). collapsed: folded under its title (a <details> block), for long lists."""
     lines = [f"### {text(title)}", ""]
     if collapsed:
         # Raw HTML: Markdown escapes do not apply inside it, HTML's own do.
@@ -64,9 +61,28 @@ def table(
         lines.append("(none)")
     if collapsed:
         lines += ["", "</details>"]
+    return "\n".join(lines)
+
+
+def append(markdown_text: str) -> None:
+    """Append Markdown made by this module's functions to the job summary, when set."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        _write(path, markdown_text)
+
+
+def table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[object]], collapsed: bool = False
+) -> None:
+    """Append `### title` and a table to the job summary; nothing outside GitHub Actions.
+    collapsed: the table folded under its title (a <details> block), for long lists."""
+    append(markdown(title, columns, rows, collapsed))
+
+
+def _write(path: str, markdown_text: str) -> None:
     try:
         with open(path, "a", encoding="utf-8", errors="backslashreplace") as handle:
-            handle.write("\n".join(lines) + "\n\n")
+            handle.write(markdown_text.rstrip("\n") + "\n\n")
     except OSError as exc:
         # The summary is for people; a build or a push must not fail for it.
         warn(f"cannot write the job summary to {path}: {exc}")

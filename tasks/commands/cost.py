@@ -105,7 +105,8 @@ def run(context: Context) -> int:
         results.append(found)
     for found in results:
         _show(found)
-    _summary(results)
+    for spec in cost.report_tables(results, TOP):
+        summary.table(*spec)
     if args.json:
         out(json.dumps([found.to_json() for found in results], indent=2))
     over = [found for found in results if found.over_budget]
@@ -196,69 +197,15 @@ def _show(found: Cost) -> None:
     for column in ("size", "from", "instruction"):
         table.add_column(column)
     for layer in found.largest_new(TOP):
-        label = _layer_size(layer)
+        label = cost.layer_size(layer)
         table.add_row(label, layer.origin or "", shown(one_line(layer.made_by[:120])))
     if found.new_layers:
         err.print(table)
     if found.packages is not None:
-        rows = _package_rows(found.packages)
+        rows = cost.package_rows(found.packages)
         for kind, name, change in rows[:SHOWN_PACKAGES]:
             err.print(shown(f"  {change:<8} {kind:<10} {name}"))
         if len(rows) > SHOWN_PACKAGES:
             err.print(shown(f"  ... {len(rows) - SHOWN_PACKAGES} more package changes (--json)"))
         if not rows:
             err.print("  packages: no change")
-
-
-def _layer_size(layer: cost.LayerCost) -> str:
-    if layer.estimated:
-        return f"{size(layer.pull_bytes)} (uncompressed)"
-    return size(layer.pull_bytes) + (" (build cache)" if layer.size_from == cost.CACHE else "")
-
-
-def _package_rows(diff: sbom.Diff) -> list[tuple[str, str, str]]:
-    rows = [(p.kind, f"{p.name} {p.version}", "added") for p in diff.added]
-    rows += [(p.kind, f"{p.name} {p.version}", "removed") for p in diff.removed]
-    rows += [(a.kind, f"{a.name} {a.version} -> {b.version}", "changed") for a, b in diff.changed]
-    return rows
-
-
-def _summary(results: list[Cost]) -> None:
-    summary.table(
-        "Pull cost (against the release)",
-        ["image", "new to pull", "size", "release", "layers new / shared", "budget"],
-        [
-            (
-                found.stage,
-                size(found.new_bytes) + (" (estimated)" if found.estimated else ""),
-                f"{size(found.compressed)} compressed, {size(found.uncompressed)} uncompressed",
-                "none yet (first release)"
-                if found.release is None
-                else f"{size(found.release.compressed)} compressed",
-                f"{len(found.new_layers)} / {len(found.layers) - len(found.new_layers)}",
-                "none"
-                if found.budget is None
-                else f"{size(found.budget)} ({'OVER' if found.over_budget else 'within'})",
-            )
-            for found in results
-        ],
-    )
-    for found in results:
-        summary.table(
-            f"{found.stage}: largest new layers",
-            ["size", "instruction"],
-            [
-                (
-                    _layer_size(layer),
-                    layer.made_by,
-                )
-                for layer in found.largest_new(TOP)
-            ],
-        )
-        if found.packages is not None:
-            summary.table(
-                f"{found.stage}: package changes",
-                ["change", "type", "package"],
-                [(change, kind, name) for kind, name, change in _package_rows(found.packages)],
-                collapsed=True,
-            )

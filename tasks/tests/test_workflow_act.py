@@ -1,5 +1,6 @@
 """docker.yaml (and the build-stage.yaml it calls once per build level) run by act, a real
-GitHub Actions engine, on the fixture stack, into a real registry that wants a login.
+GitHub Actions engine, on the fixture stack, into a real registry that wants a login; and
+release.yaml after it, up to the GitHub release itself (GitHub's API is out of reach).
 
 Stand-ins (fixtures/actions/, for actions GitHub serves and these machines cannot fetch):
 setup-python, docker/login-action and upload-artifact. Everything else is the workflows'
@@ -71,11 +72,13 @@ class Workflow:
         )
         self.runs = 0
 
-    def run(self, checkout: Path, event: str, payload: dict) -> act_run.Run:
+    def run(
+        self, checkout: Path, event: str, payload: dict, workflow: str = "docker.yaml"
+    ) -> act_run.Run:
         self.runs += 1
         return act_run.run(
             checkout,
-            "docker.yaml",
+            workflow,
             event,
             payload,
             self.tmp_path / f"act-{self.runs}",
@@ -168,6 +171,18 @@ def test_the_docker_workflow_under_act(
     # The tests' JUnit XML, uploaded as the workflow names it.
     assert (workflow.artifacts / "test-results-sas" / "sas.xml").is_file()
     assert not (workflow.artifacts / "test-results-base").exists()
+
+    # 1b. release.yaml, once docker.yaml has pushed master: its notes (a first release:
+    #     no release tag yet), from the registry. The gh step is GitHub's API: never here.
+    finished = {"conclusion": "success", "event": "push", "head_sha": sha1, "name": "docker"}
+    run = workflow.run(master, "workflow_run", {"workflow_run": finished}, "release.yaml")
+    assert run.returncode == 0, run.tail()
+    release = run.jobs["release"]
+    assert release.steps.get("Write the release notes") == "success", release.steps
+    assert "Create the dated release" not in release.steps
+    assert "What this release costs to pull" in release.summary
+    assert "No previous release" in release.summary
+    assert "jupyterlab\\-cpu" in release.summary and "| sas |" in release.summary
 
     # 2. A pull request changes the sas leaf and jupyterlab-cpu's tests.
     git(origin, "checkout", "-q", "-b", "feature")

@@ -1,0 +1,87 @@
+"""`nox -s release-notes`: each served image's pull cost and package changes against the
+previous release, as Markdown (release.yaml puts it in the GitHub release)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from tasks import summary
+from tasks.commands.options import image_tag, repo
+from tasks.console import FAILURE, ZoneError, note, out
+from tasks.context import Context
+
+HELP = "pull cost and package changes of the served images since the last release"
+USAGE = "nox -s release-notes -- [IMAGE ...] [--previous TAG] [--output FILE] [options]"
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "images", nargs="*", metavar="IMAGE", help="target or folder name (default: served ones)"
+    )
+    parser.add_argument(
+        "--previous",
+        metavar="TAG|COMMIT",
+        help="the release to compare with (default: the newest release tag before HEAD)",
+    )
+    parser.add_argument(
+        "--tag", type=image_tag, help="this release's images (default: HEAD's SHA tag)"
+    )
+    parser.add_argument("--output", metavar="FILE", help="write the notes there (default: stdout)")
+    parser.add_argument("--no-packages", action="store_true", help="pull cost only: no SBOMs read")
+    repo(parser)
+
+
+def run(context: Context) -> int:
+    from tasks import release_notes  # the registry, cosign, syft
+
+    settings, args, graph, checkout = (
+        context.settings,
+        context.args,
+        context.graph,
+        context.checkout,
+    )
+    if checkout is None:
+        raise ZoneError("release notes need the git repository (the previous release's tag)")
+    if args.output and Path(args.output).is_dir():
+        raise ZoneError(f"--output {args.output} is a folder", hint="name a file")
+    stages = list(dict.fromkeys(n for image in args.images for n in graph.resolve(image)))
+    stages = stages or release_notes.served(graph)
+    tag = args.tag or checkout.sha
+    previous = release_notes.previous_release(checkout, args.previous)
+    note(
+        f"release notes for {tag[:12]}: "
+        + (f"against {previous.name} ({previous.sha[:12]})" if previous else "a first release")
+    )
+    compared = [
+        release_notes.compare(settings, stage, tag, previous, not args.no_packages)
+        for stage in stages
+    ]
+    text = release_notes.markdown(
+        [found for found, _ in compared], [source for _, source in compared], tag, previous
+    )
+    summary.append(text)
+    if not args.output:
+        out(text.rstrip("\n"))
+        return 0
+    _write_whole(Path(args.output), text)
+    note(f"release notes written to {args.output}")
+    return 0
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """All of it or nothing: a temporary file beside it, renamed into place."""
+    partial = None
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8"
+        ) as handle:
+            partial = Path(handle.name)
+            handle.write(text)
+        os.replace(partial, path)
+    except OSError as exc:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        raise ZoneError(f"cannot write {path}: {exc}", exit_code=FAILURE) from None
