@@ -39,9 +39,18 @@ class Previous:
     sha: str
 
 
-def previous_release(checkout: Checkout, given: str | None) -> Previous | None:
-    """`given` (a tag or commit), else the newest release tag before HEAD; None when
-    there is none (a first release)."""
+def commit(checkout: Checkout, given: str | None) -> str:
+    """The released commit: `given` (a tag or commit), else HEAD."""
+    if given is None:
+        return checkout.sha
+    if not checkout.resolves(given):
+        raise ZoneError(f"--commit {given!r} names no commit here", hint="a SHA or a tag")
+    return checkout.git("rev-parse", f"{given}^{{commit}}").strip()
+
+
+def previous_release(checkout: Checkout, given: str | None, released: str) -> Previous | None:
+    """`given` (a tag or commit), else the newest release tag before `released`; None
+    when there is none (a first release)."""
     if checkout.git("rev-parse", "--is-shallow-repository").strip() == "true":
         raise ZoneError(
             "release notes need the whole history (the previous release's tag and commit)",
@@ -52,8 +61,10 @@ def previous_release(checkout: Checkout, given: str | None) -> Previous | None:
             raise ZoneError(f"--previous {given!r} names no commit here", hint="e.g. v2026.11.30")
         return Previous(given, checkout.git("rev-parse", f"{given}^{{commit}}").strip())
     try:
-        found = checkout.git("describe", "--tags", "--abbrev=0", "--match", RELEASE_TAGS, "HEAD^")
-    except GitFailed:  # no release tag before HEAD, or HEAD is the first commit
+        found = checkout.git(
+            "describe", "--tags", "--abbrev=0", "--match", RELEASE_TAGS, f"{released}^"
+        )
+    except GitFailed:  # no release tag before it, or it is the first commit
         return None
     name = found.strip()
     if not _RELEASE_TAG.fullmatch(name):
@@ -98,7 +109,9 @@ def _packages(
             return sbom.from_spdx(attested), "the signed SBOM attestation"
         note(f"{signed} has no SBOM attestation that verifies: syft reads its packages")
     pinned = str(name.with_digest(image.digest))
-    document = sbom.spdx_document(f"registry:{pinned}", image.digest)
+    # Cached by what the tag names, as cost caches a release (and push, with the
+    # containerd image store, the same image by its ID).
+    document = sbom.spdx_document(f"registry:{pinned}", image.tag_digest or image.digest)
     try:
         return sbom.from_spdx(json.loads(document.read_text(encoding="utf-8"))), "a syft scan"
     except (OSError, ValueError) as exc:

@@ -8,6 +8,7 @@ name and version.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -57,9 +58,12 @@ def packages(source: str, digest: str) -> tuple[frozenset[Package], bool]:
     path, document = _cached(source, digest)
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))["packages"]
-        return frozenset(Package(*row) for row in rows), True
+        found = frozenset(Package(*row) for row in rows)
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not cached yet, or a damaged entry: made again
+    else:
+        _touch(path, document)
+        return found, True
     found = _scan(source, document)
     _store(path, found)
     return found, False
@@ -69,9 +73,18 @@ def spdx_document(source: str, digest: str) -> Path:
     """The image's SBOM as an SPDX JSON file (what `push` attaches to the image): the
     document of the same syft run whose packages `cost` compares, cached beside them."""
     path, document = _cached(source, digest)
-    if not document.is_file():
+    if document.is_file():
+        _touch(path, document)
+    else:
         _store(path, _scan(source, document))
     return document
+
+
+def _touch(*paths: Path) -> None:
+    """Mark a cache entry used now: CI prunes what was not used for a while."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.utime(path)
 
 
 # syft's names for the package types whose purl type differs (pkg:pypi is syft's python;

@@ -97,9 +97,12 @@ def run(context: Context) -> int:
         )
         if not args.no_packages:
             source = f"registry:{name}@{release.digest}" if release else ""
+            # The release cached by what its tag names: with the containerd image store,
+            # the image ID under which push (or an earlier cost) cached that very image.
+            key = (release.tag_digest or release.digest) if release else ""
             now, before = _together(
                 lambda: sbom.packages(f"docker:{ref}", image.digest)[0],  # noqa: B023
-                lambda: sbom.packages(source, release.digest)[0] if release else frozenset(),  # noqa: B023
+                lambda: sbom.packages(source, key)[0] if key else frozenset(),  # noqa: B023
             )
             found = dataclasses.replace(found, packages=sbom.diff(before, now))
         results.append(found)

@@ -14,7 +14,7 @@ from tasks.console import FAILURE, ZoneError, note, out
 from tasks.context import Context
 
 HELP = "pull cost and package changes of the served images since the last release"
-USAGE = "nox -s release-notes -- [IMAGE ...] [--previous TAG] [--output FILE] [options]"
+USAGE = "nox -s release-notes -- [IMAGE ...] [--commit REV] [--previous TAG] [--output FILE]"
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +26,9 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TAG|COMMIT",
         help="the release to compare with (default: the newest release tag before HEAD)",
     )
+    parser.add_argument("--commit", metavar="REV", help="the released commit (default: HEAD)")
     parser.add_argument(
-        "--tag", type=image_tag, help="this release's images (default: HEAD's SHA tag)"
+        "--tag", type=image_tag, help="this release's images (default: the commit's SHA tag)"
     )
     parser.add_argument("--output", metavar="FILE", help="write the notes there (default: stdout)")
     parser.add_argument("--no-packages", action="store_true", help="pull cost only: no SBOMs read")
@@ -49,8 +50,9 @@ def run(context: Context) -> int:
         raise ZoneError(f"--output {args.output} is a folder", hint="name a file")
     stages = list(dict.fromkeys(n for image in args.images for n in graph.resolve(image)))
     stages = stages or release_notes.served(graph)
-    tag = args.tag or checkout.sha
-    previous = release_notes.previous_release(checkout, args.previous)
+    released = release_notes.commit(checkout, args.commit)
+    tag = args.tag or released
+    previous = release_notes.previous_release(checkout, args.previous, released)
     note(
         f"release notes for {tag[:12]}: "
         + (f"against {previous.name} ({previous.sha[:12]})" if previous else "a first release")

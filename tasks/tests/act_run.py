@@ -33,6 +33,7 @@ ACTIONS = {
     "docker/login-action@v3": "login-action",
     "actions/upload-artifact@v4": "upload-artifact",
     "sigstore/cosign-installer@v3": "cosign-installer",
+    "actions/cache@v4": "cache",  # its restore/ and save/ actions
 }
 _STEP = re.compile(r"(Success|Failure) - (Main|Pre|Post) (.*?) \[[^\]]*\]$", re.DOTALL)
 

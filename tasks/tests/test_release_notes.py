@@ -147,13 +147,10 @@ def test_a_first_release_has_absolute_figures_and_the_syft_scan_without_a_key(
     releases, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     repo, prefix, env, _, _ = releases
-    git(repo, "checkout", "-q", "v2026.12.01")
-    try:
-        unverified = {k: v for k, v in env.items() if k != "ZONE_VERIFY_KEY"}
-        output = tmp_path / "notes.md"
-        _, stderr = _notes(repo, prefix, unverified, "sas", "--output", str(output))
-    finally:
-        git(repo, "checkout", "-q", "master")
+    unverified = {k: v for k, v in env.items() if k != "ZONE_VERIFY_KEY"}
+    output = tmp_path / "notes.md"
+    released = ("--commit", "v2026.12.01")  # the first release's commit; HEAD is the second
+    _, stderr = _notes(repo, prefix, unverified, "sas", *released, "--output", str(output))
     notes = output.read_text()
     assert "a first release" in stderr and "No previous release" in notes
     assert "Packages from a syft scan of each image" in notes.replace("\\", "")
@@ -169,6 +166,8 @@ def test_bad_input_is_one_message(releases, tmp_path) -> None:  # type: ignore[n
     assert f"{prefix}/jupyterlab-cpu:nope is not in the registry" in missing.stderr
     unknown = run_tasks(repo, "release-notes", "--repo", prefix, "--previous", "v1999", env=env)
     assert "--previous 'v1999' names no commit here" in unknown.stderr
+    unknown = run_tasks(repo, "release-notes", "--repo", prefix, "--commit", "v1999", env=env)
+    assert "--commit 'v1999' names no commit here" in unknown.stderr
     shallow = tmp_path / "shallow"
     git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
     refused = run_tasks(shallow, "release-notes", "--repo", prefix, env=env)

@@ -68,6 +68,7 @@ class Workflow:
             # No login yet: the workflow's login step writes it.
             DOCKER_CONFIG=str(docker_config(tmp_path / "docker-config", {})),
             STANDIN_ARTIFACTS=str(self.artifacts),
+            STANDIN_CACHE=str(tmp_path / "actions-cache"),
             STANDIN_RUNNER_IMAGES=prefix,
         )
         self.runs = 0
@@ -172,6 +173,13 @@ def test_the_docker_workflow_under_act(
     assert (workflow.artifacts / "test-results-sas" / "sas.xml").is_file()
     assert not (workflow.artifacts / "test-results-base").exists()
 
+    # The SBOM cache each build job saved after its push holds the SBOM push attested,
+    # under the image's ID: the digest the registry serves for it (containerd's store).
+    for stage in STAGES:
+        saved = tmp_path / "actions-cache" / f"sbom-{stage}-{sha1}"
+        pushed = workflow.digest(stage, sha1) or ""
+        assert (saved / f"{pushed.replace(':', '-')}.spdx.json").is_file(), stage
+
     # 1b. release.yaml, once docker.yaml has pushed master: its notes (a first release:
     #     no release tag yet), from the registry. The gh step is GitHub's API: never here.
     finished = {"conclusion": "success", "event": "push", "head_sha": sha1, "name": "docker"}
@@ -223,6 +231,13 @@ def test_the_docker_workflow_under_act(
     assert "### Pull cost" in run.jobs["build-1 / sas"].summary
     assert "COPY" in run.jobs["build-1 / sas"].summary
     assert new_sas in run.jobs["build-1 / sas"].summary
+    # sas's job restored master's SBOM cache (the newest sbom-sas-*), which holds the
+    # release's packages (master's sas is v2) under the key cost looks up first, the
+    # digest the tag names: so the release's SBOM is not made again.
+    release = (workflow.digest("sas", "v2") or "").replace(":", "-")
+    assert run.jobs["build-1 / sas"].steps.get("Restore the SBOM cache") == "success"
+    assert (tmp_path / "actions-cache" / f"sbom-sas-{sha1}" / f"{release}.json").is_file()
+    assert (tmp_path / "actions-cache" / f"sbom-sas-{sha2}" / f"{release}.json").is_file()
     retested = workflow.artifacts / "test-results-jupyterlab-cpu" / "jupyterlab-cpu.xml"
     assert "test_more" in retested.read_text()
     # The developer's engine kept its configuration (the guarded step never restarts it).
