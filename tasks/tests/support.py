@@ -178,6 +178,18 @@ def manifest_digest(
     return response.headers["Docker-Content-Digest"] if response else None
 
 
+def manifest_layers(host: str, name: str, reference: str) -> list[dict]:
+    """The layers of the linux/amd64 manifest behind NAME:REFERENCE (a tag or digest; an
+    index is followed), as the registry API serves them: digest and compressed size."""
+    response = _registry_get(host, f"{name}/manifests/{reference}", None)
+    assert response is not None, f"{host}/{name}:{reference} is not in the registry"
+    document = json.load(response)
+    for entry in document.get("manifests", []):
+        if entry.get("platform", {}).get("architecture") == "amd64":
+            return manifest_layers(host, name, entry["digest"])
+    return document["layers"]
+
+
 def _registry_get(
     host: str, path: str, login: tuple[str, str] | None, method: str = "GET"
 ) -> urllib.response.addinfourl | None:

@@ -4,19 +4,18 @@ real registry holding a release of the fixture stack that real buildx built and 
 from __future__ import annotations
 
 import json
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tasks.tests.support import (
-    MANIFEST_TYPES,
     clean_env,
     commit_all,
     free_port,
     git,
     make_stack,
+    manifest_layers,
     remove_images,
     run_tasks,
     write,
@@ -53,17 +52,9 @@ def _estimate(repo: Path, prefix: str, env: dict[str, str]) -> tuple[dict, str]:
     return {one["stage"]: one for one in document["estimate"]}, result.stderr
 
 
-def _release_layers(prefix: str, stage: str, reference: str = "v2") -> list[dict]:
-    """The layers of the linux/amd64 manifest behind STAGE:v2, read from the registry API."""
+def _release_layers(prefix: str, stage: str) -> list[dict]:
     host, namespace = prefix.split("/", 1)
-    url = f"http://{host}/v2/{namespace}/{stage}/manifests/{reference}"
-    request = urllib.request.Request(url, headers={"Accept": MANIFEST_TYPES})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        document = json.load(response)
-    for entry in document.get("manifests", []):
-        if entry.get("platform", {}).get("architecture") == "amd64":
-            return _release_layers(prefix, stage, entry["digest"])
-    return document["layers"]
+    return manifest_layers(host, f"{namespace}/{stage}", "v2")
 
 
 def test_a_file_read_late_in_base_replaces_its_layers_from_there_on(released) -> None:  # type: ignore[no-untyped-def]

@@ -5,9 +5,7 @@ from the registry alone: manifests, configs and the signed SBOM attestations (or
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -17,11 +15,11 @@ from markdown_it import MarkdownIt
 from tasks import release_notes, sbom
 from tasks.cost import Cost
 from tasks.tests.support import (
-    MANIFEST_TYPES,
     clean_env,
     commit_all,
     git,
     make_stack,
+    manifest_layers,
     remove_images,
     run_tasks,
     write,
@@ -95,13 +93,7 @@ def _notes(repo: Path, prefix: str, env: dict[str, str], *args: str) -> tuple[st
 
 def _sas_layers(prefix: str, sha: str) -> list[dict]:
     host, namespace = prefix.split("/", 1)
-    url = f"http://{host}/v2/{namespace}/sas/manifests/{sha}"
-    with urllib.request.urlopen(
-        urllib.request.Request(url, headers={"Accept": MANIFEST_TYPES})
-    ) as r:
-        document = json.load(r)
-    amd64 = [m for m in document.get("manifests", []) if m["platform"]["architecture"] == "amd64"]
-    return _sas_layers(prefix, amd64[0]["digest"]) if amd64 else document["layers"]
+    return manifest_layers(host, f"{namespace}/sas", sha)
 
 
 def _cells(markdown: str) -> list[list[str]]:
