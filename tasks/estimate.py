@@ -21,6 +21,7 @@ from tasks import inputs, invalidation, layers, plan, tags
 from tasks.bakefile import BakeGraph, Stage
 from tasks.changes import Checkout
 from tasks.cost import size, total
+from tasks.dockerfile import parse
 from tasks.invalidation import Start
 from tasks.layers import Image, Layer
 from tasks.plan import Action, Plan
@@ -89,7 +90,7 @@ def estimate(
             note = "its history does not match its Dockerfile: every layer counted"
         else:
             index = next((i for at, i in own if at >= start.index), len(release.layers))
-        parent = stage.parent
+        parent = _from_parent(stage, _read(settings.bake_path.parent, stage.dockerfile))
         if parent in first_replaced and the_plan.stage(parent).action == Action.BUILD:
             index = min(index, first_replaced[parent])  # its parent's layers are its first
         elif not parent and start.index == 0 and own is not None:
@@ -141,9 +142,18 @@ def _starts(
         stage = graph.stages[name]
         reasons = the_plan.stage(name).reasons
         whole: str | None = next((r for r in reasons if r.startswith("--base-image")), None)
-        whole = whole or next(
-            (f"parent {p} is rebuilt" for p in stage.parents if p in rebuilt), None
-        )
+        # A rebuilt FROM parent runs every own instruction again; another rebuilt parent
+        # (a COPY --from) runs again the first instruction that names it, and what follows.
+        new_text = _read(folder, stage.dockerfile)
+        from_parent = _from_parent(stage, new_text)
+        if from_parent in rebuilt:
+            whole = whole or f"parent {from_parent} is rebuilt"
+        read_lines = [
+            (line, f"parent {p} is rebuilt")
+            for p in stage.parents
+            if p in rebuilt and p != from_parent
+            for line in _lines_naming(stage, p, new_text)
+        ]
         if not reasons:
             whole = "built by --all: the estimate counts every layer"
         changed_args: list[str] = []
@@ -155,12 +165,11 @@ def _starts(
                 whole = whole or _target_difference(old, stage, settings.bake_file)
                 changed_args = _changed_args(old, stage)
         reads = inputs.of(folder, stage)
-        read_lines = [
+        read_lines += [
             (found[1], found[0])
-            for found in map(reads.reader, paths)
-            if found and found[0] != stage.dockerfile  # the Dockerfile is compared below
+            for path, found in zip(paths, map(reads.reader, paths), strict=True)
+            if found and path != stage.dockerfile  # the Dockerfile is compared below
         ]
-        new_text = _read(folder, stage.dockerfile)
         old_text = checkout.file_at(merge_base, _repository_path(offset, stage.dockerfile))
         if new_text is None:
             whole = whole or f"{stage.dockerfile} cannot be read"
@@ -169,6 +178,45 @@ def _starts(
             old_text, new_text or "", target, read_lines, changed_args, whole
         )
     return starts
+
+
+def _from_parent(stage: Stage, text: str | None) -> str | None:
+    """The parent stage the image's FROM names (through a build arg or a named context);
+    the first parent when the Dockerfile does not tell."""
+    froms = [item for item in parse(text or "") if item.keyword == "FROM"]
+    target = str(stage.definition.get("target") or "").lower()
+    named = [item for item in froms if target and item.arguments.lower().endswith(f" as {target}")]
+    chosen = (named or froms[-1:])[:1]
+    words = chosen[0].arguments.split() if chosen else []
+    for link in stage.links:
+        if words and words[0] in _names(stage, link.parent):
+            return link.parent
+    return stage.parent
+
+
+def _names(stage: Stage, parent: str) -> set[str]:
+    """How the Dockerfile can name `parent`: its context key, or its build arg."""
+    found: set[str] = set()
+    for link in stage.links:
+        if link.parent == parent:
+            found.update([link.context_key] if link.context_key else [])
+            found.update([f"${link.arg}", f"${{{link.arg}}}"] if link.arg else [])
+    return found
+
+
+def _lines_naming(stage: Stage, parent: str, text: str | None) -> list[int]:
+    """The lines of the instructions after a FROM that name `parent` (--from=KEY, or its
+    build arg); [0] (the whole stage) when none can be found."""
+    names = _names(stage, parent)
+    lines = [
+        item.line
+        for item in parse(text or "")
+        if item.keyword != "FROM"
+        and any(
+            name in part for name in names for part in (item.arguments, *dict(item.flags).values())
+        )
+    ]
+    return lines or [0]
 
 
 def _own_keywords(

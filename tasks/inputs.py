@@ -132,13 +132,17 @@ class Inputs:
                 continue
             relative = _relative(path, source.folder)
             if _reads(source.pattern, relative) and not self._ignored(source.folder, path):
-                if self.everything and self.everything_line < source.line:
+                if self._everything_reads(path) and self.everything_line < source.line:
                     break  # an instruction before it may read the path already
                 return f"{path} ({source.why})", source.line
-        everything = self.everything and _inside(path, self.context)
-        if everything and not self._ignored(self.context, path):
+        if self._everything_reads(path):
             return f"{path} ({self.everything})", self.everything_line
         return None
+
+    def _everything_reads(self, path: str) -> bool:
+        """Every file of the context counts, and `path` is one (not ignored)."""
+        inside = bool(self.everything) and _inside(path, self.context)
+        return inside and not self._ignored(self.context, path)
 
     def _ignored(self, folder: str, path: str) -> bool:
         ignore = self.ignores.get(folder)

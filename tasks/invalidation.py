@@ -64,7 +64,7 @@ def first_rebuilt(
         return Start(0, "", "its FROM, or an instruction before it, changed")
     candidates: list[tuple[int, str]] = []
     same = _common_prefix(old, new)
-    if same < max(len(old), len(new)):
+    if same < len(new):  # only instructions removed from its end: the rest is cached
         candidates.append((same, "the Dockerfile changed here"))
     by_line = {item.line: index for index, item in enumerate(new)}
     for line, why in read_lines:
@@ -74,13 +74,16 @@ def first_rebuilt(
             candidates.append((min(by_line[line], same), why))
         else:  # read by an earlier build stage or the FROM: the whole stage may change
             return Start(0, "", why)
+    before = _before_own(new_text, target)
     for name in changed_args:
+        if before and _uses(before[-1:], name):
+            return Start(0, "", f"build arg {name} (used by its FROM)")
+        if any(_declares(item, name) or _uses([item], name) for item in before):
+            # An earlier build stage (or a global ARG) reads it: what it makes may change.
+            return Start(0, "", f"build arg {name} (read before its FROM)")
         used = _first_use(new, name)
-        if used is None:
-            if _uses(_before_own(new_text, target), name):
-                return Start(0, "", f"build arg {name} (used by its FROM)")
-            continue
-        candidates.append((min(used, same), f"build arg {name}"))
+        if used is not None:
+            candidates.append((min(used, same), f"build arg {name}"))
     if not candidates:
         return Start(len(old), "", "none of its own instructions")
     index, why = min(candidates, key=lambda found: found[0])
@@ -105,7 +108,15 @@ def _before_own(text: str, target: str | None) -> list[tuple]:
 
 
 def _comparable(item: Instruction) -> tuple:
-    return (item.keyword, item.flags, " ".join(item.arguments.split()), item.heredocs)
+    # The text as written: BuildKit's cache key for a RUN is its exact command line.
+    return (item.keyword, item.flags, item.arguments, item.heredocs)
+
+
+def _declares(item: tuple | Instruction, name: str) -> bool:
+    keyword, arguments = (
+        (item[0], item[2]) if isinstance(item, tuple) else (item.keyword, item.arguments)
+    )
+    return keyword == "ARG" and arguments.split("=")[0].strip() == name
 
 
 def _common_prefix(old: list[Instruction], new: list[Instruction]) -> int:
@@ -117,7 +128,7 @@ def _common_prefix(old: list[Instruction], new: list[Instruction]) -> int:
     return count
 
 
-def _uses(instructions: Iterable[Instruction] | list[tuple], name: str) -> bool:
+def _uses(instructions: Iterable[object], name: str) -> bool:
     pattern = re.compile(r"\$\{?" + re.escape(name) + r"\b")
     return any(pattern.search(str(item)) for item in instructions)
 
@@ -125,14 +136,7 @@ def _uses(instructions: Iterable[Instruction] | list[tuple], name: str) -> bool:
 def _first_use(own: list[Instruction], name: str) -> int | None:
     """Docker: a changed build arg misses the cache at its first use after its ARG, and
     every RUN after the ARG uses it (build args are in RUN's environment)."""
-    declared = next(
-        (
-            i
-            for i, item in enumerate(own)
-            if item.keyword == "ARG" and item.arguments.split("=")[0].strip() == name
-        ),
-        None,
-    )
+    declared = next((i for i, item in enumerate(own) if _declares(item, name)), None)
     if declared is None:
         return None
     for index in range(declared + 1, len(own)):

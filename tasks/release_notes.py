@@ -29,7 +29,6 @@ TOP = 5  # the largest new layers listed for each image
 MAX_CHARACTERS = 100_000
 _PACKAGE_ROWS = (None, 2000, 500, 100, 20, 0)  # per image, tried in turn until it fits
 # The dated tags release.yaml makes: v2026.12.02, then v2026.12.02.2, ...
-RELEASE_TAGS = "v[0-9][0-9][0-9][0-9].[0-9][0-9].[0-9][0-9]*"
 _RELEASE_TAG = re.compile(r"v\d{4}\.\d{2}\.\d{2}(\.\d+)?")
 
 
@@ -49,8 +48,8 @@ def commit(checkout: Checkout, given: str | None) -> str:
 
 
 def previous_release(checkout: Checkout, given: str | None, released: str) -> Previous | None:
-    """`given` (a tag or commit), else the newest release tag before `released`; None
-    when there is none (a first release)."""
+    """`given` (a tag or commit), else the newest release tag on a commit before
+    `released`; None when there is none (a first release)."""
     if checkout.git("rev-parse", "--is-shallow-repository").strip() == "true":
         raise ZoneError(
             "release notes need the whole history (the previous release's tag and commit)",
@@ -60,14 +59,12 @@ def previous_release(checkout: Checkout, given: str | None, released: str) -> Pr
         if not checkout.resolves(given):
             raise ZoneError(f"--previous {given!r} names no commit here", hint="e.g. v2026.11.30")
         return Previous(given, checkout.git("rev-parse", f"{given}^{{commit}}").strip())
-    try:
-        found = checkout.git(
-            "describe", "--tags", "--abbrev=0", "--match", RELEASE_TAGS, f"{released}^"
-        )
-    except GitFailed:  # no release tag before it, or it is the first commit
+    try:  # version order: the dated names sort as the days and numbers they carry
+        listed = checkout.git("tag", "--merged", f"{released}^", "--sort=-v:refname", "v*")
+    except GitFailed:  # it is the first commit
         return None
-    name = found.strip()
-    if not _RELEASE_TAG.fullmatch(name):
+    name = next((tag for tag in listed.split() if _RELEASE_TAG.fullmatch(tag)), None)
+    if name is None:
         return None
     return Previous(name, checkout.git("rev-parse", f"{name}^{{commit}}").strip())
 

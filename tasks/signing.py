@@ -186,8 +186,14 @@ def _attested_sbom(reference: str, flags: list[str]) -> dict | None:
         envelopes = _json_lines(_cosign(command))
     except Unverified:
         return None
-    statement = json.loads(base64.b64decode(envelopes[-1]["payload"]))
-    predicate = statement.get("predicate")
+    try:
+        statement = json.loads(base64.b64decode(envelopes[-1]["payload"]))
+    except (IndexError, KeyError, TypeError, ValueError):
+        raise ZoneError(
+            f"{reference}: cosign verified an SBOM attestation it printed no statement of",
+            exit_code=FAILURE,
+        ) from None
+    predicate = statement.get("predicate") if isinstance(statement, dict) else None
     return predicate if isinstance(predicate, dict) else None
 
 

@@ -100,10 +100,13 @@ def run(context: Context) -> int:
             # The release cached by what its tag names: with the containerd image store,
             # the image ID under which push (or an earlier cost) cached that very image.
             key = (release.tag_digest or release.digest) if release else ""
-            now, before = _together(
-                lambda: sbom.packages(f"docker:{ref}", image.digest)[0],  # noqa: B023
-                lambda: sbom.packages(source, key)[0] if key else frozenset(),  # noqa: B023
+            (now, _), (before, from_cache) = _together(
+                lambda: sbom.packages(f"docker:{ref}", image.digest),  # noqa: B023
+                lambda: sbom.packages(source, key) if key else (frozenset(), False),  # noqa: B023
             )
+            if key:
+                where = "the SBOM cache" if from_cache else "a syft scan"
+                note(f"{stage}: the release's packages from {where}")
             found = dataclasses.replace(found, packages=sbom.diff(before, now))
         results.append(found)
     for found in results:

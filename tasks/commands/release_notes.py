@@ -48,6 +48,11 @@ def run(context: Context) -> int:
         raise ZoneError("release notes need the git repository (the previous release's tag)")
     if args.output and Path(args.output).is_dir():
         raise ZoneError(f"--output {args.output} is a folder", hint="name a file")
+    if args.output and not Path(args.output).absolute().parent.is_dir():
+        raise ZoneError(
+            f"--output {args.output}: the folder {Path(args.output).parent} does not exist",
+            hint="make it first, or name a file in a folder that exists",
+        )
     stages = list(dict.fromkeys(n for image in args.images for n in graph.resolve(image)))
     stages = stages or release_notes.served(graph)
     released = release_notes.commit(checkout, args.commit)

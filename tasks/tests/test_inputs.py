@@ -110,6 +110,17 @@ def test_sources_it_cannot_read_for_sure_count_every_file(tmp_path: Path) -> Non
     assert "COPY <<heredoc" in heredoc.why("images/app/anything.txt")
 
 
+def test_each_read_names_the_line_of_the_first_instruction_that_reads_it(tmp_path: Path) -> None:
+    dockerfile = "FROM x\nCOPY a.txt /a\nARG W=b\nCOPY ${W} /w/\nCOPY --from=shared f /f\n"
+    found = reads(tmp_path, dockerfile)
+    assert found.reader("images/app/a.txt") == ("images/app/a.txt (COPY, Dockerfile:2)", 2)
+    # Read by line 2 for sure, and maybe by the uncertain line 4 after it: line 2 first.
+    assert found.reader("images/app/other.txt")[1] == 4  # only the uncertain COPY
+    # Outside the context, the uncertain COPY reads nothing: the named context's COPY does.
+    assert found.reader("shared/f") == ("shared/f (COPY, Dockerfile:5)", 5)
+    assert found.reader("images/app/Dockerfile") == ("images/app/Dockerfile", 0)
+
+
 def test_a_named_context_outside_the_repository_is_refused(tmp_path: Path) -> None:
     text = 'target "app" {\n  context = "images/app"\n  contexts = { etc = "../../etc" }\n}\n'
     with pytest.raises(ZoneError, match="outside the project folder"):

@@ -30,8 +30,17 @@ def test_an_edited_instruction_runs_again_from_itself() -> None:
     start = first_rebuilt(DOCKERFILE, edited, None, [])
     assert (start.index, start.why) == (4, "the Dockerfile changed here")
     assert start.instruction == "COPY start.sh /usr/local/bin/"  # as the release had it
-    spaced = DOCKERFILE.replace("ENV LANG=C.UTF-8", "ENV   LANG=C.UTF-8")
-    assert first_rebuilt(DOCKERFILE, spaced, None, []).index == 6  # nothing of its own
+    # BuildKit keys a RUN on its exact command line: spaces count.
+    spaced = DOCKERFILE.replace("RUN pip install", "RUN pip  install")
+    assert first_rebuilt(DOCKERFILE, spaced, None, []).index == 3
+    # Comments and continuation lines are not instructions: nothing runs again.
+    commented = DOCKERFILE.replace("COPY config/", "# the config\nCOPY config/")
+    assert first_rebuilt(DOCKERFILE, commented, None, []).index == 6
+
+
+def test_instructions_removed_from_the_end_run_nothing_again() -> None:
+    shorter = DOCKERFILE.replace('CMD ["start.sh"]\n', "")
+    assert first_rebuilt(DOCKERFILE, shorter, None, []).index == 6
 
 
 def test_an_instruction_added_at_the_end_replaces_none_of_the_release() -> None:
@@ -66,3 +75,12 @@ def test_a_changed_build_arg_runs_again_from_its_first_use() -> None:
     start = first_rebuilt(DOCKERFILE, DOCKERFILE, None, [], changed_args=["BASE_IMAGE"])
     assert (start.index, start.why) == (0, "build arg BASE_IMAGE (used by its FROM)")
     assert first_rebuilt(DOCKERFILE, DOCKERFILE, None, [], changed_args=["UNUSED"]).index == 6
+
+
+def test_a_build_arg_read_before_the_images_from_runs_everything_again() -> None:
+    multi = "FROM base AS deps\nARG PIP_INDEX\nRUN pip download x\nFROM deps\nRUN ls\n"
+    start = first_rebuilt(multi, multi, None, [], changed_args=["PIP_INDEX"])
+    assert (start.index, start.why) == (0, "build arg PIP_INDEX (read before its FROM)")
+    redeclared = "ARG BASE\nFROM ${BASE}\nARG BASE\nCOPY a /a\nRUN echo $BASE\n"
+    start = first_rebuilt(redeclared, redeclared, None, [], changed_args=["BASE"])
+    assert (start.index, start.why) == (0, "build arg BASE (used by its FROM)")

@@ -55,6 +55,11 @@ def releases(tmp_path_factory: pytest.TempPathFactory, upstream: str, registry: 
     zone-demo-pkg 1.2.3 and blob.bin: both pushed and signed, every stage under its SHA."""
     tmp_path = tmp_path_factory.mktemp("notes")
     repo = make_stack(tmp_path / "stack")
+    # Contents of this module's own: BuildKit's cache may hold several results for the
+    # fixture stack's steps (other tests build it too) and can pick another for sas's
+    # chain than for jupyterlab-cpu's; a unique base gives each step one result.
+    write(repo, "images/base/stage.txt", f"base of {uuid.uuid4().hex}\n")
+    commit_all(repo, "a base of this module's own")
     keys = key_pair(tmp_path / "keys", "release")
     prefix = f"{registry}/notes{uuid.uuid4().hex[:6]}"
     env = clean_env(
@@ -156,13 +161,18 @@ def test_bad_input_is_one_message(releases, tmp_path) -> None:  # type: ignore[n
     missing = run_tasks(repo, "release-notes", "--repo", prefix, "--tag", "nope", env=env)
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
     assert f"{prefix}/jupyterlab-cpu:nope is not in the registry" in missing.stderr
-    unknown = run_tasks(repo, "release-notes", "--repo", prefix, "--previous", "v1999", env=env)
-    assert "--previous 'v1999' names no commit here" in unknown.stderr
-    unknown = run_tasks(repo, "release-notes", "--repo", prefix, "--commit", "v1999", env=env)
-    assert "--commit 'v1999' names no commit here" in unknown.stderr
+    for flag in ("--previous", "--commit"):
+        unknown = run_tasks(repo, "release-notes", "--repo", prefix, flag, "v1999", env=env)
+        assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+        assert f"{flag} 'v1999' names no commit here" in unknown.stderr
     shallow = tmp_path / "shallow"
     git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
     refused = run_tasks(shallow, "release-notes", "--repo", prefix, env=env)
     assert refused.returncode != 0 and "need the whole history" in refused.stderr
     folder = run_tasks(repo, "release-notes", "--repo", prefix, "--output", str(tmp_path), env=env)
-    assert "is a folder" in folder.stderr and not list(tmp_path.glob("*.tmp"))
+    assert folder.returncode == 2 and "is a folder" in folder.stderr
+    # A file in a folder that is not there: one message before any work, exit 2.
+    target = tmp_path / "missing" / "notes.md"
+    failed = run_tasks(repo, "release-notes", "--repo", prefix, "--output", str(target), env=env)
+    assert failed.returncode == 2 and "missing does not exist" in failed.stderr
+    assert "Traceback" not in failed.stderr and not target.parent.exists()
