@@ -235,13 +235,11 @@ def _hcl(text: str, source: str) -> dict[str, Any]:
         ) from None
     except Exception as exc:  # python-hcl2 raises several types for bad input
         raise ZoneError(f"{source}: not valid HCL ({exc})") from None
-    import tempfile
+    from tasks.files import write_whole  # only when the cache is written
 
-    try:  # written whole or not at all: a reader never sees half a file
+    try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as handle:
-            json.dump(raw, handle)
-        os.replace(handle.name, cached)
+        write_whole(cached, json.dumps(raw))
     except OSError:
         pass  # no cache: the next plan parses again
     return raw

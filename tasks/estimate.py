@@ -73,7 +73,12 @@ def estimate(
     with concurrent.futures.ThreadPoolExecutor(LOOKUPS) as pool:
         looked_up = pool.map(lambda name: layers.remote(refs[name], settings), built)
         releases = dict(zip(built, looked_up, strict=True))
-    starts = _starts(settings, graph, checkout, the_plan)
+    dockerfiles = {
+        name: _Dockerfiles.read(settings, checkout, the_plan.merge_base, graph.stages[name])
+        for name in built
+    }
+    from_parents = {name: _from_parent(graph.stages[name], dockerfiles[name].new) for name in built}
+    starts = _starts(settings, graph, checkout, the_plan, dockerfiles, from_parents)
     found: dict[str, StageEstimate] = {}
     first_replaced: dict[str, int] = {}  # stage -> index of its first replaced release layer
     for name in built:
@@ -83,14 +88,14 @@ def estimate(
             found[name] = StageEstimate(name, refs[name], start, (), 0)
             continue
         stage = graph.stages[name]
-        own = _own_layer_indexes(release, _own_keywords(settings, checkout, the_plan, stage))
+        own = _own_layer_indexes(release, dockerfiles[name].own_keywords(stage))
         note = ""
         if own is None:  # a history that does not match the Dockerfile
             index = 0
             note = "its history does not match its Dockerfile: every layer counted"
         else:
             index = next((i for at, i in own if at >= start.index), len(release.layers))
-        parent = _from_parent(stage, _read(settings.bake_path.parent, stage.dockerfile))
+        parent = from_parents[name]
         if parent in first_replaced and the_plan.stage(parent).action == Action.BUILD:
             index = min(index, first_replaced[parent])  # its parent's layers are its first
         elif not parent and start.index == 0 and own is not None:
@@ -121,15 +126,19 @@ def served_line(found: list[StageEstimate], graph: BakeGraph) -> str:
 
 
 def _starts(
-    settings: Settings, graph: BakeGraph, checkout: Checkout | None, the_plan: Plan
+    settings: Settings,
+    graph: BakeGraph,
+    checkout: Checkout | None,
+    the_plan: Plan,
+    dockerfiles: dict[str, _Dockerfiles],
+    from_parents: dict[str, str | None],
 ) -> dict[str, Start]:
     """Where each rebuilt stage's own instructions start to run again."""
     merge_base = the_plan.merge_base
     if checkout is None or merge_base is None:
         unknown = Start(0, "", "no merge base to compare with")
         return dict.fromkeys(the_plan.build, unknown)
-    folder = settings.bake_path.parent
-    offset = folder.relative_to(settings.root).as_posix() if folder != settings.root else ""
+    folder, offset = settings.bake_path.parent, settings.bake_folder
     paths = [
         path[len(offset) + 1 :] if offset else path
         for path in checkout.changed_paths(merge_base)
@@ -144,8 +153,7 @@ def _starts(
         whole: str | None = next((r for r in reasons if r.startswith("--base-image")), None)
         # A rebuilt FROM parent runs every own instruction again; another rebuilt parent
         # (a COPY --from) runs again the first instruction that names it, and what follows.
-        new_text = _read(folder, stage.dockerfile)
-        from_parent = _from_parent(stage, new_text)
+        new_text, from_parent = dockerfiles[name].new, from_parents[name]
         if from_parent in rebuilt:
             whole = whole or f"parent {from_parent} is rebuilt"
         read_lines = [
@@ -170,7 +178,7 @@ def _starts(
             for path, found in zip(paths, map(reads.reader, paths), strict=True)
             if found and path != stage.dockerfile  # the Dockerfile is compared below
         ]
-        old_text = checkout.file_at(merge_base, _repository_path(offset, stage.dockerfile))
+        old_text = dockerfiles[name].old
         if new_text is None:
             whole = whole or f"{stage.dockerfile} cannot be read"
         target = stage.definition.get("target")
@@ -219,21 +227,32 @@ def _lines_naming(stage: Stage, parent: str, text: str | None) -> list[int]:
     return lines or [0]
 
 
-def _own_keywords(
-    settings: Settings, checkout: Checkout | None, the_plan: Plan, stage: Stage
-) -> list[str] | None:
-    """The keywords of the own instructions of the merge base's Dockerfile (which the
-    release was built from, as far as the checkout knows), or None when unreadable."""
-    folder = settings.bake_path.parent
-    offset = folder.relative_to(settings.root).as_posix() if folder != settings.root else ""
-    text = None
-    if checkout is not None and the_plan.merge_base:
-        text = checkout.file_at(the_plan.merge_base, _repository_path(offset, stage.dockerfile))
-    text = text if text is not None else _read(folder, stage.dockerfile)
-    if text is None:
-        return None
-    target = stage.definition.get("target")
-    return [item.keyword for item in invalidation.own_instructions(text, target)]
+@dataclasses.dataclass(frozen=True)
+class _Dockerfiles:
+    """A stage's Dockerfile at the merge base (what the release was built from, as far
+    as the checkout knows; None: none there) and in the working tree (None: unreadable)."""
+
+    old: str | None
+    new: str | None
+
+    @classmethod
+    def read(
+        cls, settings: Settings, checkout: Checkout | None, merge_base: str | None, stage: Stage
+    ) -> _Dockerfiles:
+        old = None
+        if checkout is not None and merge_base:
+            path = _repository_path(settings.bake_folder, stage.dockerfile)
+            old = checkout.file_at(merge_base, path)
+        return cls(old, _read(settings.bake_path.parent, stage.dockerfile))
+
+    def own_keywords(self, stage: Stage) -> list[str] | None:
+        """The keywords of the release's own instructions (the working tree's when the
+        merge base has no such Dockerfile), or None when there is no text."""
+        text = self.old if self.old is not None else self.new
+        if text is None:
+            return None
+        target = stage.definition.get("target")
+        return [item.keyword for item in invalidation.own_instructions(text, target)]
 
 
 def _own_layer_indexes(release: Image, keywords: list[str] | None) -> list[tuple[int, int]] | None:

@@ -265,9 +265,7 @@ def _changed_stages(
     """Stage -> the changed paths its build reads (or bake file differences) that change
     it directly."""
     direct: dict[str, list[str]] = {}
-    # Contexts are relative to the bake file's folder; changed paths to the project's.
-    folder = settings.bake_path.parent
-    offset = folder.relative_to(settings.root).as_posix() if folder != settings.root else ""
+    folder, offset = settings.bake_path.parent, settings.bake_folder
     for stage in graph.stages.values():
         reads = inputs.of(folder, stage)
         for path in paths:

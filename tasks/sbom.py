@@ -16,10 +16,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from tasks.console import FAILURE, ZoneError
+from tasks.files import write_whole
 
 CACHE_ENV = "ZONE_SBOM_CACHE"  # another cache folder (the tests use their own)
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -165,15 +165,10 @@ def _scan(source: str, document: Path) -> frozenset[Package]:
 
 
 def _store(path: Path, found: frozenset[Package]) -> None:
-    """Written whole or not at all: a temporary file renamed into place."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = [dataclasses.astuple(package) for package in sorted(found)]
-        with tempfile.NamedTemporaryFile(
-            "w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8"
-        ) as handle:
-            json.dump({"packages": rows}, handle)
-        os.replace(handle.name, path)
+        write_whole(path, json.dumps({"packages": rows}))
     except OSError:
         pass  # a cache that cannot be written only costs the next run a scan
 

@@ -57,6 +57,13 @@ class Settings:
     def bake_path(self) -> Path:
         return self.root / self.bake_file
 
+    @property
+    def bake_folder(self) -> str:
+        """The bake file's folder relative to the project root ('' when it is the root):
+        contexts are relative to it, changed paths to the root."""
+        folder = self.bake_path.parent
+        return folder.relative_to(self.root).as_posix() if folder != self.root else ""
+
 
 # pyproject key -> (field, environment variable)
 _KEYS = {

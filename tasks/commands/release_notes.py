@@ -4,14 +4,13 @@ previous release, as Markdown (release.yaml puts it in the GitHub release)."""
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 from tasks import summary
 from tasks.commands.options import image_tag, repo
 from tasks.console import FAILURE, ZoneError, note, out
 from tasks.context import Context
+from tasks.files import write_whole
 
 HELP = "pull cost and package changes of the served images since the last release"
 USAGE = "nox -s release-notes -- [IMAGE ...] [--commit REV] [--previous TAG] [--output FILE]"
@@ -73,22 +72,9 @@ def run(context: Context) -> int:
     if not args.output:
         out(text.rstrip("\n"))
         return 0
-    _write_whole(Path(args.output), text)
+    try:
+        write_whole(Path(args.output), text)
+    except OSError as exc:
+        raise ZoneError(f"cannot write {args.output}: {exc}", exit_code=FAILURE) from None
     note(f"release notes written to {args.output}")
     return 0
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """All of it or nothing: a temporary file beside it, renamed into place."""
-    partial = None
-    try:
-        with tempfile.NamedTemporaryFile(
-            "w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8"
-        ) as handle:
-            partial = Path(handle.name)
-            handle.write(text)
-        os.replace(partial, path)
-    except OSError as exc:
-        if partial is not None:
-            partial.unlink(missing_ok=True)
-        raise ZoneError(f"cannot write {path}: {exc}", exit_code=FAILURE) from None
