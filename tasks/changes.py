@@ -1,5 +1,9 @@
-"""What changed since the merge base, according to git (its command line, run directly:
-every question is one git command, and the plan starts without loading a git library)."""
+"""What changed since the merge base, according to git, asked through GitPython.
+
+GitPython is the one way the runner talks to git. Its object model reads HEAD; the
+questions git answers best (diffs, status, merge bases) go through its `Git.execute`,
+as bytes decoded here: text mode would turn a "\r" inside a file name into "\n".
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,15 @@ import dataclasses
 import json
 import os
 import re
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from tasks.console import ZoneError
+# Without git on PATH, GitPython's import would fail with its own long message; quiet
+# here, the first command then says "git is not installed" (below).
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+import git  # noqa: E402
+
+from tasks.console import ZoneError  # noqa: E402
 
 # Tried in order when neither --base nor GitHub Actions names the base branch.
 FALLBACK_BASES = ("origin/master", "origin/main", "master", "main")
@@ -21,30 +29,42 @@ class GitFailed(Exception):
     """git exited non-zero; its message is the error's text."""
 
 
-def _git(folder: Path, *args: str) -> str:
-    """git's standard output for `git -C folder ARGS`; GitFailed with its message."""
+def _git(runner: git.Git, *args: str) -> str:
+    """git's standard output for ARGS, run by `runner` in its folder; GitFailed with
+    git's message."""
     try:
-        done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, check=False)
-    except FileNotFoundError:
+        status, out, err = runner.execute(
+            ["git", *args],
+            with_extended_output=True,
+            with_exceptions=False,
+            stdout_as_string=False,
+            strip_newline_in_stdout=False,
+        )
+    except git.GitCommandNotFound:
         raise ZoneError("git is not installed", hint="install git, then run this again") from None
-    # Decoded by hand: text mode would turn a "\r" inside a file name into "\n".
-    if done.returncode != 0:
-        message = done.stderr.decode("utf-8", errors="replace").strip()
-        raise GitFailed(message or f"git {args[0]} exited {done.returncode}")
-    return done.stdout.decode("utf-8", errors="replace")
+    if status != 0:
+        message = err.strip() if isinstance(err, str) else ""
+        raise GitFailed(message or f"git {args[0]} exited {status}")
+    assert isinstance(out, bytes)
+    return out.decode("utf-8", errors="replace")
 
 
 @dataclasses.dataclass(frozen=True)
 class Checkout:
     """The repository the project lives in, seen from the project's root folder."""
 
-    top: Path  # the repository's top folder
+    repo: git.Repo
     prefix: str  # the project root relative to the repository's top, "" when they match
     sha: str  # HEAD's commit
     branch: str | None  # the checked-out branch, None on a detached HEAD
 
+    @property
+    def top(self) -> Path:
+        """The repository's top folder."""
+        return Path(self.repo.working_dir)
+
     def git(self, *args: str) -> str:
-        return _git(self.top, *args)
+        return _git(self.repo.git, *args)
 
     def resolves(self, ref: str) -> bool:
         try:
@@ -124,12 +144,14 @@ def open_checkout(root: Path) -> Checkout | None:
     """The git checkout holding `root`; None when there is none. A repository git refuses
     to read (another user's, "dubious ownership") or one with no commit yet is an error
     that says what to do: neither may pass for "not a git repository"."""
+    if not root.is_dir():
+        return None
     try:
         # git itself says where the repository is, or why it will not read it.
-        top = Path(_git(root, "rev-parse", "--show-toplevel").strip())
+        top = Path(_git(git.Git(root), "rev-parse", "--show-toplevel").strip())
     except GitFailed as exc:
         detail = str(exc)
-        if "not a git repository" in detail or "cannot change to" in detail:
+        if "not a git repository" in detail:
             return None
         if "dubious ownership" in detail:
             # git's message names the folder to trust; the top folder otherwise.
@@ -141,20 +163,18 @@ def open_checkout(root: Path) -> Checkout | None:
                 hint=f"if you trust it: git config --global --add safe.directory {folder}",
             ) from None
         raise ZoneError(f"git cannot read the repository at {root}: {detail}") from None
+    repo = git.Repo(top)
     try:
-        sha = _git(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}").strip()
-    except GitFailed:
+        sha = repo.head.commit.hexsha
+    except ValueError:  # HEAD names a branch with no commit
         raise ZoneError(
             f"the git repository at {top} has no commit yet: no SHA to tag images with, "
             "and nothing to compare changes with",
             hint="commit once first: git add -A && git commit -m 'first commit'",
         ) from None
-    try:
-        branch = _git(top, "symbolic-ref", "--quiet", "--short", "HEAD").strip() or None
-    except GitFailed:  # a detached HEAD
-        branch = None
+    branch = None if repo.head.is_detached else repo.active_branch.name
     prefix = root.resolve().relative_to(top.resolve()).as_posix()
-    return Checkout(top, "" if prefix == "." else prefix + "/", sha, branch)
+    return Checkout(repo, "" if prefix == "." else prefix + "/", sha, branch)
 
 
 def _pushed_over(environ: Mapping[str, str]) -> str | None:

@@ -100,9 +100,16 @@ def _split_flags(rest: str) -> tuple[tuple[tuple[str, str], ...], str]:
         match = _FLAG.fullmatch(word)
         if not match:
             break
-        flags.append((match.group(1), match.group(2) or ""))
+        # BuildKit takes a flag's value without its quotes (--chown="a:b" is a:b).
+        flags.append((match.group(1), _unquoted(match.group(2) or "")))
         rest = remainder.lstrip()
     return tuple(flags), rest
+
+
+def _unquoted(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
 
 
 def _read_heredoc(lines: list[str], index: int, end: str, strip_tabs: bool) -> tuple[str, int]:

@@ -59,6 +59,12 @@ def test_parser_reads_flags_escape_directive_and_exec_form() -> None:
     assert "conda install b" in exec_form.script
 
 
+def test_parser_takes_flag_values_without_their_quotes_as_buildkit_does() -> None:
+    copy = dockerfile.parse('FROM x\nCOPY --chown="${NB_UID}:${NB_GID}" a /b\n')[1]
+    assert copy.flag_values("chown") == ["${NB_UID}:${NB_GID}"]
+    assert copy.arguments == "a /b"
+
+
 # --- our own layer check ---------------------------------------------------------------
 
 
