@@ -279,8 +279,10 @@ def test_start_custom_serves_another_prefix_without_namespace(engine, debian) ->
 
 # --- services.d/jupyter/run ----------------------------------------------------------
 
-# JupyterLab is not in the fixture image, so a stand-in `jupyter` on PATH records its
-# arguments (one per line) and the environment it was started with, then exits.
+# JupyterLab is not in the Debian fixture, so a stand-in Python at $CONDA_DIR/bin/python
+# (the service runs the base environment's Python) records its arguments (one per line)
+# and the environment it was started with, then exits. The real server is started by
+# the test with a hostile user site, further down.
 RECORDING_JUPYTER = (
     "mkdir -p /fake/bin; "
     "printf '%s\\n' '#!/bin/bash' "
@@ -289,8 +291,9 @@ RECORDING_JUPYTER = (
     "'echo \"ENV JUPYTER_RUNTIME_DIR=$JUPYTER_RUNTIME_DIR\" >> /tmp/jupyter-call' "
     "'echo \"ENV NB_NAMESPACE=$NB_NAMESPACE\" >> /tmp/jupyter-call' "
     "'echo \"PWD $PWD\" >> /tmp/jupyter-call' "
-    "> /fake/bin/jupyter; chmod 0755 /fake/bin/jupyter; "
+    "> /fake/bin/python; chmod 0755 /fake/bin/python; "
 )
+SERVER_START = ["-s", "-m", "jupyterlab"]  # the user site left out of the server alone
 
 
 def jupyter_call(output: str) -> tuple[list[str], dict[str, str], str]:
@@ -308,14 +311,14 @@ def test_jupyter_service_starts_lab_under_the_prefix_with_s6_env(engine, debian)
         "chown 1000:100 /home/jovyan; "
         # start-custom runs first (as root, like cont-init), then the service as jovyan.
         "bash /scripts/02-start-custom; "
-        f"{AS_JOVYAN} PATH=/fake/bin:$PATH NB_PREFIX= bash /scripts/run; "
+        f"{AS_JOVYAN} CONDA_DIR=/fake NB_PREFIX= bash /scripts/run; "
         "cat /tmp/jupyter-call; stat -c '%u %a' /tmp/runtime-1000",
         {"02-start-custom": START_CUSTOM, "run": JUPYTER_RUN},
         environment={"NB_PREFIX": "/notebook/team-a/server-b", "HOME": "/home/jovyan"},
     )
     assert outcome.exit_code == 0, outcome.output
     args, env, cwd = jupyter_call(outcome.output)
-    assert args[0] == "lab"
+    assert args[:3] == SERVER_START, args
     for flag in (
         "--ip=0.0.0.0",
         "--port=8888",
@@ -348,7 +351,7 @@ def test_jupyter_service_default_prefix_and_token(engine, debian, token, flag) -
         engine,
         debian,
         RECORDING_JUPYTER + "mkdir -p /home/jovyan; "
-        "PATH=/fake/bin:$PATH bash /scripts/run; cat /tmp/jupyter-call",
+        "CONDA_DIR=/fake bash /scripts/run; cat /tmp/jupyter-call",
         {"run": JUPYTER_RUN},
         environment={"HOME": "/home/jovyan", **({"JUPYTER_TOKEN": token} if token else {})},
     )
@@ -356,6 +359,99 @@ def test_jupyter_service_default_prefix_and_token(engine, debian, token, flag) -
     args, _, _ = jupyter_call(outcome.output)
     assert "--ServerApp.base_url=/notebook/username/notebookname" in args
     assert [a for a in args if a.startswith("--ServerApp.token=")] == [flag]
+
+
+# --- the server against a hostile user site ---------------------------------------------
+
+# conda's base environment is a Python prefix, not a venv: there the user site comes
+# BEFORE the prefix's site-packages. The fixture's JupyterLab (in the venv /opt/venv, where
+# the venv's packages come first) is copied into Debian's own Python prefix (/usr, with
+# /usr/bin/python), which orders them as conda's does. The user's site then holds what a
+# `pip install` could leave there: a jupyter_server that fails on import, and a module of
+# the user's own.
+HOSTILE_SITE = (
+    "mkdir -p /usr/local/lib/python3.11/dist-packages /usr/share/jupyter /etc/jupyter; "
+    "cp -a /opt/venv/lib/python3.11/site-packages/. /usr/local/lib/python3.11/dist-packages/; "
+    "cp -a /opt/venv/share/jupyter/. /usr/share/jupyter/; "
+    "cp -a /opt/venv/etc/jupyter/. /etc/jupyter/; "
+    "ln -sf python3 /usr/bin/python; "
+    "site=/home/jovyan/.local/lib/python3.11/site-packages; "
+    "mkdir -p $site/jupyter_server; "
+    "echo 'raise ImportError(\"a user-installed jupyter_server that cannot start\")' "
+    "> $site/jupyter_server/__init__.py; "
+    "echo 'OK = \"imported from the user site\"' > $site/users_own.py; "
+    "chown -R 1000:100 /home/jovyan; "
+)
+# Waits for the server, starts a kernel through its API and runs code in it: the kernel
+# must import the user's own module. One line of JSON with what happened.
+SERVER_PROBE = r"""
+import glob, json, time, urllib.request
+base = "http://127.0.0.1:8888/notebook/team-a/server-b"
+auth = {"Authorization": "token t0ken"}
+def call(method, path, body=None):
+    request = urllib.request.Request(base + path, method=method, headers=auth,
+                                     data=None if body is None else json.dumps(body).encode())
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+deadline = time.monotonic() + 90
+while True:
+    try:
+        status = call("GET", "/api/status")
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.5)
+kernel = call("POST", "/api/kernels", {"name": "python3"})
+from jupyter_client import BlockingKernelClient
+client = BlockingKernelClient()
+client.load_connection_file(glob.glob(f"/tmp/jupyter-runtime-1000/kernel-{kernel['id']}.json")[0])
+client.start_channels()
+# Until the kernel answers (wait_for_ready gives up after a second without a heartbeat).
+deadline = time.monotonic() + 90
+while True:
+    client.kernel_info()
+    try:
+        if client.get_shell_msg(timeout=2)["msg_type"] == "kernel_info_reply":
+            break
+    except Exception:
+        if time.monotonic() > deadline:
+            raise
+printed = []
+def keep(message):
+    if message["msg_type"] == "stream":
+        printed.append(message["content"]["text"])
+client.execute_interactive("import users_own; print(users_own.OK)", output_hook=keep, timeout=60)
+print(json.dumps({"started": status.get("started"), "kernel": "".join(printed).strip()}))
+"""
+
+
+def test_the_server_starts_past_a_broken_user_install_and_kernels_keep_it(
+    engine, python_image
+) -> None:
+    outcome = run(
+        engine,
+        python_image,
+        HOSTILE_SITE
+        # The hostile site is real: the plain way of starting the server fails on it.
+        + f"{AS_JOVYAN} /usr/bin/python -m jupyterlab --version >/tmp/plain.log 2>&1 "
+        "&& echo plain-start: fine || echo plain-start: broken; "
+        "grep -o 'a user-installed jupyter_server that cannot start' /tmp/plain.log || true; "
+        # The image's service script, as s6 runs it (as the user), in the background.
+        f"({AS_JOVYAN} CONDA_DIR=/usr JUPYTER_TOKEN=t0ken "
+        "NB_PREFIX=/notebook/team-a/server-b bash /scripts/run >/tmp/server.log 2>&1 &); "
+        f"cat > /tmp/probe.py <<'EOF'\n{SERVER_PROBE}EOF\n"
+        "/usr/bin/python -s /tmp/probe.py || { cat /tmp/server.log; exit 1; }",
+        {"run": JUPYTER_RUN},
+        user="root",
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "plain-start: broken" in outcome.output
+    assert "a user-installed jupyter_server that cannot start" in outcome.output
+    out = json.loads(outcome.output.strip().splitlines()[-1])
+    assert out["started"], out  # the server answers under the prefix
+    # A kernel the server starts still imports the user's packages.
+    assert out["kernel"] == "imported from the user site", out
 
 
 # --- sas: SAS Studio behind jupyter-server-proxy -------------------------------------
