@@ -277,6 +277,54 @@ def test_start_custom_serves_another_prefix_without_namespace(engine, debian) ->
     assert outcome.output.splitlines()[-2:] == ["NB_PREFIX", "/lab/only-one-part"]
 
 
+@pytest.mark.parametrize(
+    ("home", "tmpfs"),
+    [
+        # Files where the staging home and the language settings put folders.
+        ("obstructed", {}),
+        # A home volume mounted read-only.
+        ("read-only", {"/home/jovyan": "ro,size=1m"}),
+    ],
+)
+def test_start_scripts_warn_and_go_on_when_the_home_is_in_the_way(
+    engine, debian, home: str, tmpfs: dict[str, str]
+) -> None:
+    # Both cont-init scripts, in order, as the user (the image's /run is the user's): a
+    # failing one would stop the container (S6_BEHAVIOUR_IF_STAGE2_FAILS=2), so each must
+    # say what it left out and exit 0; the services' settings are still handed on.
+    in_the_way = (
+        "mkdir -p /home/jovyan; echo mine > /home/jovyan/.jupyter; "
+        "echo mine > /home/jovyan/.local; chown -R 1000:100 /home/jovyan; "
+        if home == "obstructed"
+        else ""
+    )
+    outcome = run(
+        engine,
+        debian,
+        SETUP_USER + "; " + STAGE_HOME + in_the_way + "chown 1000:100 /run; "
+        f"{AS_JOVYAN} bash /scripts/01-copy-tmp-home; echo copy-exit=$?; "
+        f"{AS_JOVYAN} bash /scripts/02-start-custom; echo custom-exit=$?; {SHOW_ENV}",
+        {"01-copy-tmp-home": COPY_HOME, "02-start-custom": START_CUSTOM},
+        environment={
+            "NB_USER": "jovyan",
+            "HOME_TMP": "/tmp_home/jovyan",
+            "NB_PREFIX": "/notebook/data-team/analysis-01",
+            "KF_LANG": "fr",
+        },
+        tmpfs=tmpfs,
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "copy-exit=0" in outcome.output and "custom-exit=0" in outcome.output
+    for setting in (
+        "/home/jovyan/.jupyter/lab/user-settings/@jupyterlab/translation-extension/",
+        "/home/jovyan/.local/share/code-server/User/argv.json",
+    ):
+        assert f"02-start-custom: warning: cannot write {setting}" in outcome.output
+    env = env_lines(outcome.output)
+    assert env["LANG"] == "fr_CA.UTF-8", outcome.output
+    assert env["NB_NAMESPACE"] == "data-team"
+
+
 # --- services.d/jupyter/run ----------------------------------------------------------
 
 # JupyterLab is not in the Debian fixture, so a stand-in Python at $CONDA_DIR/bin/python
