@@ -74,6 +74,7 @@ def run(
     environment: dict[str, str] | None = None,
     tmpfs: dict[str, str] | None = None,
     user: str | None = None,
+    security_opt: list[str] | None = None,
 ) -> Outcome:
     """Run `command` with bash in a fresh container holding `scripts`; always remove it."""
     container = engine.containers.create(
@@ -82,6 +83,7 @@ def run(
         environment=environment or {},
         tmpfs=tmpfs or {},
         user=user,
+        security_opt=security_opt,
         labels=LABELS,
         name=f"zone-test-scripts-{uuid.uuid4().hex[:8]}",
         network_disabled=True,
@@ -600,6 +602,33 @@ def test_sasstudio_launcher_stops_sas_studio_when_the_proxy_stops_it(engine, pyt
     assert outcome.output.rstrip().endswith("port-closed")
 
 
+def test_sasstudio_launcher_explains_on_the_page_when_setuid_is_off(engine, python_image) -> None:
+    # A real no_new_privs container (what allowPrivilegeEscalation: false gives a pod):
+    # the launcher does not start SAS Studio, whose sign-in could not work, and says why
+    # in the log and on the page the tile opens.
+    outcome = run(
+        engine,
+        python_image,
+        WRITE_CONTROL
+        + "grep NoNewPrivs /proc/self/status; "
+        "bash /scripts/start-sasstudio 2>/tmp/launcher.log & "
+        + UNTIL_PORT_OPEN
+        + "cat /tmp/launcher.log; "
+        "/opt/venv/bin/python -c 'import urllib.request as u; "
+        'print(u.urlopen("http://127.0.0.1:38080/SASStudio/").read().decode())\'; '
+        "test -e /tmp/studio.pid && echo studio-started || echo studio-not-started",
+        {"start-sasstudio": START_SASSTUDIO},
+        environment=SASSTUDIO_ENV,
+        security_opt=["no-new-privileges"],
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "NoNewPrivs:\t1" in outcome.output
+    assert "start-sasstudio: SAS Studio cannot sign anyone in here" in outcome.output
+    assert "<h1>SAS Studio is not available</h1>" in outcome.output
+    assert "allowPrivilegeEscalation: false" in outcome.output
+    assert outcome.output.rstrip().endswith("studio-not-started")
+
+
 # The rewrite, run by a real Python with tornado's HTTPHeaders (what jupyter-server-proxy
 # hands rewrite_response): one line of JSON with what came out.
 REWRITE = r"""
@@ -672,6 +701,12 @@ def test_sasstudio_rewrite_keeps_redirects_and_cookies_under_the_prefix(
     assert out["entry"]["command"] == ["/usr/local/bin/start-sasstudio"]
     assert out["entry"]["port"] == 38080
     assert out["entry"]["launcher_entry"]["path_info"] == "sasstudio/SASStudio"
+    # The proxy waits as long as the launcher does (jupyter-server-proxy kills a server
+    # that is not ready within `timeout`): one number, handed to the launcher, and the
+    # launcher's own default is the same.
+    assert out["entry"]["timeout"] == 300
+    assert out["entry"]["environment"] == {"SASSTUDIO_STARTUP": "300"}
+    assert 'startup="${SASSTUDIO_STARTUP:-300}"' in START_SASSTUDIO.read_text()
     dockerfile = (SAS_DIR / "Dockerfile").read_text()
     assert "COPY --chmod=0755 scripts/start-sasstudio /usr/local/bin/start-sasstudio" in dockerfile
 
@@ -690,7 +725,8 @@ http.server.HTTPServer(("127.0.0.1", 38080), Studio).serve_forever()
 """
 STUDIO_CONTROL = r"""#!/bin/bash
 case "$1" in
-    start) /opt/venv/bin/python /tmp/studio.py >/tmp/studio.log 2>&1 & ;;
+    start) echo "$SASSTUDIO_STARTUP" > /tmp/startup-seen
+           /opt/venv/bin/python /tmp/studio.py >/tmp/studio.log 2>&1 & ;;
     stop) pkill -f /tmp/studio.py || true ;;
     status) exit 0 ;;
 esac
@@ -709,7 +745,8 @@ c = http.client.HTTPConnection("127.0.0.1", 8899, timeout=120)
 c.request("GET", "/notebook/team-a/server-b/sasstudio/SASStudio/")
 r = c.getresponse()
 print(json.dumps({"names": names, "status": r.status, "location": r.getheader("Location"),
-                  "cookies": r.msg.get_all("Set-Cookie")}))
+                  "cookies": r.msg.get_all("Set-Cookie"),
+                  "startup": open("/tmp/startup-seen").read().strip()}))
 """
 
 
@@ -752,6 +789,8 @@ def test_sasstudio_entry_point_serves_under_the_prefix(engine, python_image) -> 
     # SAS Studio saw its own path (the proxy strips the prefix), the browser gets ours.
     assert out["location"] == f"{prefix}/SASStudio/main?seen=/SASStudio/", out
     assert f"JSESSIONID=s1; Path={prefix}/SASStudio; HttpOnly" in out["cookies"], out
+    # The launcher was given the proxy's own timeout as its start-up grace.
+    assert out["startup"] == "300", out
 
 
 # --- mid: RStudio through jupyter-rsession-proxy -------------------------------------
