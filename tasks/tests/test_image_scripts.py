@@ -1067,3 +1067,20 @@ def test_tns_admin_is_the_users_to_write(engine, debian) -> None:
     assert outcome.exit_code == 0, outcome.output
     assert "written" in outcome.output
     assert outcome.output.splitlines()[-2:] == ["1000:100 2775", "1000:100 644"], outcome.output
+
+
+def test_git_credential_cache_socket_is_off_the_home_volume() -> None:
+    # GCM hands credential.cacheOptions to git credential-cache, whose socket defaults to
+    # ~/.cache/git/credential/socket: on the home volume, where SMB/Azure Files cannot
+    # hold a Unix socket. The base Dockerfile's own setting must name one on local disk.
+    # (No git in the fixture images, so git itself is not run here.)
+    run_step = next(
+        item
+        for item in dockerfile.parse(BASE_DOCKERFILE.read_text())
+        if item.keyword == "RUN" and "credential.cacheOptions" in item.script
+    )
+    options = run_step.script.split("credential.cacheOptions", 1)[1].split('"')[1].split()
+    assert options[options.index("--timeout") + 1] == "28800"
+    socket = options[options.index("--socket") + 1]
+    assert socket.startswith("/tmp/"), socket
+    assert not socket.startswith("/home/")
