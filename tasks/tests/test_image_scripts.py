@@ -806,6 +806,16 @@ def dockerfile_arg(path: Path, name: str) -> str:
     raise AssertionError(f"no ARG {name} in {path}")
 
 
+def mid_env(name: str) -> dict[str, str]:
+    """name=value as the mid Dockerfile's ENV instructions set it."""
+    for item in dockerfile.parse(MID_DOCKERFILE.read_text()):
+        if item.keyword == "ENV":
+            for word in item.arguments.replace("\\\n", " ").split():
+                if word.startswith(f"{name}="):
+                    return {name: word.split("=", 1)[1].strip('"')}
+    raise AssertionError(f"no ENV {name} in {MID_DOCKERFILE}")
+
+
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """jupyter-rsession-proxy at the image's pinned version, from PyPI (reachable here)."""
@@ -825,7 +835,7 @@ entry = importlib.metadata.entry_points(group="jupyter_serverproxy_servers", nam
 config = next(iter(entry)).load()()
 command = config["command"]
 print(json.dumps({"command": command(port=8787) if callable(command) else command,
-                  "launcher": config["launcher_entry"]}))
+                  "launcher": config["launcher_entry"], "timeout": config["timeout"]}))
 """
 FAKE_RSERVER = (
     "mkdir -p /usr/lib/rstudio-server/bin; printf '%s\\n' '#!/bin/bash' "
@@ -842,11 +852,14 @@ def test_rstudio_entry_runs_rserver_under_the_prefix(engine, python_image, wheel
         f"cat > /tmp/entry.py <<'EOF'\n{RSERVER_ENTRY}EOF\n"
         f"PATH=$PATH:/usr/lib/rstudio-server/bin {VENV}/python /tmp/entry.py",
         wheels,
-        environment={"NB_PREFIX": "/notebook/team-a/server-b"},
+        # The mid image's own ENV for the proxy's start timeout.
+        environment={"NB_PREFIX": "/notebook/team-a/server-b", **mid_env("RSERVER_TIMEOUT")},
         user="root",
     )
     assert outcome.exit_code == 0, outcome.output
     out = json.loads(outcome.output.strip().splitlines()[-1])
+    # rserver gets a minute to answer (the package's default is 15 s).
+    assert out["timeout"] == 60, out
     command = out["command"]
     # rserver found on PATH (mid adds /usr/lib/rstudio-server/bin, where the .deb puts
     # it), on the port the proxy chose, under the proxy's own path: the entry point's
@@ -858,6 +871,8 @@ def test_rstudio_entry_runs_rserver_under_the_prefix(engine, python_image, wheel
     dockerfile = MID_DOCKERFILE.read_text()
     assert 'PATH="${PATH}:/usr/lib/rstudio-server/bin"' in dockerfile
     assert '"jupyter-rsession-proxy==${JUPYTER_RSESSION_PROXY_VERSION}"' in dockerfile
+    # New R sessions start in the home, as the original's.
+    assert "'session-default-working-dir=~'" in dockerfile
 
 
 # --- mid: pip installs land on the home volume, environments stay their own -----------
