@@ -806,14 +806,19 @@ def dockerfile_arg(path: Path, name: str) -> str:
     raise AssertionError(f"no ARG {name} in {path}")
 
 
-def mid_env(name: str) -> dict[str, str]:
-    """name=value as the mid Dockerfile's ENV instructions set it."""
-    for item in dockerfile.parse(MID_DOCKERFILE.read_text()):
+def dockerfile_env(path: Path, name: str) -> str:
+    """The value an ENV instruction of a real Dockerfile gives `name`."""
+    for item in dockerfile.parse(path.read_text()):
         if item.keyword == "ENV":
             for word in item.arguments.replace("\\\n", " ").split():
                 if word.startswith(f"{name}="):
-                    return {name: word.split("=", 1)[1].strip('"')}
-    raise AssertionError(f"no ENV {name} in {MID_DOCKERFILE}")
+                    return word.split("=", 1)[1].strip('"')
+    raise AssertionError(f"no ENV {name} in {path}")
+
+
+def mid_env(name: str) -> dict[str, str]:
+    """name=value as the mid Dockerfile's ENV instructions set it."""
+    return {name: dockerfile_env(MID_DOCKERFILE, name)}
 
 
 @pytest.fixture(scope="module")
@@ -913,10 +918,11 @@ SAS_KERNEL_DOCKERFILE = PROJECT / "images/sas_kernel/Dockerfile"
 # Dockerfile's set-up touches (the authentication helpers, studioconfig).
 SAS_INSTALL = """FROM zone-fixture/busybox:latest
 RUN bin=/usr/local/SASHome/SASFoundation/9.4/utilities/bin && mkdir -p $bin \\
- /usr/local/SASHome/studioconfig && for f in sasauth elssrv sasperm sas; do \\
+ /usr/local/SASHome/studioconfig && for f in {helpers} sas; do \\
  echo "$f" > $bin/$f && chmod 0755 $bin/$f; done && echo studio > \\
  /usr/local/SASHome/studioconfig/sasstudio.sh
 """
+ALL_HELPERS = ("sasauth", "elssrv", "sasperm")
 
 
 def _instruction_text(item: dockerfile.Instruction) -> str:
@@ -983,16 +989,24 @@ SHOW_SAS = (
 )
 
 
-@pytest.mark.parametrize("with_sas", [True, False])
+@pytest.mark.parametrize(
+    ("with_sas", "helpers"),
+    [
+        (True, ALL_HELPERS),
+        # A SAS image without elssrv (the original's sas4c:0.0.3 era): still builds.
+        (True, ("sasauth", "sasperm")),
+        (False, ()),
+    ],
+)
 def test_sas_kernel_builds_with_or_without_the_sas_image(
-    engine, debian, test_images, tmp_path, with_sas: bool
+    engine, debian, test_images, tmp_path, with_sas: bool, helpers: tuple[str, ...]
 ) -> None:
     sas_image = ""
     if with_sas:
         sas_image = f"{test_images}/sas-install:fixture"
         built = subprocess.run(
             ["docker", "build", "-q", "--label", "io.zone.test=1", "-t", sas_image, "-"],
-            input=SAS_INSTALL,
+            input=SAS_INSTALL.format(helpers=" ".join(helpers)),
             capture_output=True,
             text=True,
             check=False,
@@ -1020,8 +1034,10 @@ def test_sas_kernel_builds_with_or_without_the_sas_image(
     assert any(line.split() == ["users", "sasstaff"] for line in lines), lines
     bin_dir = "/usr/local/SASHome/SASFoundation/9.4/utilities/bin"
     if with_sas:
-        for helper in ("sasauth", "elssrv", "sasperm"):
+        for helper in helpers:
             assert f"0:0 4755 {bin_dir}/{helper}" in lines, lines
+        for helper in set(ALL_HELPERS) - set(helpers):
+            assert not any(line.endswith(f"/{helper}") for line in lines), lines
         assert f"1000:1002 755 {bin_dir}/sas" in lines
         assert "1000:1002 644 /usr/local/SASHome/studioconfig/sasstudio.sh" in lines
     else:
@@ -1049,39 +1065,70 @@ def test_a_stage_built_alone_says_what_to_pass(tmp_path, folder: str) -> None:
 BASE_DOCKERFILE = PROJECT / "images/base/Dockerfile"
 
 
-def tns_admin_steps() -> str:
-    """The base Dockerfile's own commands that make TNS_ADMIN, from its Oracle RUN."""
-    run_step = next(
-        item
+def oracle_run() -> str:
+    """The base Dockerfile's Oracle RUN (the one that sets up TNS names and ODBC)."""
+    return next(
+        item.script
         for item in dockerfile.parse(BASE_DOCKERFILE.read_text())
-        if item.keyword == "RUN" and "TNS_ADMIN" in item.script
+        if item.keyword == "RUN" and "odbc_update_ini.sh" in item.script
     )
-    script = run_step.script
-    start = script.index('mkdir -p "${TNS_ADMIN}"')
-    end = script.index('chmod 2775 "${TNS_ADMIN}"') + len('chmod 2775 "${TNS_ADMIN}"')
-    return script[start:end]
 
 
-def test_tns_admin_is_the_users_to_write(engine, debian) -> None:
-    # The Dockerfile's lines run as root at build (no tnsnames URL given: the platform's
-    # hook is skipped); then the user adds a tnsnames.ora, as the docs say to.
+def tns_seed_steps() -> str:
+    """The Oracle RUN's own commands that make the image's TNS folder and its seed."""
+    script = oracle_run()
+    first = 'mkdir -p "${ORACLE_HOME}/network/admin"'
+    last = 'chmod 2775 "${HOME_TMP}/.oracle"'
+    return script[script.index(first) : script.index(last) + len(last)]
+
+
+def test_tns_admin_is_on_the_home_volume_seeded_from_the_image(engine, debian) -> None:
+    # The Dockerfile's lines run as root at build (the platform's file stands in for
+    # ORACLE_TNSNAMES_URL's download); the start-up copy puts the seed in the home; the
+    # user adds an entry; a restart (the copy runs again) keeps it.
     outcome = run(
         engine,
         debian,
-        SETUP_USER + "; " + tns_admin_steps() + "; "
-        f"{AS_JOVYAN} bash -c 'echo ORCL= > $TNS_ADMIN/tnsnames.ora' && echo written; "
-        'stat -c "%u:%g %a" "$TNS_ADMIN" "$TNS_ADMIN/tnsnames.ora"',
-        {},
+        SETUP_USER + "; mkdir -p /opt/oracle/instantclient/network/admin; "
+        "echo PLATFORM= > /opt/oracle/instantclient/network/admin/tnsnames.ora; "
+        + tns_seed_steps()
+        + "; mkdir -p /home/jovyan; chown 1000:100 /home/jovyan; "
+        f"{AS_JOVYAN} bash /scripts/01-copy-tmp-home; "
+        f"{AS_JOVYAN} bash -c 'echo MINE= >> $TNS_ADMIN/tnsnames.ora' && echo written; "
+        f"{AS_JOVYAN} bash /scripts/01-copy-tmp-home; "
+        'cat "$TNS_ADMIN/tnsnames.ora"; stat -c "%u:%g %a" "$TNS_ADMIN"',
+        {"01-copy-tmp-home": COPY_HOME},
         environment={
-            "TNS_ADMIN": "/opt/oracle/instantclient/network/admin",
+            "ORACLE_HOME": "/opt/oracle/instantclient",
+            "TNS_ADMIN": dockerfile_env(BASE_DOCKERFILE, "TNS_ADMIN").replace(
+                "${NB_USER}", "jovyan"
+            ),
+            "HOME_TMP": "/tmp_home/jovyan",
             "ORACLE_TNSNAMES_URL": "",
+            "NB_USER": "jovyan",
             "NB_UID": "1000",
             "NB_GID": "100",
         },
     )
     assert outcome.exit_code == 0, outcome.output
     assert "written" in outcome.output
-    assert outcome.output.splitlines()[-2:] == ["1000:100 2775", "1000:100 644"], outcome.output
+    # The platform's entries came from the image; the user's own survived the restart;
+    # the folder in the home is the user's.
+    assert outcome.output.splitlines()[-3:] == ["PLATFORM=", "MINE=", "1000:100 775"], (
+        outcome.output
+    )
+
+
+def test_oracle_odbc_registration_does_not_hang_on_odbc_ini_or_leave_a_user_dsn() -> None:
+    # odbc_update_ini.sh registers nothing (and exits 0) unless /etc/odbc.ini and
+    # /etc/odbcinst.ini both exist, and writes $HOME/.odbc.ini. (Oracle's zip is not
+    # downloaded here: the order of the Dockerfile's own commands is what is checked.)
+    script = oracle_run()
+    register = script.index("odbc_update_ini.sh")
+    assert script.index("touch /etc/odbc.ini /etc/odbcinst.ini") < register
+    assert 'HOME="${odbc_home}" "${ORACLE_HOME}/odbc_update_ini.sh"' in script
+    assert register < script.index("grep -q '^\\[Oracle' /etc/odbcinst.ini")
+    assert register < script.index('test ! -e "/home/${NB_USER}/.odbc.ini"')
 
 
 def test_git_credential_cache_socket_is_off_the_home_volume() -> None:
@@ -1099,3 +1146,11 @@ def test_git_credential_cache_socket_is_off_the_home_volume() -> None:
     socket = options[options.index("--socket") + 1]
     assert socket.startswith("/tmp/"), socket
     assert not socket.startswith("/home/")
+
+
+def test_sas_finds_oracles_client_on_the_library_path() -> None:
+    # sasor12 dlopens Oracle's client: the SAS images put base's ORACLE_HOME on
+    # LD_LIBRARY_PATH (ldconfig is not enough for SAS).
+    oracle_home = dockerfile_env(BASE_DOCKERFILE, "ORACLE_HOME")
+    assert dockerfile_env(SAS_KERNEL_DOCKERFILE, "LD_LIBRARY_PATH") == "${ORACLE_HOME}"
+    assert oracle_home == "/opt/oracle/instantclient"
