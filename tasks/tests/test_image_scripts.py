@@ -411,6 +411,148 @@ def test_jupyter_service_default_prefix_and_token(engine, debian, token, flag) -
     assert [a for a in args if a.startswith("--ServerApp.token=")] == [flag]
 
 
+# --- VS Code: the image's extensions in a read-only image folder -----------------------
+
+VSCODE_INIT = PROJECT / "images/mid/s6/cont-init.d/03-vscode-extensions"
+REGISTER = PROJECT / "images/mid/scripts/register-vscode-extensions"
+
+# The image folder as the mid build leaves it (what code-server writes when it installs
+# into --extensions-dir: versioned folders and extensions.json; languagepacks.json from
+# its user-data folder), and a home as an existing user has it: the copies an earlier
+# image staged into the home (ms-python.python 2025.0.0), a link to an earlier image
+# folder's version, the user's own extensions, a language list with German.
+VSCODE_LAYOUT = r"""
+import json, os, pathlib
+def entry(ident, version, folder, where):
+    return {"identifier": {"id": ident}, "version": version, "relativeLocation": folder,
+            "location": {"$mid": 1, "path": f"{where}/{folder}", "scheme": "file"}}
+image = pathlib.Path("/opt/code-server/extensions")
+for folder in ("ms-python.python-2026.1.0-universal", "quarto.quarto-1.120.0-universal",
+               "ms-ceintl.vscode-language-pack-fr-1.99.0-universal"):
+    (image / folder).mkdir(parents=True)
+    (image / folder / "package.json").write_text("{}")
+(image / "extensions.json").write_text(json.dumps([
+    entry("ms-python.python", "2026.1.0", "ms-python.python-2026.1.0-universal", image),
+    entry("quarto.quarto", "1.120.0", "quarto.quarto-1.120.0-universal", image),
+    entry("ms-ceintl.vscode-language-pack-fr", "1.99.0",
+          "ms-ceintl.vscode-language-pack-fr-1.99.0-universal", image)]))
+pack = str(image / "ms-ceintl.vscode-language-pack-fr-1.99.0-universal/translations/main.i18n.json")
+(image.parent / "languagepacks.json").write_text(json.dumps({"fr": {"translations": {"vscode": pack}}}))
+home = pathlib.Path("/home/jovyan/.local/share/code-server")
+ext = home / "extensions"
+(ext / "ms-python.python-2025.0.0").mkdir(parents=True)
+(ext / "user.own-1.0.0").mkdir()
+(ext / "quarto.quarto-9.9.9").mkdir()
+(ext / "ms-toolsai.jupyter-2024.1.0").symlink_to(image / "ms-toolsai.jupyter-2024.1.0")
+(ext / "extensions.json").write_text(json.dumps([
+    entry("ms-python.python", "2025.0.0", "ms-python.python-2025.0.0", ext),
+    entry("ms-toolsai.jupyter", "2024.1.0", "ms-toolsai.jupyter-2024.1.0", ext),
+    entry("user.own", "1.0.0", "user.own-1.0.0", ext),
+    entry("quarto.quarto", "9.9.9", "quarto.quarto-9.9.9", ext)]))
+(home / "languagepacks.json").write_text(json.dumps({"de": {"translations": {}}}))
+"""
+SHOW_VSCODE = r"""
+import json, os, pathlib
+home = pathlib.Path("/home/jovyan/.local/share/code-server")
+ext = home / "extensions"
+listed = json.loads((ext / "extensions.json").read_text())
+print(json.dumps({
+    "listed": sorted(f"{e['identifier']['id']}@{e['version']}={e['location']['path']}" for e in listed),
+    "links": sorted(f"{p.name}->{os.readlink(p)}" for p in ext.iterdir() if p.is_symlink()),
+    "languages": json.loads((home / "languagepacks.json").read_text()),
+}))
+"""
+
+
+def vscode_setup(python: str) -> str:
+    return (
+        "ln -sf python3 /usr/bin/python; mkdir -p /usr/local/lib/zone; "
+        "cp /scripts/register-vscode-extensions /usr/local/lib/zone/; "
+        f"cat > /tmp/layout.py <<'EOF'\n{VSCODE_LAYOUT}EOF\n"
+        f"cat > /tmp/show.py <<'EOF'\n{SHOW_VSCODE}EOF\n"
+        f"{python} /tmp/layout.py; chown -R 1000:100 /home/jovyan; "
+    )
+
+
+def test_vscode_extensions_come_from_the_image_folder_and_the_users_stay(
+    engine, python_image
+) -> None:
+    outcome = run(
+        engine,
+        python_image,
+        vscode_setup("/usr/bin/python3")
+        # Two starts: the second finds the first one's work and changes nothing.
+        + f"{AS_JOVYAN} CONDA_DIR=/usr bash /scripts/03-vscode-extensions; "
+        f"cp /home/jovyan/.local/share/code-server/extensions/extensions.json /tmp/first.json; "
+        f"{AS_JOVYAN} CONDA_DIR=/usr bash /scripts/03-vscode-extensions; "
+        "cmp /tmp/first.json /home/jovyan/.local/share/code-server/extensions/extensions.json "
+        "&& echo same-on-restart; "
+        "/usr/bin/python3 /tmp/show.py",
+        {"03-vscode-extensions": VSCODE_INIT, "register-vscode-extensions": REGISTER},
+        environment={"CODE_SERVER_IMAGE_DIR": "/opt/code-server"},
+        user="root",
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "same-on-restart" in outcome.output
+    out = json.loads(outcome.output.strip().splitlines()[-1])
+    home = "/home/jovyan/.local/share/code-server/extensions"
+    image = "/opt/code-server/extensions"
+    assert out["listed"] == [
+        # The image's current versions, through links in the user's folder.
+        f"ms-ceintl.vscode-language-pack-fr@1.99.0={home}/ms-ceintl.vscode-language-pack-fr-1.99.0-universal",
+        f"ms-python.python@2026.1.0={home}/ms-python.python-2026.1.0-universal",
+        # The user's own, including their own version of an image extension.
+        f"quarto.quarto@9.9.9={home}/quarto.quarto-9.9.9",
+        f"user.own@1.0.0={home}/user.own-1.0.0",
+    ], out
+    # Links only to the image's current versions; the earlier image's link is gone.
+    assert out["links"] == [
+        f"ms-ceintl.vscode-language-pack-fr-1.99.0-universal->{image}/ms-ceintl.vscode-language-pack-fr-1.99.0-universal",
+        f"ms-python.python-2026.1.0-universal->{image}/ms-python.python-2026.1.0-universal",
+    ], out
+    # French from the image's pack (its real path in the image folder); German kept.
+    assert set(out["languages"]) == {"de", "fr"}
+    assert out["languages"]["fr"]["translations"]["vscode"].startswith(f"{image}/ms-ceintl.")
+
+
+def test_vscode_registration_warns_and_goes_on_when_the_home_is_in_the_way(
+    engine, python_image
+) -> None:
+    outcome = run(
+        engine,
+        python_image,
+        vscode_setup("/usr/bin/python3")
+        + "rm -rf /home/jovyan/.local/share/code-server/extensions; "
+        "echo mine > /home/jovyan/.local/share/code-server/extensions; "
+        f"{AS_JOVYAN} CONDA_DIR=/usr bash /scripts/03-vscode-extensions; echo exit=$?",
+        {"03-vscode-extensions": VSCODE_INIT, "register-vscode-extensions": REGISTER},
+        environment={"CODE_SERVER_IMAGE_DIR": "/opt/code-server"},
+        user="root",
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "exit=0" in outcome.output
+    assert "03-vscode-extensions: warning: VS Code's image extensions are not listed" in (
+        outcome.output
+    )
+
+
+def test_vscode_extensions_install_into_the_image_folder_and_fail_the_build() -> None:
+    # The mid Dockerfile's own step: every --install-extension into the image folder,
+    # and a failing one ends the loop with a failure (SHELL has no -e).
+    step = next(
+        item.script
+        for item in dockerfile.parse(MID_DOCKERFILE.read_text())
+        if item.keyword == "RUN" and "--install-extension" in item.script
+    )
+    assert '--extensions-dir "${CODE_SERVER_IMAGE_DIR}/extensions"' in step
+    assert '--install-extension "${extension}" || exit 1; \\' in step or (
+        '--install-extension "${extension}" || exit 1;' in step
+    )
+    assert 'cp "${data}/languagepacks.json" "${CODE_SERVER_IMAGE_DIR}/languagepacks.json"' in step
+    assert "HOME_TMP" not in step  # nothing staged into the homes
+    assert dockerfile_env(MID_DOCKERFILE, "CODE_SERVER_IMAGE_DIR") == "/opt/code-server"
+
+
 # --- the server against a hostile user site ---------------------------------------------
 
 # conda's base environment is a Python prefix, not a venv: there the user site comes
