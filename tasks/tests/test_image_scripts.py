@@ -771,6 +771,92 @@ def test_sasstudio_launcher_explains_on_the_page_when_setuid_is_off(engine, pyth
     assert outcome.output.rstrip().endswith("studio-not-started")
 
 
+PASSWORD_HELPER = SAS_DIR / "scripts/sas-studio-password"
+PASSWORD_INIT = SAS_DIR / "s6/cont-init.d/04-sas-studio-password"
+CHECK_PASSWORD = (
+    "import crypt, spwd, sys; h = spwd.getspnam('jovyan').sp_pwdp; "
+    "print('password-works' if crypt.crypt(sys.argv[1], h) == h else 'password-wrong')"
+)
+
+
+def test_sas_studio_password_is_new_and_random_in_each_container(engine, python_image) -> None:
+    # The helper as sudo runs it (root, SUDO_USER the caller): two runs give two
+    # different passwords, the system takes the last one, and root is refused.
+    outcome = run(
+        engine,
+        python_image,
+        "echo before: $(getent shadow jovyan | cut -d: -f2); "
+        "first=$(SUDO_USER=jovyan bash /scripts/sas-studio-password); "
+        "second=$(SUDO_USER=jovyan bash /scripts/sas-studio-password); "
+        '[ "$first" != "$second" ] && echo different; echo length=${#second}; '
+        f'/usr/bin/python3 -W ignore -c "{CHECK_PASSWORD}" "$second"; '
+        f'/usr/bin/python3 -W ignore -c "{CHECK_PASSWORD}" "$first"; '
+        "SUDO_USER=root bash /scripts/sas-studio-password || echo root-refused",
+        {"sas-studio-password": PASSWORD_HELPER},
+        user="root",
+    )
+    assert outcome.exit_code == 0, outcome.output
+    lines = outcome.output.splitlines()
+    assert lines[0] == "before: !"  # the image's: no password at all
+    assert "different" in lines and "length=32" in lines
+    assert lines[lines.index("length=32") + 1 :][:2] == ["password-works", "password-wrong"]
+    assert "root-refused" in outcome.output
+
+
+@pytest.mark.parametrize("no_new_privs", [True, False])
+def test_sas_studio_password_start_says_what_happened_and_goes_on(
+    engine, python_image, no_new_privs: bool
+) -> None:
+    # As the user, as s6 runs it. With no_new_privs nothing can be made (and sign-in
+    # cannot work): a warning. Without sudo (the fixture has none), another warning.
+    outcome = run(
+        engine,
+        python_image,
+        "chown 1000:100 /run; "
+        f"{AS_JOVYAN} bash /scripts/04-sas-studio-password; echo exit=$?; "
+        "test -e /run/sas-studio-password && echo file || echo no-file",
+        {"04-sas-studio-password": PASSWORD_INIT},
+        user="root",
+        security_opt=["no-new-privileges"] if no_new_privs else None,
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "exit=0" in outcome.output
+    assert "no-file" in outcome.output.splitlines()
+    if no_new_privs:
+        assert "runs with no_new_privs (allowPrivilegeEscalation: false)" in outcome.output
+    else:
+        assert "no SAS Studio password could be made" in outcome.output
+
+
+def test_sas_studio_password_is_the_one_thing_sudo_allows() -> None:
+    step = next(
+        item.script
+        for item in dockerfile.parse((SAS_DIR / "Dockerfile").read_text())
+        if item.keyword == "RUN" and "sudoers.d" in item.script
+    )
+    rule = "'%s ALL=(root) NOPASSWD: /usr/local/sbin/sas-studio-password \"\"\\n' \"${NB_USER}\""
+    assert rule in step, step
+    assert "visudo -cf /etc/sudoers.d/sas-studio-password" in step
+
+
+def test_no_known_password_in_the_image_context() -> None:
+    # Every file the images are built from: no password written in, and the one
+    # command that sets one makes it random.
+    setters = []
+    for path in sorted((PROJECT / "images").rglob("*")):
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        for bad in ("jovyan:jovyan", "${NB_USER}:${NB_USER}", "$NB_USER:$NB_USER"):
+            assert bad not in text, (path, bad)
+        for word in ("chpasswd", "usermod -p", "useradd -p", "--password="):
+            if word in text:
+                setters.append((path.relative_to(PROJECT).as_posix(), word))
+    assert setters == [("images/sas/scripts/sas-studio-password", "chpasswd")], setters
+    helper = PASSWORD_HELPER.read_text()
+    assert 'password="$(openssl rand -hex 16)"' in helper
+
+
 # The rewrite, run by a real Python with tornado's HTTPHeaders (what jupyter-server-proxy
 # hands rewrite_response): one line of JSON with what came out.
 REWRITE = r"""
@@ -1184,9 +1270,9 @@ def test_sas_kernel_builds_with_or_without_the_sas_image(
         assert "1000:1002 644 /usr/local/SASHome/studioconfig/sasstudio.sh" in lines
     else:
         assert not any(line.startswith("1000:1002") for line in lines[1:] if " /usr/" in line)
-    # jovyan can sign in to SAS Studio (PAM): a password is set.
+    # No password comes with the image (the sas image makes one per container).
     shadow = run(engine, tag, "getent shadow jovyan | cut -d: -f2", {}, user="root")
-    assert shadow.output.strip() not in ("", "!", "*"), shadow.output
+    assert shadow.output.strip() == "!", shadow.output
 
 
 @pytest.mark.parametrize("folder", ["base", "mid", "sas_kernel", "jupyterlab", "sas"])
