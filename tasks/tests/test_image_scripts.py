@@ -327,6 +327,37 @@ def test_start_scripts_warn_and_go_on_when_the_home_is_in_the_way(
     assert env["NB_NAMESPACE"] == "data-team"
 
 
+CONDA_BASE = PROJECT / "images/mid/s6/cont-init.d/03-conda-base"
+
+
+@pytest.mark.parametrize("history", ["the user's", "missing"])
+def test_conda_base_is_made_read_only_for_conda_at_start(engine, debian, history: str) -> None:
+    # As the user (who owns the base environment's files, as the upstream installs them):
+    # conda-meta/history, conda's canary for a writable environment, becomes read-only;
+    # without it, a warning, and the start goes on.
+    make = (
+        "mkdir -p /opt/conda/conda-meta; echo '==> 2024 <==' > /opt/conda/conda-meta/history; "
+        "chmod 664 /opt/conda/conda-meta/history; chown -R 1000:100 /opt/conda; "
+        if history == "the user's"
+        else ""
+    )
+    outcome = run(
+        engine,
+        debian,
+        SETUP_USER + "; " + make + f"{AS_JOVYAN} bash /scripts/03-conda-base; echo exit=$?; "
+        "stat -c '%a' /opt/conda/conda-meta/history 2>/dev/null || echo none",
+        {"03-conda-base": CONDA_BASE},
+        environment={"CONDA_DIR": "/opt/conda"},
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "exit=0" in outcome.output
+    if history == "the user's":
+        assert outcome.output.splitlines()[-1] == "444"
+        assert "conda create -n NAME" in outcome.output
+    else:
+        assert "warning: cannot make /opt/conda/conda-meta/history read-only" in outcome.output
+
+
 # --- services.d/jupyter/run ----------------------------------------------------------
 
 # JupyterLab is not in the Debian fixture, so a stand-in Python at $CONDA_DIR/bin/python
