@@ -467,8 +467,9 @@ for folder in ("ms-python.python-2026.1.0-universal", "quarto.quarto-1.120.0-uni
     entry("quarto.quarto", "1.120.0", "quarto.quarto-1.120.0-universal", image),
     entry("ms-ceintl.vscode-language-pack-fr", "1.99.0",
           "ms-ceintl.vscode-language-pack-fr-1.99.0-universal", image)]))
-pack = str(image / "ms-ceintl.vscode-language-pack-fr-1.99.0-universal/translations/main.i18n.json")
-(image.parent / "languagepacks.json").write_text(json.dumps({"fr": {"translations": {"vscode": pack}}}))
+pack = image / "ms-ceintl.vscode-language-pack-fr-1.99.0-universal/translations"
+languages = {"fr": {"translations": {"vscode": str(pack / "main.i18n.json")}}}
+(image.parent / "languagepacks.json").write_text(json.dumps(languages))
 home = pathlib.Path("/home/jovyan/.local/share/code-server")
 ext = home / "extensions"
 (ext / "ms-python.python-2025.0.0").mkdir(parents=True)
@@ -488,7 +489,9 @@ home = pathlib.Path("/home/jovyan/.local/share/code-server")
 ext = home / "extensions"
 listed = json.loads((ext / "extensions.json").read_text())
 print(json.dumps({
-    "listed": sorted(f"{e['identifier']['id']}@{e['version']}={e['location']['path']}" for e in listed),
+    "listed": sorted(
+        f"{e['identifier']['id']}@{e['version']}={e['location']['path']}" for e in listed
+    ),
     "links": sorted(f"{p.name}->{os.readlink(p)}" for p in ext.iterdir() if p.is_symlink()),
     "languages": json.loads((home / "languagepacks.json").read_text()),
 }))
@@ -782,8 +785,7 @@ def test_sasstudio_launcher_explains_on_the_page_when_setuid_is_off(engine, pyth
     outcome = run(
         engine,
         python_image,
-        WRITE_CONTROL
-        + "grep NoNewPrivs /proc/self/status; "
+        WRITE_CONTROL + "grep NoNewPrivs /proc/self/status; "
         "bash /scripts/start-sasstudio 2>/tmp/launcher.log & "
         + UNTIL_PORT_OPEN
         + "cat /tmp/launcher.log; "
@@ -865,7 +867,7 @@ def test_sas_studio_password_is_the_one_thing_sudo_allows() -> None:
         for item in dockerfile.parse((SAS_DIR / "Dockerfile").read_text())
         if item.keyword == "RUN" and "sudoers.d" in item.script
     )
-    rule = "'%s ALL=(root) NOPASSWD: /usr/local/sbin/sas-studio-password \"\"\\n' \"${NB_USER}\""
+    rule = '\'%s ALL=(root) NOPASSWD: /usr/local/sbin/sas-studio-password ""\\n\' "${NB_USER}"'
     assert rule in step, step
     assert "visudo -cf /etc/sudoers.d/sas-studio-password" in step
 
@@ -1378,7 +1380,7 @@ def test_tns_admin_is_on_the_home_volume_seeded_from_the_image(engine, debian) -
     )
 
 
-def test_oracle_odbc_registration_does_not_hang_on_odbc_ini_or_leave_a_user_dsn() -> None:
+def test_oracle_odbc_registers_whether_or_not_odbc_ini_exists_and_leaves_no_user_dsn() -> None:
     # odbc_update_ini.sh registers nothing (and exits 0) unless /etc/odbc.ini and
     # /etc/odbcinst.ini both exist, and writes $HOME/.odbc.ini. (Oracle's zip is not
     # downloaded here: the order of the Dockerfile's own commands is what is checked.)
