@@ -445,7 +445,7 @@ def test_jupyter_service_default_prefix_and_token(engine, debian, token, flag) -
 # --- VS Code: the image's extensions in a read-only image folder -----------------------
 
 VSCODE_INIT = PROJECT / "images/mid/s6/cont-init.d/03-vscode-extensions"
-REGISTER = PROJECT / "images/mid/scripts/register-vscode-extensions"
+REGISTER = PROJECT / "images/mid/scripts/register_vscode_extensions.py"
 
 # The image folder as the mid build leaves it (what code-server writes when it installs
 # into --extensions-dir: versioned folders and extensions.json; languagepacks.json from
@@ -501,7 +501,7 @@ print(json.dumps({
 def vscode_setup(python: str) -> str:
     return (
         "ln -sf python3 /usr/bin/python; mkdir -p /usr/local/lib/zone; "
-        "cp /scripts/register-vscode-extensions /usr/local/lib/zone/; "
+        "cp /scripts/register_vscode_extensions.py /usr/local/lib/zone/; "
         f"cat > /tmp/layout.py <<'EOF'\n{VSCODE_LAYOUT}EOF\n"
         f"cat > /tmp/show.py <<'EOF'\n{SHOW_VSCODE}EOF\n"
         f"{python} /tmp/layout.py; chown -R 1000:100 /home/jovyan; "
@@ -522,7 +522,7 @@ def test_vscode_extensions_come_from_the_image_folder_and_the_users_stay(
         "cmp /tmp/first.json /home/jovyan/.local/share/code-server/extensions/extensions.json "
         "&& echo same-on-restart; "
         "/usr/bin/python3 /tmp/show.py",
-        {"03-vscode-extensions": VSCODE_INIT, "register-vscode-extensions": REGISTER},
+        {"03-vscode-extensions": VSCODE_INIT, "register_vscode_extensions.py": REGISTER},
         environment={"CODE_SERVER_IMAGE_DIR": "/opt/code-server"},
         user="root",
     )
@@ -559,7 +559,7 @@ def test_vscode_registration_warns_and_goes_on_when_the_home_is_in_the_way(
         + "rm -rf /home/jovyan/.local/share/code-server/extensions; "
         "echo mine > /home/jovyan/.local/share/code-server/extensions; "
         f"{AS_JOVYAN} CONDA_DIR=/usr bash /scripts/03-vscode-extensions; echo exit=$?",
-        {"03-vscode-extensions": VSCODE_INIT, "register-vscode-extensions": REGISTER},
+        {"03-vscode-extensions": VSCODE_INIT, "register_vscode_extensions.py": REGISTER},
         environment={"CODE_SERVER_IMAGE_DIR": "/opt/code-server"},
         user="root",
     )

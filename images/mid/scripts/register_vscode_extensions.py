@@ -117,9 +117,9 @@ def main() -> None:
     home = Path(os.environ.get("HOME", "/home/jovyan"))
     data_dir = Path(os.environ.get("CODE_SERVER_DATA_DIR", home / ".local/share/code-server"))
     try:
-        print(f"register-vscode-extensions: {register(image_dir, data_dir)}")
+        print(f"register_vscode_extensions: {register(image_dir, data_dir)}")
     except (OSError, ValueError, KeyError, TypeError) as error:
-        print(f"register-vscode-extensions: {error}", file=sys.stderr)
+        print(f"register_vscode_extensions: {error}", file=sys.stderr)
         sys.exit(1)
 
 
