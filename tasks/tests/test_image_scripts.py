@@ -579,6 +579,7 @@ def test_vscode_extensions_install_into_the_image_folder_and_fail_the_build() ->
         if item.keyword == "RUN" and "--install-extension" in item.script
     )
     assert '--extensions-dir "${CODE_SERVER_IMAGE_DIR}/extensions"' in step
+    assert 'HOME="${data}" code-server' in step  # its config and caches are thrown away
     assert '--install-extension "${extension}" || exit 1; \\' in step or (
         '--install-extension "${extension}" || exit 1;' in step
     )
