@@ -74,6 +74,7 @@ def run(
     environment: dict[str, str] | None = None,
     tmpfs: dict[str, str] | None = None,
     user: str | None = None,
+    security_opt: list[str] | None = None,
 ) -> Outcome:
     """Run `command` with bash in a fresh container holding `scripts`; always remove it."""
     container = engine.containers.create(
@@ -82,6 +83,7 @@ def run(
         environment=environment or {},
         tmpfs=tmpfs or {},
         user=user,
+        security_opt=security_opt,
         labels=LABELS,
         name=f"zone-test-scripts-{uuid.uuid4().hex[:8]}",
         network_disabled=True,
@@ -277,10 +279,91 @@ def test_start_custom_serves_another_prefix_without_namespace(engine, debian) ->
     assert outcome.output.splitlines()[-2:] == ["NB_PREFIX", "/lab/only-one-part"]
 
 
+@pytest.mark.parametrize(
+    ("home", "tmpfs"),
+    [
+        # Files where the staging home and the language settings put folders.
+        ("obstructed", {}),
+        # A home volume mounted read-only.
+        ("read-only", {"/home/jovyan": "ro,size=1m"}),
+    ],
+)
+def test_start_scripts_warn_and_go_on_when_the_home_is_in_the_way(
+    engine, debian, home: str, tmpfs: dict[str, str]
+) -> None:
+    # Both cont-init scripts, in order, as the user (the image's /run is the user's): a
+    # failing one would stop the container (S6_BEHAVIOUR_IF_STAGE2_FAILS=2), so each must
+    # say what it left out and exit 0; the services' settings are still handed on.
+    in_the_way = (
+        "mkdir -p /home/jovyan; echo mine > /home/jovyan/.jupyter; "
+        "echo mine > /home/jovyan/.local; chown -R 1000:100 /home/jovyan; "
+        if home == "obstructed"
+        else ""
+    )
+    outcome = run(
+        engine,
+        debian,
+        SETUP_USER + "; " + STAGE_HOME + in_the_way + "chown 1000:100 /run; "
+        f"{AS_JOVYAN} bash /scripts/01-copy-tmp-home; echo copy-exit=$?; "
+        f"{AS_JOVYAN} bash /scripts/02-start-custom; echo custom-exit=$?; {SHOW_ENV}",
+        {"01-copy-tmp-home": COPY_HOME, "02-start-custom": START_CUSTOM},
+        environment={
+            "NB_USER": "jovyan",
+            "HOME_TMP": "/tmp_home/jovyan",
+            "NB_PREFIX": "/notebook/data-team/analysis-01",
+            "KF_LANG": "fr",
+        },
+        tmpfs=tmpfs,
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "copy-exit=0" in outcome.output and "custom-exit=0" in outcome.output
+    for setting in (
+        "/home/jovyan/.jupyter/lab/user-settings/@jupyterlab/translation-extension/",
+        "/home/jovyan/.local/share/code-server/User/argv.json",
+    ):
+        assert f"02-start-custom: warning: cannot write {setting}" in outcome.output
+    env = env_lines(outcome.output)
+    assert env["LANG"] == "fr_CA.UTF-8", outcome.output
+    assert env["NB_NAMESPACE"] == "data-team"
+
+
+CONDA_BASE = PROJECT / "images/mid/s6/cont-init.d/03-conda-base"
+
+
+@pytest.mark.parametrize("history", ["the user's", "missing"])
+def test_conda_base_is_made_read_only_for_conda_at_start(engine, debian, history: str) -> None:
+    # As the user (who owns the base environment's files, as the upstream installs them):
+    # conda-meta/history, conda's canary for a writable environment, becomes read-only;
+    # without it, a warning, and the start goes on.
+    make = (
+        "mkdir -p /opt/conda/conda-meta; echo '==> 2024 <==' > /opt/conda/conda-meta/history; "
+        "chmod 664 /opt/conda/conda-meta/history; chown -R 1000:100 /opt/conda; "
+        if history == "the user's"
+        else ""
+    )
+    outcome = run(
+        engine,
+        debian,
+        SETUP_USER + "; " + make + f"{AS_JOVYAN} bash /scripts/03-conda-base; echo exit=$?; "
+        "stat -c '%a' /opt/conda/conda-meta/history 2>/dev/null || echo none",
+        {"03-conda-base": CONDA_BASE},
+        environment={"CONDA_DIR": "/opt/conda"},
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "exit=0" in outcome.output
+    if history == "the user's":
+        assert outcome.output.splitlines()[-1] == "444"
+        assert "conda create -n NAME" in outcome.output
+    else:
+        assert "warning: cannot make /opt/conda/conda-meta/history read-only" in outcome.output
+
+
 # --- services.d/jupyter/run ----------------------------------------------------------
 
-# JupyterLab is not in the fixture image, so a stand-in `jupyter` on PATH records its
-# arguments (one per line) and the environment it was started with, then exits.
+# JupyterLab is not in the Debian fixture, so a stand-in Python at $CONDA_DIR/bin/python
+# (the service runs the base environment's Python) records its arguments (one per line)
+# and the environment it was started with, then exits. The real server is started by
+# the test with a hostile user site, further down.
 RECORDING_JUPYTER = (
     "mkdir -p /fake/bin; "
     "printf '%s\\n' '#!/bin/bash' "
@@ -289,8 +372,9 @@ RECORDING_JUPYTER = (
     "'echo \"ENV JUPYTER_RUNTIME_DIR=$JUPYTER_RUNTIME_DIR\" >> /tmp/jupyter-call' "
     "'echo \"ENV NB_NAMESPACE=$NB_NAMESPACE\" >> /tmp/jupyter-call' "
     "'echo \"PWD $PWD\" >> /tmp/jupyter-call' "
-    "> /fake/bin/jupyter; chmod 0755 /fake/bin/jupyter; "
+    "> /fake/bin/python; chmod 0755 /fake/bin/python; "
 )
+SERVER_START = ["-s", "-m", "jupyterlab"]  # the user site left out of the server alone
 
 
 def jupyter_call(output: str) -> tuple[list[str], dict[str, str], str]:
@@ -308,14 +392,14 @@ def test_jupyter_service_starts_lab_under_the_prefix_with_s6_env(engine, debian)
         "chown 1000:100 /home/jovyan; "
         # start-custom runs first (as root, like cont-init), then the service as jovyan.
         "bash /scripts/02-start-custom; "
-        f"{AS_JOVYAN} PATH=/fake/bin:$PATH NB_PREFIX= bash /scripts/run; "
+        f"{AS_JOVYAN} CONDA_DIR=/fake NB_PREFIX= bash /scripts/run; "
         "cat /tmp/jupyter-call; stat -c '%u %a' /tmp/runtime-1000",
         {"02-start-custom": START_CUSTOM, "run": JUPYTER_RUN},
         environment={"NB_PREFIX": "/notebook/team-a/server-b", "HOME": "/home/jovyan"},
     )
     assert outcome.exit_code == 0, outcome.output
     args, env, cwd = jupyter_call(outcome.output)
-    assert args[0] == "lab"
+    assert args[:3] == SERVER_START, args
     for flag in (
         "--ip=0.0.0.0",
         "--port=8888",
@@ -348,7 +432,7 @@ def test_jupyter_service_default_prefix_and_token(engine, debian, token, flag) -
         engine,
         debian,
         RECORDING_JUPYTER + "mkdir -p /home/jovyan; "
-        "PATH=/fake/bin:$PATH bash /scripts/run; cat /tmp/jupyter-call",
+        "CONDA_DIR=/fake bash /scripts/run; cat /tmp/jupyter-call",
         {"run": JUPYTER_RUN},
         environment={"HOME": "/home/jovyan", **({"JUPYTER_TOKEN": token} if token else {})},
     )
@@ -356,6 +440,245 @@ def test_jupyter_service_default_prefix_and_token(engine, debian, token, flag) -
     args, _, _ = jupyter_call(outcome.output)
     assert "--ServerApp.base_url=/notebook/username/notebookname" in args
     assert [a for a in args if a.startswith("--ServerApp.token=")] == [flag]
+
+
+# --- VS Code: the image's extensions in a read-only image folder -----------------------
+
+VSCODE_INIT = PROJECT / "images/mid/s6/cont-init.d/03-vscode-extensions"
+REGISTER = PROJECT / "images/mid/scripts/register_vscode_extensions.py"
+
+# The image folder as the mid build leaves it (what code-server writes when it installs
+# into --extensions-dir: versioned folders and extensions.json; languagepacks.json from
+# its user-data folder), and a home as an existing user has it: the copies an earlier
+# image staged into the home (ms-python.python 2025.0.0), a link to an earlier image
+# folder's version, the user's own extensions, a language list with German.
+VSCODE_LAYOUT = r"""
+import json, os, pathlib
+def entry(ident, version, folder, where):
+    return {"identifier": {"id": ident}, "version": version, "relativeLocation": folder,
+            "location": {"$mid": 1, "path": f"{where}/{folder}", "scheme": "file"}}
+image = pathlib.Path("/opt/code-server/extensions")
+for folder in ("ms-python.python-2026.1.0-universal", "quarto.quarto-1.120.0-universal",
+               "ms-ceintl.vscode-language-pack-fr-1.99.0-universal"):
+    (image / folder).mkdir(parents=True)
+    (image / folder / "package.json").write_text("{}")
+(image / "extensions.json").write_text(json.dumps([
+    entry("ms-python.python", "2026.1.0", "ms-python.python-2026.1.0-universal", image),
+    entry("quarto.quarto", "1.120.0", "quarto.quarto-1.120.0-universal", image),
+    entry("ms-ceintl.vscode-language-pack-fr", "1.99.0",
+          "ms-ceintl.vscode-language-pack-fr-1.99.0-universal", image)]))
+pack = image / "ms-ceintl.vscode-language-pack-fr-1.99.0-universal/translations"
+languages = {"fr": {"translations": {"vscode": str(pack / "main.i18n.json")}}}
+(image.parent / "languagepacks.json").write_text(json.dumps(languages))
+home = pathlib.Path("/home/jovyan/.local/share/code-server")
+ext = home / "extensions"
+(ext / "ms-python.python-2025.0.0").mkdir(parents=True)
+(ext / "user.own-1.0.0").mkdir()
+(ext / "quarto.quarto-9.9.9").mkdir()
+(ext / "ms-toolsai.jupyter-2024.1.0").symlink_to(image / "ms-toolsai.jupyter-2024.1.0")
+(ext / "extensions.json").write_text(json.dumps([
+    entry("ms-python.python", "2025.0.0", "ms-python.python-2025.0.0", ext),
+    entry("ms-toolsai.jupyter", "2024.1.0", "ms-toolsai.jupyter-2024.1.0", ext),
+    entry("user.own", "1.0.0", "user.own-1.0.0", ext),
+    entry("quarto.quarto", "9.9.9", "quarto.quarto-9.9.9", ext)]))
+(home / "languagepacks.json").write_text(json.dumps({"de": {"translations": {}}}))
+"""
+SHOW_VSCODE = r"""
+import json, os, pathlib
+home = pathlib.Path("/home/jovyan/.local/share/code-server")
+ext = home / "extensions"
+listed = json.loads((ext / "extensions.json").read_text())
+print(json.dumps({
+    "listed": sorted(
+        f"{e['identifier']['id']}@{e['version']}={e['location']['path']}" for e in listed
+    ),
+    "links": sorted(f"{p.name}->{os.readlink(p)}" for p in ext.iterdir() if p.is_symlink()),
+    "languages": json.loads((home / "languagepacks.json").read_text()),
+}))
+"""
+
+
+def vscode_setup(python: str) -> str:
+    return (
+        "ln -sf python3 /usr/bin/python; mkdir -p /usr/local/lib/zone; "
+        "cp /scripts/register_vscode_extensions.py /usr/local/lib/zone/; "
+        f"cat > /tmp/layout.py <<'EOF'\n{VSCODE_LAYOUT}EOF\n"
+        f"cat > /tmp/show.py <<'EOF'\n{SHOW_VSCODE}EOF\n"
+        f"{python} /tmp/layout.py; chown -R 1000:100 /home/jovyan; "
+    )
+
+
+def test_vscode_extensions_come_from_the_image_folder_and_the_users_stay(
+    engine, python_image
+) -> None:
+    outcome = run(
+        engine,
+        python_image,
+        vscode_setup("/usr/bin/python3")
+        # Two starts: the second finds the first one's work and changes nothing.
+        + f"{AS_JOVYAN} CONDA_DIR=/usr bash /scripts/03-vscode-extensions; "
+        f"cp /home/jovyan/.local/share/code-server/extensions/extensions.json /tmp/first.json; "
+        f"{AS_JOVYAN} CONDA_DIR=/usr bash /scripts/03-vscode-extensions; "
+        "cmp /tmp/first.json /home/jovyan/.local/share/code-server/extensions/extensions.json "
+        "&& echo same-on-restart; "
+        "/usr/bin/python3 /tmp/show.py",
+        {"03-vscode-extensions": VSCODE_INIT, "register_vscode_extensions.py": REGISTER},
+        environment={"CODE_SERVER_IMAGE_DIR": "/opt/code-server"},
+        user="root",
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "same-on-restart" in outcome.output
+    out = json.loads(outcome.output.strip().splitlines()[-1])
+    home = "/home/jovyan/.local/share/code-server/extensions"
+    image = "/opt/code-server/extensions"
+    assert out["listed"] == [
+        # The image's current versions, through links in the user's folder.
+        f"ms-ceintl.vscode-language-pack-fr@1.99.0={home}/ms-ceintl.vscode-language-pack-fr-1.99.0-universal",
+        f"ms-python.python@2026.1.0={home}/ms-python.python-2026.1.0-universal",
+        # The user's own, including their own version of an image extension.
+        f"quarto.quarto@9.9.9={home}/quarto.quarto-9.9.9",
+        f"user.own@1.0.0={home}/user.own-1.0.0",
+    ], out
+    # Links only to the image's current versions; the earlier image's link is gone.
+    assert out["links"] == [
+        f"ms-ceintl.vscode-language-pack-fr-1.99.0-universal->{image}/ms-ceintl.vscode-language-pack-fr-1.99.0-universal",
+        f"ms-python.python-2026.1.0-universal->{image}/ms-python.python-2026.1.0-universal",
+    ], out
+    # French from the image's pack (its real path in the image folder); German kept.
+    assert set(out["languages"]) == {"de", "fr"}
+    assert out["languages"]["fr"]["translations"]["vscode"].startswith(f"{image}/ms-ceintl.")
+
+
+def test_vscode_registration_warns_and_goes_on_when_the_home_is_in_the_way(
+    engine, python_image
+) -> None:
+    outcome = run(
+        engine,
+        python_image,
+        vscode_setup("/usr/bin/python3")
+        + "rm -rf /home/jovyan/.local/share/code-server/extensions; "
+        "echo mine > /home/jovyan/.local/share/code-server/extensions; "
+        f"{AS_JOVYAN} CONDA_DIR=/usr bash /scripts/03-vscode-extensions; echo exit=$?",
+        {"03-vscode-extensions": VSCODE_INIT, "register_vscode_extensions.py": REGISTER},
+        environment={"CODE_SERVER_IMAGE_DIR": "/opt/code-server"},
+        user="root",
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "exit=0" in outcome.output
+    assert "03-vscode-extensions: warning: VS Code's image extensions are not listed" in (
+        outcome.output
+    )
+
+
+def test_vscode_extensions_install_into_the_image_folder_and_fail_the_build() -> None:
+    # The mid Dockerfile's own step: every --install-extension into the image folder,
+    # and a failing one ends the loop with a failure (SHELL has no -e).
+    step = next(
+        item.script
+        for item in dockerfile.parse(MID_DOCKERFILE.read_text())
+        if item.keyword == "RUN" and "--install-extension" in item.script
+    )
+    assert '--extensions-dir "${CODE_SERVER_IMAGE_DIR}/extensions"' in step
+    assert 'HOME="${data}" code-server' in step  # its config and caches are thrown away
+    assert '--install-extension "${extension}" || exit 1; \\' in step or (
+        '--install-extension "${extension}" || exit 1;' in step
+    )
+    assert 'cp "${data}/languagepacks.json" "${CODE_SERVER_IMAGE_DIR}/languagepacks.json"' in step
+    assert "HOME_TMP" not in step  # nothing staged into the homes
+    assert dockerfile_env(MID_DOCKERFILE, "CODE_SERVER_IMAGE_DIR") == "/opt/code-server"
+
+
+# --- the server against a hostile user site ---------------------------------------------
+
+# conda's base environment is a Python prefix, not a venv: there the user site comes
+# BEFORE the prefix's site-packages. The fixture's JupyterLab (in the venv /opt/venv, where
+# the venv's packages come first) is copied into Debian's own Python prefix (/usr, with
+# /usr/bin/python), which orders them as conda's does. The user's site then holds what a
+# `pip install` could leave there: a jupyter_server that fails on import, and a module of
+# the user's own.
+HOSTILE_SITE = (
+    "mkdir -p /usr/local/lib/python3.11/dist-packages /usr/share/jupyter /etc/jupyter; "
+    "cp -a /opt/venv/lib/python3.11/site-packages/. /usr/local/lib/python3.11/dist-packages/; "
+    "cp -a /opt/venv/share/jupyter/. /usr/share/jupyter/; "
+    "cp -a /opt/venv/etc/jupyter/. /etc/jupyter/; "
+    "ln -sf python3 /usr/bin/python; "
+    "site=/home/jovyan/.local/lib/python3.11/site-packages; "
+    "mkdir -p $site/jupyter_server; "
+    "echo 'raise ImportError(\"a user-installed jupyter_server that cannot start\")' "
+    "> $site/jupyter_server/__init__.py; "
+    "echo 'OK = \"imported from the user site\"' > $site/users_own.py; "
+    "chown -R 1000:100 /home/jovyan; "
+)
+# Waits for the server, starts a kernel through its API and runs code in it: the kernel
+# must import the user's own module. One line of JSON with what happened.
+SERVER_PROBE = r"""
+import glob, json, time, urllib.request
+base = "http://127.0.0.1:8888/notebook/team-a/server-b"
+auth = {"Authorization": "token t0ken"}
+def call(method, path, body=None):
+    request = urllib.request.Request(base + path, method=method, headers=auth,
+                                     data=None if body is None else json.dumps(body).encode())
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+deadline = time.monotonic() + 90
+while True:
+    try:
+        status = call("GET", "/api/status")
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.5)
+kernel = call("POST", "/api/kernels", {"name": "python3"})
+from jupyter_client import BlockingKernelClient
+client = BlockingKernelClient()
+client.load_connection_file(glob.glob(f"/tmp/jupyter-runtime-1000/kernel-{kernel['id']}.json")[0])
+client.start_channels()
+# Until the kernel answers (wait_for_ready gives up after a second without a heartbeat).
+deadline = time.monotonic() + 90
+while True:
+    client.kernel_info()
+    try:
+        if client.get_shell_msg(timeout=2)["msg_type"] == "kernel_info_reply":
+            break
+    except Exception:
+        if time.monotonic() > deadline:
+            raise
+printed = []
+def keep(message):
+    if message["msg_type"] == "stream":
+        printed.append(message["content"]["text"])
+client.execute_interactive("import users_own; print(users_own.OK)", output_hook=keep, timeout=60)
+print(json.dumps({"started": status.get("started"), "kernel": "".join(printed).strip()}))
+"""
+
+
+def test_the_server_starts_past_a_broken_user_install_and_kernels_keep_it(
+    engine, python_image
+) -> None:
+    outcome = run(
+        engine,
+        python_image,
+        HOSTILE_SITE
+        # The hostile site is real: the plain way of starting the server fails on it.
+        + f"{AS_JOVYAN} /usr/bin/python -m jupyterlab --version >/tmp/plain.log 2>&1 "
+        "&& echo plain-start: fine || echo plain-start: broken; "
+        "grep -o 'a user-installed jupyter_server that cannot start' /tmp/plain.log || true; "
+        # The image's service script, as s6 runs it (as the user), in the background.
+        f"({AS_JOVYAN} CONDA_DIR=/usr JUPYTER_TOKEN=t0ken "
+        "NB_PREFIX=/notebook/team-a/server-b bash /scripts/run >/tmp/server.log 2>&1 &); "
+        f"cat > /tmp/probe.py <<'EOF'\n{SERVER_PROBE}EOF\n"
+        "/usr/bin/python -s /tmp/probe.py || { cat /tmp/server.log; exit 1; }",
+        {"run": JUPYTER_RUN},
+        user="root",
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "plain-start: broken" in outcome.output
+    assert "a user-installed jupyter_server that cannot start" in outcome.output
+    out = json.loads(outcome.output.strip().splitlines()[-1])
+    assert out["started"], out  # the server answers under the prefix
+    # A kernel the server starts still imports the user's packages.
+    assert out["kernel"] == "imported from the user site", out
 
 
 # --- sas: SAS Studio behind jupyter-server-proxy -------------------------------------
@@ -456,6 +779,118 @@ def test_sasstudio_launcher_stops_sas_studio_when_the_proxy_stops_it(engine, pyt
     assert outcome.output.rstrip().endswith("port-closed")
 
 
+def test_sasstudio_launcher_explains_on_the_page_when_setuid_is_off(engine, python_image) -> None:
+    # A real no_new_privs container (what allowPrivilegeEscalation: false gives a pod):
+    # the launcher does not start SAS Studio, whose sign-in could not work, and says why
+    # in the log and on the page the tile opens.
+    outcome = run(
+        engine,
+        python_image,
+        WRITE_CONTROL + "grep NoNewPrivs /proc/self/status; "
+        "bash /scripts/start-sasstudio 2>/tmp/launcher.log & "
+        + UNTIL_PORT_OPEN
+        + "cat /tmp/launcher.log; "
+        "/opt/venv/bin/python -c 'import urllib.request as u; "
+        'print(u.urlopen("http://127.0.0.1:38080/SASStudio/").read().decode())\'; '
+        "test -e /tmp/studio.pid && echo studio-started || echo studio-not-started",
+        {"start-sasstudio": START_SASSTUDIO},
+        environment=SASSTUDIO_ENV,
+        security_opt=["no-new-privileges"],
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "NoNewPrivs:\t1" in outcome.output
+    assert "start-sasstudio: SAS Studio cannot sign anyone in here" in outcome.output
+    assert "<h1>SAS Studio is not available</h1>" in outcome.output
+    assert "allowPrivilegeEscalation: false" in outcome.output
+    assert outcome.output.rstrip().endswith("studio-not-started")
+
+
+PASSWORD_HELPER = SAS_DIR / "scripts/sas-studio-password"
+PASSWORD_INIT = SAS_DIR / "s6/cont-init.d/04-sas-studio-password"
+CHECK_PASSWORD = (
+    "import crypt, spwd, sys; h = spwd.getspnam('jovyan').sp_pwdp; "
+    "print('password-works' if crypt.crypt(sys.argv[1], h) == h else 'password-wrong')"
+)
+
+
+def test_sas_studio_password_is_new_and_random_in_each_container(engine, python_image) -> None:
+    # The helper as sudo runs it (root, SUDO_USER the caller): two runs give two
+    # different passwords, the system takes the last one, and root is refused.
+    outcome = run(
+        engine,
+        python_image,
+        "echo before: $(getent shadow jovyan | cut -d: -f2); "
+        "first=$(SUDO_USER=jovyan bash /scripts/sas-studio-password); "
+        "second=$(SUDO_USER=jovyan bash /scripts/sas-studio-password); "
+        '[ "$first" != "$second" ] && echo different; echo length=${#second}; '
+        f'/usr/bin/python3 -W ignore -c "{CHECK_PASSWORD}" "$second"; '
+        f'/usr/bin/python3 -W ignore -c "{CHECK_PASSWORD}" "$first"; '
+        "SUDO_USER=root bash /scripts/sas-studio-password || echo root-refused",
+        {"sas-studio-password": PASSWORD_HELPER},
+        user="root",
+    )
+    assert outcome.exit_code == 0, outcome.output
+    lines = outcome.output.splitlines()
+    assert lines[0] == "before: !"  # the image's: no password at all
+    assert "different" in lines and "length=32" in lines
+    assert lines[lines.index("length=32") + 1 :][:2] == ["password-works", "password-wrong"]
+    assert "root-refused" in outcome.output
+
+
+@pytest.mark.parametrize("no_new_privs", [True, False])
+def test_sas_studio_password_start_says_what_happened_and_goes_on(
+    engine, python_image, no_new_privs: bool
+) -> None:
+    # As the user, as s6 runs it. With no_new_privs nothing can be made (and sign-in
+    # cannot work): a warning. Without sudo (the fixture has none), another warning.
+    outcome = run(
+        engine,
+        python_image,
+        "chown 1000:100 /run; "
+        f"{AS_JOVYAN} bash /scripts/04-sas-studio-password; echo exit=$?; "
+        "test -e /run/sas-studio-password && echo file || echo no-file",
+        {"04-sas-studio-password": PASSWORD_INIT},
+        user="root",
+        security_opt=["no-new-privileges"] if no_new_privs else None,
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "exit=0" in outcome.output
+    assert "no-file" in outcome.output.splitlines()
+    if no_new_privs:
+        assert "runs with no_new_privs (allowPrivilegeEscalation: false)" in outcome.output
+    else:
+        assert "no SAS Studio password could be made" in outcome.output
+
+
+def test_sas_studio_password_is_the_one_thing_sudo_allows() -> None:
+    step = next(
+        item.script
+        for item in dockerfile.parse((SAS_DIR / "Dockerfile").read_text())
+        if item.keyword == "RUN" and "sudoers.d" in item.script
+    )
+    rule = '\'%s ALL=(root) NOPASSWD: /usr/local/sbin/sas-studio-password ""\\n\' "${NB_USER}"'
+    assert rule in step, step
+    assert "visudo -cf /etc/sudoers.d/sas-studio-password" in step
+
+
+def test_no_known_password_in_the_image_context() -> None:
+    # Every file the images are built from: no password written in, and the one
+    # command that sets one makes it random.
+    setters = []
+    for path in sorted((PROJECT / "images").rglob("*")):
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        for bad in ("jovyan:jovyan", "${NB_USER}:${NB_USER}", "$NB_USER:$NB_USER"):
+            assert bad not in text, (path, bad)
+        for word in ("chpasswd", "usermod -p", "useradd -p", "--password="):
+            if word in text:
+                setters.append((path.relative_to(PROJECT).as_posix(), word))
+    assert setters == [("images/sas/scripts/sas-studio-password", "chpasswd")], setters
+    helper = PASSWORD_HELPER.read_text()
+    assert 'password="$(openssl rand -hex 16)"' in helper
+
+
 # The rewrite, run by a real Python with tornado's HTTPHeaders (what jupyter-server-proxy
 # hands rewrite_response): one line of JSON with what came out.
 REWRITE = r"""
@@ -528,6 +963,12 @@ def test_sasstudio_rewrite_keeps_redirects_and_cookies_under_the_prefix(
     assert out["entry"]["command"] == ["/usr/local/bin/start-sasstudio"]
     assert out["entry"]["port"] == 38080
     assert out["entry"]["launcher_entry"]["path_info"] == "sasstudio/SASStudio"
+    # The proxy waits as long as the launcher does (jupyter-server-proxy kills a server
+    # that is not ready within `timeout`): one number, handed to the launcher, and the
+    # launcher's own default is the same.
+    assert out["entry"]["timeout"] == 300
+    assert out["entry"]["environment"] == {"SASSTUDIO_STARTUP": "300"}
+    assert 'startup="${SASSTUDIO_STARTUP:-300}"' in START_SASSTUDIO.read_text()
     dockerfile = (SAS_DIR / "Dockerfile").read_text()
     assert "COPY --chmod=0755 scripts/start-sasstudio /usr/local/bin/start-sasstudio" in dockerfile
 
@@ -546,7 +987,8 @@ http.server.HTTPServer(("127.0.0.1", 38080), Studio).serve_forever()
 """
 STUDIO_CONTROL = r"""#!/bin/bash
 case "$1" in
-    start) /opt/venv/bin/python /tmp/studio.py >/tmp/studio.log 2>&1 & ;;
+    start) echo "$SASSTUDIO_STARTUP" > /tmp/startup-seen
+           /opt/venv/bin/python /tmp/studio.py >/tmp/studio.log 2>&1 & ;;
     stop) pkill -f /tmp/studio.py || true ;;
     status) exit 0 ;;
 esac
@@ -565,7 +1007,8 @@ c = http.client.HTTPConnection("127.0.0.1", 8899, timeout=120)
 c.request("GET", "/notebook/team-a/server-b/sasstudio/SASStudio/")
 r = c.getresponse()
 print(json.dumps({"names": names, "status": r.status, "location": r.getheader("Location"),
-                  "cookies": r.msg.get_all("Set-Cookie")}))
+                  "cookies": r.msg.get_all("Set-Cookie"),
+                  "startup": open("/tmp/startup-seen").read().strip()}))
 """
 
 
@@ -608,6 +1051,8 @@ def test_sasstudio_entry_point_serves_under_the_prefix(engine, python_image) -> 
     # SAS Studio saw its own path (the proxy strips the prefix), the browser gets ours.
     assert out["location"] == f"{prefix}/SASStudio/main?seen=/SASStudio/", out
     assert f"JSESSIONID=s1; Path={prefix}/SASStudio; HttpOnly" in out["cookies"], out
+    # The launcher was given the proxy's own timeout as its start-up grace.
+    assert out["startup"] == "300", out
 
 
 # --- mid: RStudio through jupyter-rsession-proxy -------------------------------------
@@ -621,6 +1066,21 @@ def dockerfile_arg(path: Path, name: str) -> str:
         if line.startswith(f"ARG {name}="):
             return line.split("=", 1)[1]
     raise AssertionError(f"no ARG {name} in {path}")
+
+
+def dockerfile_env(path: Path, name: str) -> str:
+    """The value an ENV instruction of a real Dockerfile gives `name`."""
+    for item in dockerfile.parse(path.read_text()):
+        if item.keyword == "ENV":
+            for word in item.arguments.replace("\\\n", " ").split():
+                if word.startswith(f"{name}="):
+                    return word.split("=", 1)[1].strip('"')
+    raise AssertionError(f"no ENV {name} in {path}")
+
+
+def mid_env(name: str) -> dict[str, str]:
+    """name=value as the mid Dockerfile's ENV instructions set it."""
+    return {name: dockerfile_env(MID_DOCKERFILE, name)}
 
 
 @pytest.fixture(scope="module")
@@ -642,7 +1102,7 @@ entry = importlib.metadata.entry_points(group="jupyter_serverproxy_servers", nam
 config = next(iter(entry)).load()()
 command = config["command"]
 print(json.dumps({"command": command(port=8787) if callable(command) else command,
-                  "launcher": config["launcher_entry"]}))
+                  "launcher": config["launcher_entry"], "timeout": config["timeout"]}))
 """
 FAKE_RSERVER = (
     "mkdir -p /usr/lib/rstudio-server/bin; printf '%s\\n' '#!/bin/bash' "
@@ -659,11 +1119,14 @@ def test_rstudio_entry_runs_rserver_under_the_prefix(engine, python_image, wheel
         f"cat > /tmp/entry.py <<'EOF'\n{RSERVER_ENTRY}EOF\n"
         f"PATH=$PATH:/usr/lib/rstudio-server/bin {VENV}/python /tmp/entry.py",
         wheels,
-        environment={"NB_PREFIX": "/notebook/team-a/server-b"},
+        # The mid image's own ENV for the proxy's start timeout.
+        environment={"NB_PREFIX": "/notebook/team-a/server-b", **mid_env("RSERVER_TIMEOUT")},
         user="root",
     )
     assert outcome.exit_code == 0, outcome.output
     out = json.loads(outcome.output.strip().splitlines()[-1])
+    # rserver gets a minute to answer (the package's default is 15 s).
+    assert out["timeout"] == 60, out
     command = out["command"]
     # rserver found on PATH (mid adds /usr/lib/rstudio-server/bin, where the .deb puts
     # it), on the port the proxy chose, under the proxy's own path: the entry point's
@@ -675,6 +1138,8 @@ def test_rstudio_entry_runs_rserver_under_the_prefix(engine, python_image, wheel
     dockerfile = MID_DOCKERFILE.read_text()
     assert 'PATH="${PATH}:/usr/lib/rstudio-server/bin"' in dockerfile
     assert '"jupyter-rsession-proxy==${JUPYTER_RSESSION_PROXY_VERSION}"' in dockerfile
+    # New R sessions start in the home, as the original's.
+    assert "'session-default-working-dir=~'" in dockerfile
 
 
 # --- mid: pip installs land on the home volume, environments stay their own -----------
@@ -715,10 +1180,11 @@ SAS_KERNEL_DOCKERFILE = PROJECT / "images/sas_kernel/Dockerfile"
 # Dockerfile's set-up touches (the authentication helpers, studioconfig).
 SAS_INSTALL = """FROM zone-fixture/busybox:latest
 RUN bin=/usr/local/SASHome/SASFoundation/9.4/utilities/bin && mkdir -p $bin \\
- /usr/local/SASHome/studioconfig && for f in sasauth elssrv sasperm sas; do \\
+ /usr/local/SASHome/studioconfig && for f in {helpers} sas; do \\
  echo "$f" > $bin/$f && chmod 0755 $bin/$f; done && echo studio > \\
  /usr/local/SASHome/studioconfig/sasstudio.sh
 """
+ALL_HELPERS = ("sasauth", "elssrv", "sasperm")
 
 
 def _instruction_text(item: dockerfile.Instruction) -> str:
@@ -785,16 +1251,24 @@ SHOW_SAS = (
 )
 
 
-@pytest.mark.parametrize("with_sas", [True, False])
+@pytest.mark.parametrize(
+    ("with_sas", "helpers"),
+    [
+        (True, ALL_HELPERS),
+        # A SAS image without elssrv (the original's sas4c:0.0.3 era): still builds.
+        (True, ("sasauth", "sasperm")),
+        (False, ()),
+    ],
+)
 def test_sas_kernel_builds_with_or_without_the_sas_image(
-    engine, debian, test_images, tmp_path, with_sas: bool
+    engine, debian, test_images, tmp_path, with_sas: bool, helpers: tuple[str, ...]
 ) -> None:
     sas_image = ""
     if with_sas:
         sas_image = f"{test_images}/sas-install:fixture"
         built = subprocess.run(
             ["docker", "build", "-q", "--label", "io.zone.test=1", "-t", sas_image, "-"],
-            input=SAS_INSTALL,
+            input=SAS_INSTALL.format(helpers=" ".join(helpers)),
             capture_output=True,
             text=True,
             check=False,
@@ -822,15 +1296,17 @@ def test_sas_kernel_builds_with_or_without_the_sas_image(
     assert any(line.split() == ["users", "sasstaff"] for line in lines), lines
     bin_dir = "/usr/local/SASHome/SASFoundation/9.4/utilities/bin"
     if with_sas:
-        for helper in ("sasauth", "elssrv", "sasperm"):
+        for helper in helpers:
             assert f"0:0 4755 {bin_dir}/{helper}" in lines, lines
+        for helper in set(ALL_HELPERS) - set(helpers):
+            assert not any(line.endswith(f"/{helper}") for line in lines), lines
         assert f"1000:1002 755 {bin_dir}/sas" in lines
         assert "1000:1002 644 /usr/local/SASHome/studioconfig/sasstudio.sh" in lines
     else:
         assert not any(line.startswith("1000:1002") for line in lines[1:] if " /usr/" in line)
-    # jovyan can sign in to SAS Studio (PAM): a password is set.
+    # No password comes with the image (the sas image makes one per container).
     shadow = run(engine, tag, "getent shadow jovyan | cut -d: -f2", {}, user="root")
-    assert shadow.output.strip() not in ("", "!", "*"), shadow.output
+    assert shadow.output.strip() == "!", shadow.output
 
 
 @pytest.mark.parametrize("folder", ["base", "mid", "sas_kernel", "jupyterlab", "sas"])
@@ -851,36 +1327,92 @@ def test_a_stage_built_alone_says_what_to_pass(tmp_path, folder: str) -> None:
 BASE_DOCKERFILE = PROJECT / "images/base/Dockerfile"
 
 
-def tns_admin_steps() -> str:
-    """The base Dockerfile's own commands that make TNS_ADMIN, from its Oracle RUN."""
-    run_step = next(
-        item
+def oracle_run() -> str:
+    """The base Dockerfile's Oracle RUN (the one that sets up TNS names and ODBC)."""
+    return next(
+        item.script
         for item in dockerfile.parse(BASE_DOCKERFILE.read_text())
-        if item.keyword == "RUN" and "TNS_ADMIN" in item.script
+        if item.keyword == "RUN" and "odbc_update_ini.sh" in item.script
     )
-    script = run_step.script
-    start = script.index('mkdir -p "${TNS_ADMIN}"')
-    end = script.index('chmod 2775 "${TNS_ADMIN}"') + len('chmod 2775 "${TNS_ADMIN}"')
-    return script[start:end]
 
 
-def test_tns_admin_is_the_users_to_write(engine, debian) -> None:
-    # The Dockerfile's lines run as root at build (no tnsnames URL given: the platform's
-    # hook is skipped); then the user adds a tnsnames.ora, as the docs say to.
+def tns_seed_steps() -> str:
+    """The Oracle RUN's own commands that make the image's TNS folder and its seed."""
+    script = oracle_run()
+    first = 'mkdir -p "${ORACLE_HOME}/network/admin"'
+    last = 'chmod 2775 "${HOME_TMP}/.oracle"'
+    return script[script.index(first) : script.index(last) + len(last)]
+
+
+def test_tns_admin_is_on_the_home_volume_seeded_from_the_image(engine, debian) -> None:
+    # The Dockerfile's lines run as root at build (the platform's file stands in for
+    # ORACLE_TNSNAMES_URL's download); the start-up copy puts the seed in the home; the
+    # user adds an entry; a restart (the copy runs again) keeps it.
     outcome = run(
         engine,
         debian,
-        SETUP_USER + "; " + tns_admin_steps() + "; "
-        f"{AS_JOVYAN} bash -c 'echo ORCL= > $TNS_ADMIN/tnsnames.ora' && echo written; "
-        'stat -c "%u:%g %a" "$TNS_ADMIN" "$TNS_ADMIN/tnsnames.ora"',
-        {},
+        SETUP_USER + "; mkdir -p /opt/oracle/instantclient/network/admin; "
+        "echo PLATFORM= > /opt/oracle/instantclient/network/admin/tnsnames.ora; "
+        + tns_seed_steps()
+        + "; mkdir -p /home/jovyan; chown 1000:100 /home/jovyan; "
+        f"{AS_JOVYAN} bash /scripts/01-copy-tmp-home; "
+        f"{AS_JOVYAN} bash -c 'echo MINE= >> $TNS_ADMIN/tnsnames.ora' && echo written; "
+        f"{AS_JOVYAN} bash /scripts/01-copy-tmp-home; "
+        'cat "$TNS_ADMIN/tnsnames.ora"; stat -c "%u:%g %a" "$TNS_ADMIN"',
+        {"01-copy-tmp-home": COPY_HOME},
         environment={
-            "TNS_ADMIN": "/opt/oracle/instantclient/network/admin",
+            "ORACLE_HOME": "/opt/oracle/instantclient",
+            "TNS_ADMIN": dockerfile_env(BASE_DOCKERFILE, "TNS_ADMIN").replace(
+                "${NB_USER}", "jovyan"
+            ),
+            "HOME_TMP": "/tmp_home/jovyan",
             "ORACLE_TNSNAMES_URL": "",
+            "NB_USER": "jovyan",
             "NB_UID": "1000",
             "NB_GID": "100",
         },
     )
     assert outcome.exit_code == 0, outcome.output
     assert "written" in outcome.output
-    assert outcome.output.splitlines()[-2:] == ["1000:100 2775", "1000:100 644"], outcome.output
+    # The platform's entries came from the image; the user's own survived the restart;
+    # the folder in the home is the user's.
+    assert outcome.output.splitlines()[-3:] == ["PLATFORM=", "MINE=", "1000:100 775"], (
+        outcome.output
+    )
+
+
+def test_oracle_odbc_registers_whether_or_not_odbc_ini_exists_and_leaves_no_user_dsn() -> None:
+    # odbc_update_ini.sh registers nothing (and exits 0) unless /etc/odbc.ini and
+    # /etc/odbcinst.ini both exist, and writes $HOME/.odbc.ini. (Oracle's zip is not
+    # downloaded here: the order of the Dockerfile's own commands is what is checked.)
+    script = oracle_run()
+    register = script.index("odbc_update_ini.sh")
+    assert script.index("touch /etc/odbc.ini /etc/odbcinst.ini") < register
+    assert 'HOME="${odbc_home}" "${ORACLE_HOME}/odbc_update_ini.sh"' in script
+    assert register < script.index("grep -q '^\\[Oracle' /etc/odbcinst.ini")
+    assert register < script.index('test ! -e "/home/${NB_USER}/.odbc.ini"')
+
+
+def test_git_credential_cache_socket_is_off_the_home_volume() -> None:
+    # GCM hands credential.cacheOptions to git credential-cache, whose socket defaults to
+    # ~/.cache/git/credential/socket: on the home volume, where SMB/Azure Files cannot
+    # hold a Unix socket. The base Dockerfile's own setting must name one on local disk.
+    # (No git in the fixture images, so git itself is not run here.)
+    run_step = next(
+        item
+        for item in dockerfile.parse(BASE_DOCKERFILE.read_text())
+        if item.keyword == "RUN" and "credential.cacheOptions" in item.script
+    )
+    options = run_step.script.split("credential.cacheOptions", 1)[1].split('"')[1].split()
+    assert options[options.index("--timeout") + 1] == "28800"
+    socket = options[options.index("--socket") + 1]
+    assert socket.startswith("/tmp/"), socket
+    assert not socket.startswith("/home/")
+
+
+def test_sas_finds_oracles_client_on_the_library_path() -> None:
+    # sasor12 dlopens Oracle's client: the SAS images put base's ORACLE_HOME on
+    # LD_LIBRARY_PATH (ldconfig is not enough for SAS).
+    oracle_home = dockerfile_env(BASE_DOCKERFILE, "ORACLE_HOME")
+    assert dockerfile_env(SAS_KERNEL_DOCKERFILE, "LD_LIBRARY_PATH") == "${ORACLE_HOME}"
+    assert oracle_home == "/opt/oracle/instantclient"

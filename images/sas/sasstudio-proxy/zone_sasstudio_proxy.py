@@ -23,6 +23,10 @@ NAME = "sasstudio"
 PORT = 38080
 SAS_PATH = "/SASStudio"
 LAUNCHER = "/usr/local/bin/start-sasstudio"
+# Seconds SAS Studio (its embedded web server) may take to answer on first start: both
+# jupyter-server-proxy's timeout (it kills the launcher after that) and the launcher's
+# own grace (SASSTUDIO_STARTUP), so the two never disagree.
+STARTUP = 300
 # SAS Studio names itself by these hosts when it builds an absolute URL.
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 _COOKIE_PATH = re.compile(r"(;\s*path=)([^;]*)", re.IGNORECASE)
@@ -98,11 +102,12 @@ def rewrite_response(response) -> None:
 
 
 def setup_sasstudio() -> dict:
-    """The server-proxy entry: started on first visit, given 3 minutes to answer."""
+    """The server-proxy entry: started on first visit, given STARTUP seconds to answer."""
     return {
         "command": [LAUNCHER],
         "port": PORT,
-        "timeout": 180,
+        "timeout": STARTUP,
+        "environment": {"SASSTUDIO_STARTUP": str(STARTUP)},
         "absolute_url": False,
         "rewrite_response": rewrite_response,
         "launcher_entry": {
