@@ -136,7 +136,10 @@ def _downloads(script: str, keys: list[str], variables: dict[str, str]) -> list[
                     f"{tool} streams a download into another command unchecked: save it to a "
                     "file and verify it with `sha256sum -c` in this RUN"
                 )
-            elif not any(_mentions(check, _expand(target, variables)) for check in checks):
+            elif not any(
+                _mentions(check, target) or _mentions(check, _expand(target, variables))
+                for check in checks
+            ):
                 messages.append(
                     f"{tool} downloads {target} without a checksum: verify it in this RUN "
                     f'(`echo "${{..._SHA256}}  {target}" | sha256sum -c -`)'

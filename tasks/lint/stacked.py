@@ -76,9 +76,7 @@ def has_pipefail(shell: str) -> bool:
     return re.search(r"\s-[a-z]*o\s+pipefail\b", f" {text}") is not None
 
 
-def _pipefail(
-    instructions: list, inherited: layers.Image, refs: frozenset[str]
-) -> Off | None:
+def _pipefail(instructions: list, inherited: layers.Image, refs: frozenset[str]) -> Off | None:
     named: dict[str, layers.Image] = {}
     image = layers.Image()
     piped = 0
@@ -120,7 +118,9 @@ def _numeric_users(instructions: list, inherited: layers.Image) -> Off | None:
             variables.update(_assignments(item.arguments))
         elif item.keyword == "USER":
             user = item.arguments.strip().split(":", 1)[0]
-            users.append(_VARIABLE.sub(lambda m: variables.get(m.group(1) or m.group(2), "?"), user))
+            users.append(
+                _VARIABLE.sub(lambda m: variables.get(m.group(1) or m.group(2), "?"), user)
+            )
     if not users or any(user != "root" and not user.isdigit() for user in users):
         return None
     return Off("DL3066", "every USER here is root or a number: " + ", ".join(sorted(set(users))))
