@@ -11,8 +11,8 @@ hadolint (a per-rule setting), so nothing hadolint says is filtered afterwards:
 - DL3009 (delete the apt lists): off when a RUN ends with a helper script, from this
   context or a parent stage, that deletes them; the layer check still judges every RUN of
   the file, helpers included, and reports one that leaves them (tasks.lint.layers).
-- DL3002 (last USER should not be root): off when every stage built from the file is a
-  parent of other stages: an intermediate image, whose children set the user at the end.
+- DL3002 (last USER should not be root): off, in a file with a `USER root`, when every
+  stage built from the file is a parent of other stages: an intermediate image, whose children set the user at the end.
 - DL3066 (a non-numeric USER "may not be resolvable by host system", an info): off when
   every USER of the file is `root` (uid 0 in every image), a number, or a variable whose
   value, from this file or the parent stages' ENV, is a number (`USER ${NB_UID}`).
@@ -60,7 +60,11 @@ def rules_off(path: Path, stage_images: StageImages) -> list[Off]:
     _, own = layers.walk(instructions, path.parent, inherited, "", refs)
     helpers = {**inherited.helpers, **own.helpers}
     found = [_pipefail(instructions, inherited, refs), _apt_lists(instructions, helpers)]
-    found += [_intermediate(path, stage_images), _numeric_users(instructions, inherited)]
+    roots = any(
+        i.keyword == "USER" and i.arguments.split(":")[0] in ("root", "0") for i in instructions
+    )
+    found.append(_intermediate(path, stage_images) if roots else None)
+    found.append(_numeric_users(instructions, inherited))
     return [off for off in found if off is not None]
 
 
