@@ -12,7 +12,8 @@ hadolint (a per-rule setting), so nothing hadolint says is filtered afterwards:
   context or a parent stage, that deletes them; the layer check still judges every RUN of
   the file, helpers included, and reports one that leaves them (tasks.lint.layers).
 - DL3002 (last USER should not be root): off, in a file with a `USER root`, when every
-  stage built from the file is a parent of other stages: an intermediate image, whose children set the user at the end.
+  stage built from the file is a parent of other stages: an intermediate image, whose
+  children set the user at the end.
 - DL3066 (a non-numeric USER "may not be resolvable by host system", an info): off when
   every USER of the file is `root` (uid 0 in every image), a number, or a variable whose
   value, from this file or the parent stages' ENV, is a number (`USER ${NB_UID}`).
