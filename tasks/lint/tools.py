@@ -87,7 +87,12 @@ def _hadolint_config(root: Path, rules: tuple[str, ...]) -> str:
     import yaml  # a lint dependency, as the hooks that call this
 
     path = root / HADOLINT_CONFIG
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ZoneError(
+            f"cannot read {HADOLINT_CONFIG}: {error}", hint="hadolint's config is YAML"
+        ) from error
     config = loaded if isinstance(loaded, dict) else {}
     ignored = [str(rule) for rule in config.get("ignored") or []]
     config["ignored"] = ignored + [rule for rule in rules if rule not in ignored]
