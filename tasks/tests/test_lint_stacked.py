@@ -254,3 +254,12 @@ def test_inline_versions_follow_the_pin_policy() -> None:
     for run, expected in runs.items():
         messages = [m for _, m in pin_checks.check_text("FROM x\n" + run)]
         assert [m.split(",")[0] for m in messages] == ([expected] if expected else []), run
+
+
+def test_an_unreadable_hadolint_config_is_one_message(tmp_path: Path) -> None:
+    root = sister_shape(tmp_path / "sister")
+    write(root, "pyproject.toml", "[tool.zone]\n")
+    write(root, ".hadolint.yaml", "ignored: [DL3003\n")
+    result = run_tasks(root, "lint", "--only", "hadolint", "images")
+    assert result.returncode == 1
+    assert "cannot read .hadolint.yaml" in result.stderr and "Traceback" not in result.stderr
