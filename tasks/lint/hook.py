@@ -24,6 +24,8 @@ def main(argv: list[str]) -> int:
         settings = load(Path.cwd())
         if name == "shellcheck":
             return run.shellcheck(settings, paths)
+        if name == "hadolint":
+            return run.hadolint(settings, paths)
         findings = run.check(name, settings, paths)
     except ZoneError as error:
         return fail(error)

@@ -104,13 +104,17 @@ class Image:
     env: dict[str, str] = dataclasses.field(default_factory=dict)
     filled: list[Filled] = dataclasses.field(default_factory=list)
     helpers: dict[str, str] = dataclasses.field(default_factory=dict)  # file name -> its text
+    shell: str = ""  # the last SHELL's arguments as written ('' for none: /bin/sh -c)
 
     def copy(self) -> Image:
-        return Image(dict(self.env), list(self.filled), dict(self.helpers))
+        return Image(dict(self.env), list(self.filled), dict(self.helpers), self.shell)
 
     def merge(self, other: Image) -> Image:
         return Image(
-            {**self.env, **other.env}, self.filled + other.filled, {**self.helpers, **other.helpers}
+            {**self.env, **other.env},
+            self.filled + other.filled,
+            {**self.helpers, **other.helpers},
+            other.shell or self.shell,
         )
 
 
@@ -144,7 +148,7 @@ def walk(
     variables: dict[str, str] = {}  # ARG and ENV values, for expanding paths
     for item in instructions:
         if item.keyword == "FROM":  # a new stage starts from another image's layers
-            image, name = _base_of(item.arguments, named, parent, parent_refs)
+            image, name = base_of(item.arguments, named, parent, parent_refs)
             named[name] = image
             variables = dict(image.env)
         elif item.keyword in ("ENV", "ARG"):
@@ -159,13 +163,15 @@ def walk(
                 image.filled.append(Filled(at, (_expand(words[-1], variables),), True))
             if context is not None and not item.flag_values("from"):
                 image.helpers.update(_copied_scripts(context, words[:-1]))
+        elif item.keyword == "SHELL":
+            image.shell = item.arguments
         elif item.keyword == "RUN":
             script = _COMMENT.sub(r"\1", item.script)
             message = _doubled(script, image.filled, variables, shown_as)
             if message:
                 found.append((item.line, message))
             # A helper such as clean-layer.sh cleans in the same layer as if written inline.
-            called = [text for name, text in image.helpers.items() if _calls(script, name)]
+            called = [text for name, text in image.helpers.items() if calls(script, name)]
             messages = _caches(item, script, "\n".join([script, *called]), variables)
             found += [(item.line, message) for message in messages]
             filling = _filling(script)
@@ -187,7 +193,7 @@ def _filling(script: str) -> str:
     return "\n".join(kept)
 
 
-def _base_of(
+def base_of(
     arguments: str, named: dict[str, Image], parent: Image, parent_refs: frozenset[str]
 ) -> tuple[Image, str]:
     """The image a FROM starts from: an earlier stage of this file, the parent stage (named
@@ -221,8 +227,12 @@ def _copied_scripts(context: Path, sources: list[str]) -> dict[str, str]:
     return scripts
 
 
-def _calls(script: str, name: str) -> bool:
+def calls(script: str, name: str) -> bool:
     return re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", script) is not None
+
+
+def deletes_apt_lists(script: str) -> bool:
+    return _APT_CLEAN.search(script) is not None
 
 
 def _find_changes_permissions(words: list[str]) -> bool:

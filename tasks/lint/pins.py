@@ -19,12 +19,16 @@ _COMMENT = re.compile(r"(?m)(^|\s)#.*$")
 # Commands end at && || ; and newlines; a pipe keeps `echo SUM FILE | sha256sum -c` whole.
 _COMMANDS = re.compile(r"&&|\|\||;|\n")
 _REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _CHECKSUM = re.compile(r"\bsha(?:256|512)sum\b[^|;&\n]*(?:\s-c\b|\s--check\b)")
 _CONDA = re.compile(
     r"\b(?:conda|mamba|micromamba)\s+(?:install|create|update)\b|"
     r"\b(?:conda|mamba|micromamba)\s+env\s+(?:create|update)\b"
 )
-_PIP = re.compile(r"\bpip3?(?:\.\d+)?\s+install\b|\bpython[\d.]*\s+-m\s+pip\s+install\b")
+# pip's general options may come before its command: `pip3 --no-cache-dir install ...`
+_PIP = re.compile(
+    r"\b(?:pip3?(?:\.\d+)?|python[\d.]*\s+-m\s+pip)(?:\s+--?[A-Za-z][-\w]*(?:=\S+)?)*\s+install\b"
+)
 _APT_LINE = re.compile(r"(?:^|[\s\"'])deb(?:-src)?\s+(?:\[[^\]]*\]\s+)?(\S+)|\bURIs:\s*(\S+)")
 # Words that may come before a command's name: `then curl`, `sudo curl`, `X=1 curl`.
 _PREFIXES = {"then", "do", "else", "sudo", "exec", "time", "!", "{", "(", "|"}
@@ -94,14 +98,14 @@ def check_text(text: str, shown_as: str = "Dockerfile") -> list[tuple[int, str]]
     by_arg = {pin.arg: pin for pin in declared}
     variables: dict[str, str] = {}
     for item in parse(text):
-        if item.keyword == "ARG":
+        if item.keyword in ("ARG", "ENV"):
             variables.update(_defaults(item.arguments))
         elif item.keyword == "ADD":
             found += _add(item, variables)
         elif item.keyword == "RUN":
             script = _COMMENT.sub(r"\1", item.script)
             keys = [arg for arg, pin in by_arg.items() if pin.kind == "fingerprint"]
-            found += [(item.line, message) for message in _downloads(script, keys)]
+            found += [(item.line, message) for message in _downloads(script, keys, variables)]
             found += [(item.line, message) for message in _versions(script, by_arg)]
     return found
 
@@ -115,9 +119,10 @@ def _add(item: Instruction, variables: dict[str, str]) -> list[tuple[int, str]]:
     return []
 
 
-def _downloads(script: str, keys: list[str]) -> list[str]:
+def _downloads(script: str, keys: list[str], variables: dict[str, str]) -> list[str]:
     """A curl or wget whose file no `sha256sum -c` of the same RUN checks. A signing key
-    streamed into gpg counts as checked when the RUN compares a fingerprint pin (`keys`)."""
+    streamed into gpg counts as checked when the RUN compares a fingerprint pin (`keys`).
+    The file may be saved with -o, -O (the URL's name, ARG/ENV defaults expanded) or `>`."""
     commands = _COMMANDS.split(script)
     checks = [command for command in commands if _CHECKSUM.search(command)]
     fingerprinted = "gpg" in script and any(re.search(rf"\$\{{?{key}\b", script) for key in keys)
@@ -131,7 +136,10 @@ def _downloads(script: str, keys: list[str]) -> list[str]:
                     f"{tool} streams a download into another command unchecked: save it to a "
                     "file and verify it with `sha256sum -c` in this RUN"
                 )
-            elif not any(_mentions(check, target) for check in checks):
+            elif not any(
+                _mentions(check, target) or _mentions(check, _expand(target, variables))
+                for check in checks
+            ):
                 messages.append(
                     f"{tool} downloads {target} without a checksum: verify it in this RUN "
                     f'(`echo "${{..._SHA256}}  {target}" | sha256sum -c -`)'
@@ -164,6 +172,8 @@ def _output(tool: str, words: list[str]) -> str | None:
     for index, word in enumerate(words):
         if word == "|":
             break
+        if word in (">", ">>") and index + 1 < len(words):  # `curl URL > FILE`
+            return words[index + 1]
         short = cluster.fullmatch(word)
         if short and short.groups() and short.group(1):  # wget -qO-: to stdout
             return None
@@ -172,13 +182,14 @@ def _output(tool: str, words: list[str]) -> str | None:
         for flag in flags:
             if flag.startswith("--") and word.startswith(flag + "="):
                 return word.split("=", 1)[1]
-        if tool == "curl" and word in ("-O", "--remote-name") and index + 1 < len(words):
+        remote = word == "--remote-name" or re.fullmatch(r"-[A-Za-z]*O[A-Za-z]*", word)
+        if tool == "curl" and remote and index + 1 < len(words):  # -O, -LO, -sLO ...
             return words[index + 1].rsplit("/", 1)[-1]  # the URL's last part
     return None
 
 
 def _mentions(check: str, target: str) -> bool:
-    return target in check or target.rsplit("/", 1)[-1] in check.split()
+    return target in check or target.rsplit("/", 1)[-1] in re.split(r"[\s\"'()]+", check)
 
 
 def _versions(script: str, by_arg: dict[str, pins.Pin]) -> list[str]:
@@ -281,7 +292,8 @@ def _defaults(arguments: str) -> dict[str, str]:
 
 
 def _expand(text: str, variables: dict[str, str]) -> str:
-    return _REFERENCE.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
+    """$NAME and ${NAME} replaced by their values where known."""
+    return _VARIABLE.sub(lambda m: variables.get(m.group(1) or m.group(2), m.group(0)), text)
 
 
 def _words(text: str) -> list[str]:

