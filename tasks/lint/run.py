@@ -82,6 +82,9 @@ def run(settings: Settings, paths: list[str] | None = None, only: list[str] | No
         raise ZoneError(f"lint: {root} is not a git repository", hint="prek runs in a git checkout")
     names = [name for name in CHECKS if name in only] if only else []
     names = names or list(FILE_CHECKS if paths else CHECKS)
+    if "mypy" in names and not _mypy_configured(root):
+        names.remove("mypy")
+        note("mypy: not run, the repository does not configure it ([tool.mypy], mypy.ini)")
     found = Files.find(root, every)
     where = f" under {', '.join(paths)}" if paths else ""
     note(
@@ -104,6 +107,14 @@ def run(settings: Settings, paths: list[str] | None = None, only: list[str] | No
         )
     note("lint: everything passes")
     return 0
+
+
+def _mypy_configured(root: Path) -> bool:
+    """mypy checks what a repository's own config names; without one it has no target."""
+    if (root / "mypy.ini").is_file() or (root / ".mypy.ini").is_file():
+        return True
+    pyproject = root / "pyproject.toml"
+    return pyproject.is_file() and "[tool.mypy]" in pyproject.read_text(errors="replace")
 
 
 def _hook_env(files_only: bool) -> dict[str, str]:
