@@ -1,4 +1,9 @@
-"""Developer tasks for the image stack. `nox -l` lists them; README.md explains each."""
+"""Developer tasks for a stacked image repository: `nox -l` lists them.
+
+Each session installs the runner (zone-runner, with its lint and image-test extras) as
+uv.lock pins it, and runs one of its commands. This file is the one docs/adopting.md gives
+every repository that uses the runner; below its last session, this repository's own.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ LOCKED_FROM = ("pyproject.toml", "uv.lock")
 
 
 def _install(session: nox.Session, *groups: str) -> None:
-    """The groups' packages exactly as uv.lock pins them, nothing newer.
+    """The runner and its extras (and the groups), exactly as uv.lock pins them.
 
     `uv sync --locked` refuses a lock that no longer matches pyproject.toml (it says to
     run `uv lock`). Bytecode is compiled at install, so the first `plan` in a fresh venv
@@ -31,18 +36,30 @@ def _install(session: nox.Session, *groups: str) -> None:
         synced.update(Path(name).read_bytes())
     if stamp.is_file() and stamp.read_text() == synced.hexdigest():
         return
-    only = [f"--only-group={group}" for group in groups]
+    chosen = [f"--group={group}" for group in groups]
     env = {"UV_PROJECT_ENVIRONMENT": str(venv), "UV_COMPILE_BYTECODE": "1"}
     # silent: uv's report shown only if it fails (stdout stays for `--json`).
-    sync = ["uv", "sync", "--locked", *only]
+    sync = ["uv", "sync", "--locked", "--all-extras", "--no-default-groups", *chosen]
     if session.run_install(*sync, env=env, external=True, silent=True) is not None:
         stamp.write_text(synced.hexdigest())  # None: `nox -R` skipped the install
 
 
-def _runner(session: nox.Session, command: str) -> None:
-    _install(session, "runner")
+def _runner(
+    session: nox.Session,
+    command: str,
+    interrupt_timeout: float | None = None,
+    terminate_timeout: float | None = None,
+) -> None:
+    _install(session)
     # stderr kept apart: `--json` on stdout must stay parseable (nox merges them by default).
-    session.run("python", "-m", "tasks", command, *session.posargs, stderr=None)
+    session.run(
+        "zone-runner",
+        command,
+        *session.posargs,
+        stderr=None,
+        interrupt_timeout=interrupt_timeout,
+        terminate_timeout=terminate_timeout,
+    )
 
 
 @nox.session
@@ -88,51 +105,23 @@ def release_notes(session: nox.Session) -> None:
 
 
 @nox.session
-def selftest(session: nox.Session) -> None:
-    """The runner's own tests, against a real Docker engine, buildx and registry."""
-    _install(session, "selftest")
-    session.run("pytest", *session.posargs)
-
-
-@nox.session
 def test(session: nox.Session) -> None:
     """Run the image tests (tests/) in real containers against locally built images."""
-    _install(session, "runner", "imagetest")
     # Ctrl-C reaches the runner, which needs a moment for pytest to remove its containers.
-    session.run(
-        "python",
-        "-m",
-        "tasks",
-        "test",
-        *session.posargs,
-        stderr=None,
-        interrupt_timeout=90,
-        terminate_timeout=30,
-    )
+    _runner(session, "test", interrupt_timeout=90, terminate_timeout=30)
 
 
 @nox.session
 def dev(session: nox.Session) -> None:
     """Run an image locally on 127.0.0.1, stream its logs, remove it on Ctrl-C."""
-    _install(session, "runner")
     # Ctrl-C reaches the runner too (same process group); give it time to remove its container.
-    session.run(
-        "python",
-        "-m",
-        "tasks",
-        "dev",
-        *session.posargs,
-        stderr=None,
-        interrupt_timeout=60,
-        terminate_timeout=30,
-    )
+    _runner(session, "dev", interrupt_timeout=60, terminate_timeout=30)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """prek runs ruff, mypy, hadolint, shellcheck, actionlint and our checks; PATH, --only."""
-    _install(session, "runner", "lint")
-    session.run("python", "-m", "tasks", "lint", *session.posargs, stderr=None)
+    _runner(session, "lint")
 
 
 @nox.session
@@ -145,3 +134,13 @@ def docs(session: nox.Session) -> None:
 def pins(session: nox.Session) -> None:
     """Check online that every pin (versions, downloads, images) resolves, before a build."""
     _runner(session, "pins")
+
+
+# --- this repository only: the runner's own tests ------------------------------------
+
+
+@nox.session
+def selftest(session: nox.Session) -> None:
+    """The runner's own tests, against a real Docker engine, buildx and registry."""
+    _install(session, "selftest")
+    session.run("pytest", *session.posargs)

@@ -14,6 +14,7 @@ of each parser over all files.
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -110,7 +111,7 @@ def main() -> None:
         finally:
             timing["buildkit"] += time.perf_counter() - start
         if mine != theirs:
-            pairs = zip(mine + [None] * len(theirs), theirs + [None] * len(mine), strict=True)
+            pairs = itertools.zip_longest(mine, theirs)
             first = next((a, b) for a, b in pairs if a != b)
             differ.append((blob, *first))
     print(f"Dockerfile blobs: {len(texts)}; BuildKit refused {failed}")

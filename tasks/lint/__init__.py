@@ -1,6 +1,6 @@
 """`nox -s lint`: every check over the repository, all of them run, every finding shown.
 
-prek runs the checks as the hooks of .pre-commit-config.yaml; each check's hook id is
+prek runs the checks as the hooks of tasks/lint/hooks.yaml; each check's hook id is
 its name with spaces and "--" as "-" (HOOKS).
 """
 

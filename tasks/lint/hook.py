@@ -1,4 +1,4 @@
-"""A hook's entry in .pre-commit-config.yaml: `python -m tasks.lint.hook CHECK [FILE ...]`.
+"""A hook's entry in tasks/lint/hooks.yaml: `python -m tasks.lint.hook CHECK [FILE ...]`.
 
 Runs one of our own checks on the files prek gives it, prints each finding as
 `file:line: message`, and exits 1 if there is any (prek then marks the hook Failed).

@@ -1,4 +1,4 @@
-"""The lint: prek runs every check as a hook of .pre-commit-config.yaml, then one verdict.
+"""The lint: prek runs every check as a hook of tasks/lint/hooks.yaml, then one verdict.
 
 Checks never stop each other: a developer sees everything wrong in one run. PATHs narrow
 the files (so the lint can be pointed at another repository's images); --only the checks.
@@ -33,8 +33,9 @@ from tasks.lint.finding import Finding
 from tasks.lint.stages import StageImages
 from tasks.settings import Settings
 
-CONFIG = ".pre-commit-config.yaml"
-RUNNER = Path(__file__).resolve().parents[2]  # the checkout the tasks package is in
+CONFIG = ".pre-commit-config.yaml"  # a repository's own hooks, when it has them
+HOOKS_FILE = Path(__file__).with_name("hooks.yaml")  # the runner's hooks, shipped with it
+RUNNER = Path(__file__).resolve().parents[2]  # the folder the tasks package is in
 # Set by `python -m tasks lint PATH...` for the hooks it starts: these files only, none of
 # the repository-wide parts of a check (the stages' pins as a whole, .hadolint.yaml).
 FILES_ONLY = "ZONE_LINT_FILES_ONLY"
@@ -85,13 +86,15 @@ def run(settings: Settings, paths: list[str] | None = None, only: list[str] | No
         every = list(dict.fromkeys(every))
     else:
         every = files.walk(root)
-    # Another repository's images (an adopting one, the original's history) are linted
-    # with the runner's own hooks when that repository declares none.
-    config = root / CONFIG if (root / CONFIG).is_file() else RUNNER / CONFIG
+    # The runner's own hooks, unless the repository declares its own.
+    config = root / CONFIG if (root / CONFIG).is_file() else HOOKS_FILE
     if not (root / ".git").exists():
         raise ZoneError(f"lint: {root} is not a git repository", hint="prek runs in a git checkout")
     names = [name for name in CHECKS if name in only] if only else []
     names = names or list(FILE_CHECKS if paths else CHECKS)
+    if "mypy" in names and not _mypy_configured(root):
+        names.remove("mypy")
+        note("mypy: not run, the repository does not configure it ([tool.mypy], mypy.ini)")
     found = Files.find(root, every)
     where = f" under {', '.join(paths)}" if paths else ""
     note(
@@ -114,6 +117,14 @@ def run(settings: Settings, paths: list[str] | None = None, only: list[str] | No
         )
     note("lint: everything passes")
     return 0
+
+
+def _mypy_configured(root: Path) -> bool:
+    """mypy checks what a repository's own config names; without one it has no target."""
+    if (root / "mypy.ini").is_file() or (root / ".mypy.ini").is_file():
+        return True
+    pyproject = root / "pyproject.toml"
+    return pyproject.is_file() and "[tool.mypy]" in pyproject.read_text(errors="replace")
 
 
 def _hook_env(files_only: bool) -> dict[str, str]:

@@ -87,7 +87,7 @@ def make_stack(path: Path, with_runner: bool = False) -> Path:
     write(path, "tests/general/test_general.py", "def test_ok():\n    pass\n")
     write(path, "README.md", "# fixture stack\n")
     if with_runner:
-        for name in ("noxfile.py", "pyproject.toml", "uv.lock", ".pre-commit-config.yaml"):
+        for name in ("noxfile.py", "pyproject.toml", "uv.lock"):
             shutil.copy(PROJECT / name, path)
         shutil.copytree(
             PROJECT / "tasks",

@@ -12,20 +12,24 @@ from tasks.tests.support import PROJECT, clean_env, make_stack, run_nox
 UV = str(Path(sys.executable).with_name("uv"))  # the selftest venv's, as uv.lock pins it
 
 
-def test_the_lock_is_current_and_has_every_group() -> None:
+def test_the_lock_is_current_and_pins_the_runner_its_extras_and_every_group() -> None:
     checked = subprocess.run(
         [UV, "lock", "--check", "--offline"], cwd=PROJECT, capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stderr
-    for group in ("runner", "selftest", "imagetest", "lint", "nox"):
+    chosen = [["--all-extras", "--no-default-groups"]]
+    chosen += [["--only-group", group] for group in ("selftest", "nox")]
+    for flags in chosen:
         exported = subprocess.run(
-            [UV, "export", "--frozen", "--only-group", group, "--no-hashes"],
+            [UV, "export", "--frozen", *flags, "--no-hashes"],
             cwd=PROJECT,
             capture_output=True,
             text=True,
         )
         assert exported.returncode == 0, exported.stderr
-        assert "==" in exported.stdout, group  # pinned versions, not bounds
+        assert "==" in exported.stdout, flags  # pinned versions, not bounds
+        if "--all-extras" in flags:  # the runner, its extras' tools
+            assert "prek==" in exported.stdout and "selenium==" in exported.stdout
 
 
 def test_a_stale_lock_stops_the_session_with_uv_lock(tmp_path: Path) -> None:
