@@ -119,13 +119,59 @@ def _key(settings: Settings, value: str, setting: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class Signature:
+    """What one valid signature claims (cosign's simple-signing payload): the repository
+    it was made in, the digest it signs, and our annotations. cosign checks the digest;
+    the rest is ours to check (tasks/claims.py): `cosign copy` takes signatures along to
+    another repository and tag without the key."""
+
+    repository: str  # critical.identity.docker-reference
+    digest: str  # critical.image.docker-manifest-digest
+    annotations: dict[str, str]
+
+    @property
+    def stage(self) -> str:
+        return self.annotations.get(ANNOTATION + "stage", "")
+
+    @property
+    def revision(self) -> str:
+        return self.annotations.get(ANNOTATION + "revision", "")
+
+    @classmethod
+    def of(cls, payload: dict) -> Signature:
+        critical = payload.get("critical")
+        critical = critical if isinstance(critical, dict) else {}
+        identity, image = critical.get("identity"), critical.get("image")
+        optional = payload.get("optional")
+        return cls(
+            str(identity.get("docker-reference", "")) if isinstance(identity, dict) else "",
+            str(image.get("docker-manifest-digest", "")) if isinstance(image, dict) else "",
+            {str(k): str(v) for k, v in optional.items()} if isinstance(optional, dict) else {},
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Attested:
+    """One valid SBOM attestation: the digests its in-toto statement names as its
+    subject, and the SPDX document it carries."""
+
+    subjects: tuple[str, ...]  # sha256:...
+    document: dict
+
+
+@dataclasses.dataclass(frozen=True)
 class Verified:
-    """What verification found on one image digest."""
+    """What verification found on one image digest: every signature that verifies against
+    the trusted identity, and every SBOM attestation that does."""
 
     reference: str  # name@sha256:...
     signer: str
-    annotations: dict[str, str]  # of the newest valid signature
-    sbom_packages: tuple[str, ...] | None  # the attested SBOM's package names; None: none
+    signatures: tuple[Signature, ...]  # oldest first; tasks/claims.py keeps the one trusted
+    sboms: tuple[Attested, ...] = ()
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return self.signatures[-1].annotations if self.signatures else {}
 
     @property
     def revision(self) -> str:
@@ -135,6 +181,16 @@ class Verified:
     def digest(self) -> str:
         """The digest verified: `reference` names the image by it (verify takes no other)."""
         return ImageRef.parse(self.reference).digest or ""
+
+    @property
+    def sbom_packages(self) -> tuple[str, ...] | None:
+        """The package names of the newest SBOM attested to this very digest; None: none."""
+        mine = [sbom for sbom in self.sboms if self.digest in sbom.subjects]
+        if not mine:
+            return None
+        packages = mine[-1].document.get("packages")
+        packages = packages if isinstance(packages, list) else []
+        return tuple(str(p.get("name", "")) for p in packages if isinstance(p, dict))
 
 
 def sign(reference: str, identity: Identity, annotations: dict[str, str]) -> None:
@@ -150,51 +206,60 @@ def attest_sbom(reference: str, identity: Identity, sbom: Path) -> None:
 
 
 def verify(reference: str, identity: Identity) -> Verified:
-    """The image's signature checked against `identity`, and its SBOM attestation read.
-    Raises Unverified when no valid signature is there."""
+    """The image's signatures checked against `identity`, and its SBOM attestations read.
+    Raises Unverified when no valid signature is there. What they claim is not checked
+    here: tasks/claims.py does."""
     flags = identity.verify_flags()
     signatures = _cosign(["verify", *flags, "--output", "json", _by_digest(reference)])
-    payloads = _json_lines(signatures)
-    annotations = {
-        key: str(value)
-        for payload in payloads[-1:]
-        for key, value in (payload.get("optional") or {}).items()
-    }
-    return Verified(reference, identity.describe(), annotations, _sbom_packages(reference, flags))
+    found = tuple(Signature.of(p) for p in _json_lines(signatures) if isinstance(p, dict))
+    return Verified(reference, identity.describe(), found, _attestations(reference, flags))
 
 
 class Unverified(ZoneError):
     """No valid signature: unsigned, signed by someone else, or the image moved."""
 
 
-def _sbom_packages(reference: str, flags: list[str]) -> tuple[str, ...] | None:
-    document = _attested_sbom(reference, flags)
-    if document is None:
-        return None
-    return tuple(str(package.get("name", "")) for package in document.get("packages", []))
-
-
 def attested_sbom(reference: str, identity: Identity) -> dict | None:
-    """The SPDX document attested to `reference` (name@sha256:...) by `identity`, checked;
-    None when there is no such attestation."""
-    return _attested_sbom(reference, identity.verify_flags())
+    """The SPDX document attested to `reference` (name@sha256:...) by `identity`, checked,
+    and whose statement names that digest as its subject; None when there is no such
+    attestation."""
+    digest = ImageRef.parse(_by_digest(reference)).digest
+    mine = [a for a in _attestations(reference, identity.verify_flags()) if digest in a.subjects]
+    return mine[-1].document if mine else None
 
 
-def _attested_sbom(reference: str, flags: list[str]) -> dict | None:
+def _attestations(reference: str, flags: list[str]) -> tuple[Attested, ...]:
     command = ["verify-attestation", *flags, "--type", SBOM_TYPE, _by_digest(reference)]
     try:
         envelopes = _json_lines(_cosign(command))
     except Unverified:
-        return None
-    try:
-        statement = json.loads(base64.b64decode(envelopes[-1]["payload"]))
-    except (IndexError, KeyError, TypeError, ValueError):
-        raise ZoneError(
-            f"{reference}: cosign verified an SBOM attestation it printed no statement of",
-            exit_code=FAILURE,
-        ) from None
-    predicate = statement.get("predicate") if isinstance(statement, dict) else None
-    return predicate if isinstance(predicate, dict) else None
+        return ()
+    found = []
+    for envelope in envelopes:
+        try:
+            statement = json.loads(base64.b64decode(envelope["payload"]))
+        except (KeyError, TypeError, ValueError):
+            raise ZoneError(
+                f"{reference}: cosign verified an SBOM attestation it printed no statement of",
+                exit_code=FAILURE,
+            ) from None
+        if not isinstance(statement, dict):
+            continue
+        predicate = statement.get("predicate")
+        if isinstance(predicate, dict):
+            found.append(Attested(_subjects(statement), predicate))
+    return tuple(found)
+
+
+def _subjects(statement: dict) -> tuple[str, ...]:
+    """The digests an in-toto statement is about (`subject[].digest.sha256`)."""
+    subjects = statement.get("subject")
+    digests = []
+    for subject in subjects if isinstance(subjects, list) else []:
+        digest = subject.get("digest") if isinstance(subject, dict) else None
+        if isinstance(digest, dict) and isinstance(digest.get("sha256"), str):
+            digests.append("sha256:" + digest["sha256"])
+    return tuple(digests)
 
 
 def _by_digest(reference: str) -> str:
