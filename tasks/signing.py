@@ -5,7 +5,8 @@ annotate. Two kinds of identity:
 - a key pair (`signing-key` names cosign's private key, its password in COSIGN_PASSWORD;
   `verify-key` the public key that `verify` and reuse check against);
 - keyless, in GitHub Actions: cosign takes the job's OIDC identity (the job needs
-  `id-token: write`), and a verifier expects this repository's workflows as the signer.
+  `id-token: write`), and a verifier expects one workflow of this repository (the one
+  that pushes) run on a publishing branch, or on the verifier's own ref.
 Key signatures go to no transparency log (`--tlog-upload=false`: the registry holds them,
 and the key is the trust); keyless ones need Fulcio and Rekor, so they are logged.
 
@@ -18,6 +19,7 @@ import base64
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,17 +31,21 @@ from tasks.settings import Settings
 ANNOTATION = "io.zone."  # our annotations: revision, stage, signed-at
 SBOM_TYPE = "spdxjson"  # cosign's predicate type for an SPDX JSON SBOM
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+# The one workflow whose jobs push and sign (keyless): the only one trusted. Its job with
+# `id-token: write` is the only one that runs `nox -s push` (tasks/tests/test_identity.py).
+SIGNING_WORKFLOW = "build-stage.yaml"
 
 
 @dataclasses.dataclass(frozen=True)
 class Identity:
-    """Who signs (private key or keyless) and whom a verifier trusts (public key or this
-    repository's workflows)."""
+    """Who signs (private key or keyless) and whom a verifier trusts (public key, or the
+    signing workflow of this repository on the refs that publish)."""
 
     # A key file's path, or a reference cosign resolves (env://VAR, a KMS URI); "" none.
     private_key: str = ""
     public_key: str = ""
     keyless_repository: str = ""  # owner/name in GitHub Actions; empty with keys
+    keyless_refs: tuple[str, ...] = ()  # the git refs whose signatures are trusted
 
     @property
     def keyless(self) -> bool:
@@ -70,10 +76,9 @@ class Identity:
         if self.public_key:
             return ["--key", self.public_key, "--insecure-ignore-tlog=true"]
         if self.keyless_repository:
-            workflows = f"^https://github.com/{self.keyless_repository}/\\.github/workflows/"
             return [
                 "--certificate-identity-regexp",
-                workflows,
+                workflow_identity(self.keyless_repository, self.keyless_refs),
                 "--certificate-oidc-issuer",
                 GITHUB_ISSUER,
             ]
@@ -87,19 +92,45 @@ class Identity:
         """Who a verified signature came from, in words (never a key's content)."""
         if self.public_key:
             return f"the holder of the private key of {self.public_key}"
-        return f"a workflow of github.com/{self.keyless_repository}"
+        refs = ", ".join(ref.removeprefix("refs/heads/") for ref in self.keyless_refs)
+        return f"{SIGNING_WORKFLOW} of github.com/{self.keyless_repository} on {refs}"
+
+
+def workflow_identity(repository: str, refs: tuple[str, ...]) -> str:
+    """The certificate identities trusted: the signing workflow of `repository` (owner/name)
+    run on one of `refs`, nothing else (anchored; every literal part escaped, so a `.` in
+    a name matches only a `.`).
+
+    Fulcio puts a GitHub Actions job's `job_workflow_ref` claim in the certificate as the
+    URI https://github.com/{job_workflow_ref} (sigstore/fulcio docs/oidc.md, "GitHub"), and
+    for a job of a reusable workflow that claim names the called workflow, not the caller
+    (sigstore/fulcio#306): docker.yaml's build jobs sign as build-stage.yaml. Its ref is
+    the run's: refs/heads/BRANCH on a push, refs/pull/N/merge in a pull request
+    (github/actions-oidc-debugger's README shows one). cosign matches the pattern with
+    Go's regexp, where an escaped punctuation character is itself, as in Python's `re`.
+    """
+    if not refs:
+        raise ZoneError("no branch is trusted to sign: set [tool.zone] publish-branches")
+    workflow = f"https://github.com/{repository}/.github/workflows/{SIGNING_WORKFLOW}"
+    return f"^{re.escape(workflow)}@({'|'.join(re.escape(ref) for ref in refs)})$"
 
 
 def identity(settings: Settings) -> Identity:
     """The keys the settings name; else, in GitHub Actions, the workflow's identity:
     signing only where the job may ask for an OIDC token (`id-token: write` sets
-    ACTIONS_ID_TOKEN_REQUEST_URL), verifying against this repository's workflows."""
+    ACTIONS_ID_TOKEN_REQUEST_URL), verifying against the signing workflow of this
+    repository on the publishing branches, and on this run's own ref (a pull request's
+    images are trusted within it, and nowhere else)."""
     in_actions = os.environ.get("GITHUB_ACTIONS") == "true"
     repository = os.environ.get("GITHUB_REPOSITORY", "") if in_actions else ""
+    refs = [f"refs/heads/{branch}" for branch in settings.signing_branches]
+    if in_actions and os.environ.get("GITHUB_REF"):
+        refs.append(os.environ["GITHUB_REF"])
     return Identity(
         private_key=_key(settings, settings.signing_key, "signing-key"),
         public_key=_key(settings, settings.verify_key, "verify-key"),
         keyless_repository=repository,
+        keyless_refs=tuple(dict.fromkeys(refs)),
     )
 
 
