@@ -44,7 +44,9 @@ def test_a_signature_whose_every_claim_matches_is_trusted() -> None:
     assert found.sbom_packages == ("pandas",)
     # Docker Hub's long names are the same repository.
     hub = claims.Expected("mid", "docker.io/team/mid")
-    assert isinstance(claims.trusted(_verified(_signature(repository="team/mid")), hub, SHA), Verified)
+    assert isinstance(
+        claims.trusted(_verified(_signature(repository="team/mid")), hub, SHA), Verified
+    )
 
 
 @pytest.mark.parametrize(

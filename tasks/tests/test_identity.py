@@ -71,7 +71,9 @@ def test_only_the_signing_workflow_on_a_publishing_branch_is_trusted() -> None:
 
 def test_a_dot_in_the_repository_name_matches_only_a_dot() -> None:
     pattern = _pattern(PUBLISHING, "stat.can/zone.containers")
-    assert _trusts(pattern, _url("build-stage.yaml", "refs/heads/master", "stat.can/zone.containers"))
+    assert _trusts(
+        pattern, _url("build-stage.yaml", "refs/heads/master", "stat.can/zone.containers")
+    )
     for lookalike in ("statXcan/zone.containers", "stat.can/zoneXcontainers"):
         assert not _trusts(pattern, _url("build-stage.yaml", "refs/heads/master", lookalike))
 
@@ -124,7 +126,9 @@ def test_the_trusted_refs_come_from_the_settings_and_the_run(
         ('["has space"]', "must be a branch name (not empty, no spaces)"),
     ],
 )
-def test_publish_branches_are_checked_at_load(tmp_path: Path, value: str, message: str | None) -> None:
+def test_publish_branches_are_checked_at_load(
+    tmp_path: Path, value: str, message: str | None
+) -> None:
     (tmp_path / "pyproject.toml").write_text(f"[tool.zone]\npublish-branches = {value}\n")
     if message is None:
         assert settings_module.load(tmp_path).publish_branches == ("master", "beta")
