@@ -42,7 +42,7 @@ def trusted(found: Verified, expected: Expected, label: str | None) -> Verified 
     if found.sboms and found.sbom_packages is None:
         subjects = sorted({digest for sbom in found.sboms for digest in sbom.subjects})
         return (
-            f"its SBOM attestation is about {', '.join(subjects) or 'no digest'}, "
+            f"its SBOM attestation is about {', '.join(subjects) or 'another image'}, "
             f"not this image ({found.digest})"
         )
     return dataclasses.replace(found, signatures=(matching[-1],))

@@ -34,6 +34,8 @@ GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 # The one workflow whose jobs push and sign (keyless): the only one trusted. Its job with
 # `id-token: write` is the only one that runs `nox -s push` (tasks/tests/test_identity.py).
 SIGNING_WORKFLOW = "build-stage.yaml"
+# cosign's reason when the attestations attached to a digest are about other digests.
+_OTHER_SUBJECT = "no matching subject digest"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,8 +265,12 @@ def _attestations(reference: str, flags: list[str]) -> tuple[Attested, ...]:
     command = ["verify-attestation", *flags, "--type", SBOM_TYPE, _by_digest(reference)]
     try:
         envelopes = _json_lines(_cosign(command))
-    except Unverified:
-        return ()
+    except Unverified as refused:
+        if _OTHER_SUBJECT in refused.message:
+            # Valid attestations are attached, but about another image (one moved behind
+            # this digest): said as one naming no subject of it.
+            return (Attested((), {}),)
+        return ()  # none attached
     found = []
     for envelope in envelopes:
         try:

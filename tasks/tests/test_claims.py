@@ -6,16 +6,19 @@ refuse it, naming the claim that did not match. The claims themselves first, one
 
 from __future__ import annotations
 
+import io
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
-from tasks import claims
+from tasks import claims, signing
 from tasks.signing import ANNOTATION, Attested, Signature, Verified
 from tasks.tests.support import git, manifest_digest, run_tasks
+from tasks.tests.test_signing import PASSWORD, key_pair, sbom
 from tasks.tests.test_verified_reuse import push_signed_master
 
 SHA, OTHER = "a" * 40, "b" * 40
@@ -113,6 +116,12 @@ def test_no_signature_at_all_names_every_claim() -> None:
 # --- the attack, for real: cosign copy behind another stage's tags ----------------------
 
 
+@pytest.fixture
+def password(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("COSIGN_PASSWORD", PASSWORD)
+    return PASSWORD
+
+
 @pytest.fixture(scope="module")
 def signed(
     tmp_path_factory: pytest.TempPathFactory, upstream: str, registry: str, engine
@@ -165,3 +174,47 @@ def test_a_stage_copied_behind_another_stages_tags_is_refused(
         f"{prefix}/sas:{feature}", ["cat", "/stages/sas_kernel.txt"], remove=True
     )
     assert built.strip(), "sas was built without sas-kernel's file"
+
+
+def _image(engine: docker.DockerClient, upstream: str, registry: str, tag: str) -> str:
+    """An image of its own digest pushed as REGISTRY/moved:TAG; its name@digest."""
+    dockerfile = io.BytesIO(f"FROM {upstream}\nLABEL which={tag}\n".encode())
+    engine.images.build(fileobj=dockerfile, tag=f"{registry}/moved:{tag}", rm=True)
+    engine.images.push(f"{registry}/moved", tag)
+    host, namespace = registry.split("/", 1)
+    digest = manifest_digest(host, f"{namespace}/moved", tag)
+    assert digest
+    return f"{registry}/moved@{digest}"
+
+
+def test_an_sbom_attestation_moved_behind_another_digest_is_refused(
+    tmp_path: Path, engine: docker.DockerClient, upstream: str, registry: str, password: str
+) -> None:
+    """Another image's signed SBOM attestation put behind this digest's `.att` tag (the
+    registry API, no key): the image's signature verifies, its SBOM claim does not."""
+    ours = key_pair(tmp_path / "keys", "ours")
+    image, other = _image(engine, upstream, registry, "a"), _image(engine, upstream, registry, "b")
+    claimed = {ANNOTATION + "stage": "moved", ANNOTATION + "revision": SHA}
+    signing.sign(image, ours, claimed)
+    signing.attest_sbom(other, ours, sbom(tmp_path, ["evil"]))
+    host, namespace = registry.split("/", 1)
+    attestation = f"http://{host}/v2/{namespace}/moved/manifests/"
+    media = "application/vnd.oci.image.manifest.v1+json"
+    fetch = urllib.request.Request(attestation + other.split("@")[1].replace(":", "-") + ".att")
+    fetch.add_header("Accept", media)
+    with urllib.request.urlopen(fetch, timeout=10) as response:
+        manifest = response.read()
+    put = urllib.request.Request(
+        attestation + image.split("@")[1].replace(":", "-") + ".att", data=manifest, method="PUT"
+    )
+    put.add_header("Content-Type", media)
+    urllib.request.urlopen(put, timeout=10).close()
+
+    found = signing.verify(image, ours)
+    refused = claims.trusted(found, claims.Expected("moved", image.split("@")[0]), SHA)
+    assert (
+        refused == f"its SBOM attestation is about another image, not this image ({found.digest})"
+    )
+    assert signing.attested_sbom(image, ours) is None  # release notes read it with syft
+    # The attestation where it belongs is still read.
+    assert signing.attested_sbom(other, ours) is not None
