@@ -4,7 +4,7 @@ cosign checks that a signature was made by the trusted identity over this very d
 It does not check what the signature says about the image, and `cosign copy` puts one
 stage's signed image, its signatures and attestations along, behind another stage's tag
 without any key. So a signature is taken only when everything it names is what is being
-trusted:
+trusted (and the digest it signs is this one, which cosign checks too):
 - the stage: its `io.zone.stage` annotation is the stage asked for;
 - the repository: the one it was signed in (cosign's `docker-reference`) is the one the
   image is read from;
@@ -35,10 +35,11 @@ class Expected:
 def trusted(found: Verified, expected: Expected, label: str | None) -> Verified | str:
     """`found` with only the signature that vouches for every claim (the newest such), or
     why none does: the newest signature's claims that did not match."""
-    matching = [s for s in found.signatures if not _mismatches(s, expected, label)]
+    digest = found.digest
+    matching = [s for s in found.signatures if not _mismatches(s, expected, label, digest)]
     if not matching:
         newest = found.signatures[-1] if found.signatures else Signature("", "", {})
-        return "; ".join(_mismatches(newest, expected, label))
+        return "; ".join(_mismatches(newest, expected, label, digest))
     if found.sboms and found.sbom_packages is None:
         subjects = sorted({digest for sbom in found.sboms for digest in sbom.subjects})
         return (
@@ -48,9 +49,13 @@ def trusted(found: Verified, expected: Expected, label: str | None) -> Verified 
     return dataclasses.replace(found, signatures=(matching[-1],))
 
 
-def _mismatches(signature: Signature, expected: Expected, label: str | None) -> list[str]:
+def _mismatches(
+    signature: Signature, expected: Expected, label: str | None, digest: str
+) -> list[str]:
     stage, commit = signature.stage, signature.revision
     wrong = []
+    if signature.digest != digest:  # cosign checks it too; a payload that says otherwise
+        wrong.append(f"its signature is of {signature.digest or '(no digest)'}, not {digest}")
     if stage != expected.stage:
         wrong.append(f"its signature is for stage {stage or '(none named)'}, not {expected.stage}")
     if _name(signature.repository) != _name(expected.repository):

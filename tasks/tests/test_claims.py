@@ -6,6 +6,7 @@ refuse it, naming the claim that did not match. The claims themselves first, one
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import subprocess
 import urllib.request
@@ -56,6 +57,12 @@ def test_a_signature_whose_every_claim_matches_is_trusted() -> None:
     ("signature", "label", "expected", "message"),
     [
         (_signature(stage="base"), SHA, MID, "its signature is for stage base, not mid"),
+        (
+            dataclasses.replace(_signature(), digest=OTHER_DIGEST),
+            SHA,
+            MID,
+            f"its signature is of {OTHER_DIGEST}, not {DIGEST}",
+        ),
         (_signature(stage=""), SHA, MID, "its signature is for stage (none named), not mid"),
         (
             _signature(repository="localhost:5000/team/base"),
