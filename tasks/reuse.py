@@ -11,7 +11,8 @@ label, is never taken.
 
 With verify-reuse on (the default), an image is also taken only if its signature verifies
 against the trusted identity (tasks/signing.py), checked by the digest the registry serves,
-and that digest is the one reused. Off, every reuse says it was not checked.
+and claims this stage, this repository and the commit of its label (tasks/claims.py);
+that digest is the one reused. Off, every reuse says it was not checked.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Source:
     ref: str
     why: str
     digest: str = ""  # once verified: the digest whose signature was checked
+    commit: str = ""  # the one commit whose build will do; "": any its label passes
 
 
 class Reuse:
@@ -78,7 +80,7 @@ class Reuse:
             # upstream make it another image.
             if plan.sha and plan.committed and not self.settings.base_image:
                 why = "this commit's SHA tag: built from these same files"
-                candidates.append(Source(self._ref(stage, plan.sha), why))
+                candidates.append(Source(self._ref(stage, plan.sha), why, commit=plan.sha))
             return candidates
         if plan.merge_base:
             candidates.append(Source(self._ref(stage, plan.merge_base), "the merge base's SHA tag"))
@@ -105,7 +107,7 @@ class Reuse:
                     warn(f"{source.ref}: reused without checking its signature (verify-reuse off)")
                     return source
                 continue
-            found = verify.signed(source.ref, self.identity, self.settings)
+            found = verify.signed(source.ref, self.identity, self.settings, stage, source.commit)
             if isinstance(found, str):
                 note(f"{source.ref}: {found}: not reused")
                 self.refused.setdefault(stage, []).append(f"{source.ref}: {found}")

@@ -44,6 +44,10 @@ class Settings:
     verify_key: str = ""
     # Reuse and retag take only images whose signature verifies. Off: a warning a reuse.
     verify_reuse: bool = True
+    # The branches whose CI runs push and sign (docker.yaml's `on.push.branches`): keyless
+    # signatures are trusted only from the signing workflow on these (tasks/signing.py).
+    # Empty: the release branch alone.
+    publish_branches: tuple[str, ...] = ()
     # `cost`: the most compressed bytes an image may add for a node that holds the
     # release, by stage name; DEFAULT for the others. None: no budget.
     pull_budget: tuple[tuple[str, int | None], ...] = ()
@@ -52,6 +56,11 @@ class Settings:
         """The pull budget of `stage` in bytes; None when it has none."""
         budgets = dict(self.pull_budget)
         return budgets.get(stage, budgets.get(DEFAULT_BUDGET))
+
+    @property
+    def signing_branches(self) -> tuple[str, ...]:
+        """The branches whose workflow signatures are trusted."""
+        return self.publish_branches or (self.release_branch,)
 
     @property
     def bake_path(self) -> Path:
@@ -77,6 +86,7 @@ _KEYS = {
     "signing-key": ("signing_key", "ZONE_SIGNING_KEY"),
     "verify-key": ("verify_key", "ZONE_VERIFY_KEY"),
     "verify-reuse": ("verify_reuse", "ZONE_VERIFY_REUSE"),
+    "publish-branches": ("publish_branches", "ZONE_PUBLISH_BRANCHES"),
     "pull-budget": ("pull_budget", "ZONE_PULL_BUDGET"),
 }
 BOOLEANS = {"verify_reuse"}
@@ -190,10 +200,24 @@ def _checked(field: str, value: object, where: str) -> object:
         return _number(field, value, where)
     if field in BOOLEANS:
         return _boolean(value, where)
+    if field == "publish_branches":
+        return _branches(value, where)
     if not isinstance(value, str):
         raise ZoneError(f"{where} must be a string, not {value!r}")
     _check_text(field, value, where)
     return value
+
+
+def _branches(value: object, where: str) -> tuple[str, ...]:
+    """A list of branch names; from the environment, separated by commas or spaces."""
+    names = value.replace(",", " ").split() if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ZoneError(
+            f"{where} must be a list of branch names, not {value!r}", hint='e.g. ["master", "beta"]'
+        )
+    for name in names:
+        _check_text("release_branch", name, where)
+    return tuple(dict.fromkeys(names))
 
 
 def _boolean(value: object, where: str) -> bool:

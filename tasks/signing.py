@@ -5,7 +5,8 @@ annotate. Two kinds of identity:
 - a key pair (`signing-key` names cosign's private key, its password in COSIGN_PASSWORD;
   `verify-key` the public key that `verify` and reuse check against);
 - keyless, in GitHub Actions: cosign takes the job's OIDC identity (the job needs
-  `id-token: write`), and a verifier expects this repository's workflows as the signer.
+  `id-token: write`), and a verifier expects one workflow of this repository (the one
+  that pushes) run on a publishing branch, or on the verifier's own ref.
 Key signatures go to no transparency log (`--tlog-upload=false`: the registry holds them,
 and the key is the trust); keyless ones need Fulcio and Rekor, so they are logged.
 
@@ -18,6 +19,7 @@ import base64
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,17 +31,23 @@ from tasks.settings import Settings
 ANNOTATION = "io.zone."  # our annotations: revision, stage, signed-at
 SBOM_TYPE = "spdxjson"  # cosign's predicate type for an SPDX JSON SBOM
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+# The one workflow whose jobs push and sign (keyless): the only one trusted. Its job with
+# `id-token: write` is the only one that runs `nox -s push` (tasks/tests/test_identity.py).
+SIGNING_WORKFLOW = "build-stage.yaml"
+# cosign's reason when the attestations attached to a digest are about other digests.
+_OTHER_SUBJECT = "no matching subject digest"
 
 
 @dataclasses.dataclass(frozen=True)
 class Identity:
-    """Who signs (private key or keyless) and whom a verifier trusts (public key or this
-    repository's workflows)."""
+    """Who signs (private key or keyless) and whom a verifier trusts (public key, or the
+    signing workflow of this repository on the refs that publish)."""
 
     # A key file's path, or a reference cosign resolves (env://VAR, a KMS URI); "" none.
     private_key: str = ""
     public_key: str = ""
     keyless_repository: str = ""  # owner/name in GitHub Actions; empty with keys
+    keyless_refs: tuple[str, ...] = ()  # the git refs whose signatures are trusted
 
     @property
     def keyless(self) -> bool:
@@ -70,10 +78,9 @@ class Identity:
         if self.public_key:
             return ["--key", self.public_key, "--insecure-ignore-tlog=true"]
         if self.keyless_repository:
-            workflows = f"^https://github.com/{self.keyless_repository}/\\.github/workflows/"
             return [
                 "--certificate-identity-regexp",
-                workflows,
+                workflow_identity(self.keyless_repository, self.keyless_refs),
                 "--certificate-oidc-issuer",
                 GITHUB_ISSUER,
             ]
@@ -87,19 +94,45 @@ class Identity:
         """Who a verified signature came from, in words (never a key's content)."""
         if self.public_key:
             return f"the holder of the private key of {self.public_key}"
-        return f"a workflow of github.com/{self.keyless_repository}"
+        refs = ", ".join(ref.removeprefix("refs/heads/") for ref in self.keyless_refs)
+        return f"{SIGNING_WORKFLOW} of github.com/{self.keyless_repository} on {refs}"
+
+
+def workflow_identity(repository: str, refs: tuple[str, ...]) -> str:
+    """The certificate identities trusted: the signing workflow of `repository` (owner/name)
+    run on one of `refs`, nothing else (anchored; every literal part escaped, so a `.` in
+    a name matches only a `.`).
+
+    Fulcio puts a GitHub Actions job's `job_workflow_ref` claim in the certificate as the
+    URI https://github.com/{job_workflow_ref} (sigstore/fulcio docs/oidc.md, "GitHub"), and
+    for a job of a reusable workflow that claim names the called workflow, not the caller
+    (sigstore/fulcio#306): docker.yaml's build jobs sign as build-stage.yaml. Its ref is
+    the run's: refs/heads/BRANCH on a push, refs/pull/N/merge in a pull request
+    (github/actions-oidc-debugger's README shows one). cosign matches the pattern with
+    Go's regexp, where an escaped punctuation character is itself, as in Python's `re`.
+    """
+    if not refs:
+        raise ZoneError("no branch is trusted to sign: set [tool.zone] publish-branches")
+    workflow = f"https://github.com/{repository}/.github/workflows/{SIGNING_WORKFLOW}"
+    return f"^{re.escape(workflow)}@({'|'.join(re.escape(ref) for ref in refs)})$"
 
 
 def identity(settings: Settings) -> Identity:
     """The keys the settings name; else, in GitHub Actions, the workflow's identity:
     signing only where the job may ask for an OIDC token (`id-token: write` sets
-    ACTIONS_ID_TOKEN_REQUEST_URL), verifying against this repository's workflows."""
+    ACTIONS_ID_TOKEN_REQUEST_URL), verifying against the signing workflow of this
+    repository on the publishing branches, and on this run's own ref (a pull request's
+    images are trusted within it, and nowhere else)."""
     in_actions = os.environ.get("GITHUB_ACTIONS") == "true"
     repository = os.environ.get("GITHUB_REPOSITORY", "") if in_actions else ""
+    refs = [f"refs/heads/{branch}" for branch in settings.signing_branches]
+    if in_actions and os.environ.get("GITHUB_REF"):
+        refs.append(os.environ["GITHUB_REF"])
     return Identity(
         private_key=_key(settings, settings.signing_key, "signing-key"),
         public_key=_key(settings, settings.verify_key, "verify-key"),
         keyless_repository=repository,
+        keyless_refs=tuple(dict.fromkeys(refs)),
     )
 
 
@@ -119,13 +152,59 @@ def _key(settings: Settings, value: str, setting: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class Signature:
+    """What one valid signature claims (cosign's simple-signing payload): the repository
+    it was made in, the digest it signs, and our annotations. cosign checks the digest;
+    the rest is ours to check (tasks/claims.py): `cosign copy` takes signatures along to
+    another repository and tag without the key."""
+
+    repository: str  # critical.identity.docker-reference
+    digest: str  # critical.image.docker-manifest-digest
+    annotations: dict[str, str]
+
+    @property
+    def stage(self) -> str:
+        return self.annotations.get(ANNOTATION + "stage", "")
+
+    @property
+    def revision(self) -> str:
+        return self.annotations.get(ANNOTATION + "revision", "")
+
+    @classmethod
+    def of(cls, payload: dict) -> Signature:
+        critical = payload.get("critical")
+        critical = critical if isinstance(critical, dict) else {}
+        identity, image = critical.get("identity"), critical.get("image")
+        optional = payload.get("optional")
+        return cls(
+            str(identity.get("docker-reference", "")) if isinstance(identity, dict) else "",
+            str(image.get("docker-manifest-digest", "")) if isinstance(image, dict) else "",
+            {str(k): str(v) for k, v in optional.items()} if isinstance(optional, dict) else {},
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Attested:
+    """One valid SBOM attestation: the digests its in-toto statement names as its
+    subject, and the SPDX document it carries."""
+
+    subjects: tuple[str, ...]  # sha256:...
+    document: dict
+
+
+@dataclasses.dataclass(frozen=True)
 class Verified:
-    """What verification found on one image digest."""
+    """What verification found on one image digest: every signature that verifies against
+    the trusted identity, and every SBOM attestation that does."""
 
     reference: str  # name@sha256:...
     signer: str
-    annotations: dict[str, str]  # of the newest valid signature
-    sbom_packages: tuple[str, ...] | None  # the attested SBOM's package names; None: none
+    signatures: tuple[Signature, ...]  # oldest first; tasks/claims.py keeps the one trusted
+    sboms: tuple[Attested, ...] = ()
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return self.signatures[-1].annotations if self.signatures else {}
 
     @property
     def revision(self) -> str:
@@ -135,6 +214,16 @@ class Verified:
     def digest(self) -> str:
         """The digest verified: `reference` names the image by it (verify takes no other)."""
         return ImageRef.parse(self.reference).digest or ""
+
+    @property
+    def sbom_packages(self) -> tuple[str, ...] | None:
+        """The package names of the newest SBOM attested to this very digest; None: none."""
+        mine = [sbom for sbom in self.sboms if self.digest in sbom.subjects]
+        if not mine:
+            return None
+        packages = mine[-1].document.get("packages")
+        packages = packages if isinstance(packages, list) else []
+        return tuple(str(p.get("name", "")) for p in packages if isinstance(p, dict))
 
 
 def sign(reference: str, identity: Identity, annotations: dict[str, str]) -> None:
@@ -150,51 +239,64 @@ def attest_sbom(reference: str, identity: Identity, sbom: Path) -> None:
 
 
 def verify(reference: str, identity: Identity) -> Verified:
-    """The image's signature checked against `identity`, and its SBOM attestation read.
-    Raises Unverified when no valid signature is there."""
+    """The image's signatures checked against `identity`, and its SBOM attestations read.
+    Raises Unverified when no valid signature is there. What they claim is not checked
+    here: tasks/claims.py does."""
     flags = identity.verify_flags()
     signatures = _cosign(["verify", *flags, "--output", "json", _by_digest(reference)])
-    payloads = _json_lines(signatures)
-    annotations = {
-        key: str(value)
-        for payload in payloads[-1:]
-        for key, value in (payload.get("optional") or {}).items()
-    }
-    return Verified(reference, identity.describe(), annotations, _sbom_packages(reference, flags))
+    found = tuple(Signature.of(p) for p in _json_lines(signatures) if isinstance(p, dict))
+    return Verified(reference, identity.describe(), found, _attestations(reference, flags))
 
 
 class Unverified(ZoneError):
     """No valid signature: unsigned, signed by someone else, or the image moved."""
 
 
-def _sbom_packages(reference: str, flags: list[str]) -> tuple[str, ...] | None:
-    document = _attested_sbom(reference, flags)
-    if document is None:
-        return None
-    return tuple(str(package.get("name", "")) for package in document.get("packages", []))
-
-
 def attested_sbom(reference: str, identity: Identity) -> dict | None:
-    """The SPDX document attested to `reference` (name@sha256:...) by `identity`, checked;
-    None when there is no such attestation."""
-    return _attested_sbom(reference, identity.verify_flags())
+    """The SPDX document attested to `reference` (name@sha256:...) by `identity`, checked,
+    and whose statement names that digest as its subject; None when there is no such
+    attestation."""
+    digest = ImageRef.parse(_by_digest(reference)).digest
+    mine = [a for a in _attestations(reference, identity.verify_flags()) if digest in a.subjects]
+    return mine[-1].document if mine else None
 
 
-def _attested_sbom(reference: str, flags: list[str]) -> dict | None:
+def _attestations(reference: str, flags: list[str]) -> tuple[Attested, ...]:
     command = ["verify-attestation", *flags, "--type", SBOM_TYPE, _by_digest(reference)]
     try:
         envelopes = _json_lines(_cosign(command))
-    except Unverified:
-        return None
-    try:
-        statement = json.loads(base64.b64decode(envelopes[-1]["payload"]))
-    except (IndexError, KeyError, TypeError, ValueError):
-        raise ZoneError(
-            f"{reference}: cosign verified an SBOM attestation it printed no statement of",
-            exit_code=FAILURE,
-        ) from None
-    predicate = statement.get("predicate") if isinstance(statement, dict) else None
-    return predicate if isinstance(predicate, dict) else None
+    except Unverified as refused:
+        if _OTHER_SUBJECT in refused.message:
+            # Valid attestations are attached, but about another image (one moved behind
+            # this digest): said as one naming no subject of it.
+            return (Attested((), {}),)
+        return ()  # none attached
+    found = []
+    for envelope in envelopes:
+        try:
+            statement = json.loads(base64.b64decode(envelope["payload"]))
+        except (KeyError, TypeError, ValueError):
+            raise ZoneError(
+                f"{reference}: cosign verified an SBOM attestation it printed no statement of",
+                exit_code=FAILURE,
+            ) from None
+        if not isinstance(statement, dict):
+            continue
+        predicate = statement.get("predicate")
+        if isinstance(predicate, dict):
+            found.append(Attested(_subjects(statement), predicate))
+    return tuple(found)
+
+
+def _subjects(statement: dict) -> tuple[str, ...]:
+    """The digests an in-toto statement is about (`subject[].digest.sha256`)."""
+    subjects = statement.get("subject")
+    digests = []
+    for subject in subjects if isinstance(subjects, list) else []:
+        digest = subject.get("digest") if isinstance(subject, dict) else None
+        if isinstance(digest, dict) and isinstance(digest.get("sha256"), str):
+            digests.append("sha256:" + digest["sha256"])
+    return tuple(digests)
 
 
 def _by_digest(reference: str) -> str:

@@ -1,16 +1,17 @@
 """`nox -s verify`: who signed the images in the registry, when, from which commit.
 
 Each image is looked up by tag, then checked by the digest the registry serves for it
-(signature against the trusted identity, then its SBOM attestation). The commit the
-signature names must be the one the image's revision label names: the label is inside
-the signed digest, so the two agree on an image that was never tampered with.
+(signature against the trusted identity, then its SBOM attestation), and what the
+signature claims must be this image's (tasks/claims.py): the stage asked for, the
+repository it is read from, the commit its revision label names (the label is inside the
+signed digest), and an SBOM attested to this digest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tasks import engine, signing, summary, tags
+from tasks import claims, engine, signing, summary, tags
 from tasks.bakefile import BakeGraph
 from tasks.console import FAILURE, ZoneError, err, shown
 from tasks.references import ImageRef
@@ -32,7 +33,7 @@ def run(
     rows, refused = [], []
     for stage in stages:
         ref = tags.image_refs(settings.registry, stage, [tag])[0]
-        found = signed(ref, identity, settings)
+        found = signed(ref, identity, settings, stage)
         if isinstance(found, str):
             refused.append(f"{ref}: {found}")
             rows.append((stage, ref, "-", "NOT VERIFIED", "-", "-", "-"))
@@ -55,8 +56,12 @@ def run(
     return 0
 
 
-def signed(ref: str, identity: signing.Identity, settings: Settings) -> signing.Verified | str:
-    """The verified image at `ref`, or why it is not one."""
+def signed(
+    ref: str, identity: signing.Identity, settings: Settings, stage: str, commit: str = ""
+) -> signing.Verified | str:
+    """The verified image of `stage` at `ref` (by the digest the registry serves for it),
+    or why it is not one: no valid signature, or one whose claims are not this image's
+    (tasks/claims.py; `commit`, when given, is the commit its build must be of)."""
 
     attempts, backoff = settings.push_attempts, settings.push_backoff
     digest = engine.with_registry_retries(
@@ -72,9 +77,8 @@ def signed(ref: str, identity: signing.Identity, settings: Settings) -> signing.
     label = engine.with_registry_retries(
         lambda: engine.image_revision(pinned), f"reading {pinned}", ref, attempts, backoff
     )
-    if found.revision and label != found.revision:
-        return f"its revision label ({label}) is not the signed commit ({found.revision})"
-    return found
+    expected = claims.Expected(stage, ImageRef.parse(ref).name, commit)
+    return claims.trusted(found, expected, label)
 
 
 def _show(rows: Sequence[tuple[str, ...]]) -> None:

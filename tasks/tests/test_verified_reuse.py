@@ -37,7 +37,12 @@ def signed_master(tmp_path_factory: pytest.TempPathFactory, upstream: str, regis
     """master's five stages pushed and signed; a feature branch that changes only sas.
     One for the module (a bake and a push take a minute): the test that forges images
     behind mid's tags runs last."""
-    tmp_path = tmp_path_factory.mktemp("signed")
+    yield from push_signed_master(tmp_path_factory.mktemp("signed"), upstream, registry, engine)
+
+
+def push_signed_master(tmp_path: Path, upstream: str, registry: str, engine):  # type: ignore[no-untyped-def]
+    """A stack in `tmp_path` whose five stages are pushed signed from master, checked out
+    on a feature branch that changes only sas: (repo, prefix, env, master's SHA)."""
     repo = make_stack(tmp_path / "stack")
     ours = key_pair(tmp_path / "keys", "ours")
     prefix = f"{registry}/signed{uuid.uuid4().hex[:6]}"
