@@ -9,6 +9,7 @@ redirects are followed here, their bodies never read.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import socket
@@ -165,10 +166,8 @@ class _Watch:
 def _shut(sock: socket.socket) -> None:
     """Ends every read and write on `sock`, from another thread: the blocked read returns.
     (socket.socket's own shutdown: a TLS socket's would also drop its TLS state.)"""
-    try:
+    with contextlib.suppress(OSError):  # closed already
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass  # closed already
 
 
 class _Watching(threading.local):

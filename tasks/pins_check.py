@@ -268,7 +268,9 @@ def _openvsx(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
         return MISSING, f"Open VSX has no {pin.name} {pin.value}"
     _require_success(answer, url)
     with _answer_of(url, "Open VSX's extension JSON"):
-        found = shape.field(shape.of(answer.json(), dict, "the answer"), "version", str, "the answer")
+        found = shape.field(
+            shape.of(answer.json(), dict, "the answer"), "version", str, "the answer"
+        )
     if found != pin.value:
         return MISSING, f"Open VSX answered version {found!r} for {pin.name} {pin.value}"
     return OK, f"{pin.name} {pin.value} is on Open VSX"

@@ -106,7 +106,7 @@ def _packages(
             try:
                 return sbom.from_spdx(attested), "the signed SBOM attestation"
             except shape.Malformed as exc:
-                raise ZoneError(f"the SBOM attested to {signed} is no SPDX document: {exc}") from None
+                raise ZoneError(f"the SBOM attested to {signed} is malformed: {exc}") from None
         note(f"{signed} has no SBOM attestation that verifies: syft reads its packages")
     pinned = str(name.with_digest(image.digest))
     # Cached by what the tag names, as cost caches a release (and push, with the

@@ -173,13 +173,15 @@ def _cached(source: str, digest: str) -> tuple[Path, Path]:
 
 def _scan(source: str) -> tuple[frozenset[Package], Path]:
     """syft's packages of `source`, and its SPDX document of the same run, in a folder
-    of this run's (tasks._keep puts it in the cache)."""
+    of this run's (_keep puts it in the cache)."""
     # Offline: no update check (the only call syft makes besides reading the image).
     env = {**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}
     host = source.removeprefix("registry:").split("/", 1)[0]
     if _LOOPBACK.fullmatch(host):  # a registry on this machine speaks plain HTTP, as docker's
         env["SYFT_REGISTRY_INSECURE_USE_HTTP"] = "true"
-    document = Path(tempfile.mkstemp(".spdx.json", "sbom-", dir=_scratch())[1])
+    handle, name = tempfile.mkstemp(".spdx.json", "sbom-", dir=_scratch())
+    os.close(handle)  # syft writes it
+    document = Path(name)
     result = subprocess.run(
         [_syft(), "scan", source, "-o", "syft-json", "-o", f"spdx-json={document}", "-q"],
         capture_output=True,
@@ -191,8 +193,8 @@ def _scan(source: str) -> tuple[frozenset[Package], Path]:
         detail = (result.stderr.strip().splitlines() or ["no detail"])[-1]
         raise ZoneError(f"syft could not read {source}: {detail}", exit_code=FAILURE)
     try:
-        found = shape.field(shape.of(json.loads(result.stdout), dict, "it"), "artifacts", list, "it")
-        artifacts = shape.items(found, dict, "its 'artifacts'")
+        output = shape.of(json.loads(result.stdout), dict, "its output")
+        artifacts = shape.items(shape.field(output, "artifacts", list, "it"), dict, "artifacts")
     except ValueError as exc:
         raise ZoneError(f"syft gave no SBOM for {source} ({exc})", exit_code=FAILURE) from None
     return frozenset(

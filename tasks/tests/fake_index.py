@@ -16,14 +16,15 @@ import http.server
 import threading
 import time
 from collections.abc import Mapping
+from typing import ClassVar
 
 HUGE = 300 * 10**6
 _CHUNK = b'"1.0", ' * (2**20 // 7)
 
 
 class FakeIndex:
-    def __init__(self, answers: Mapping[str, bytes] = {}):  # noqa: B006 - never changed
-        handler = type("Handler", (_Handler,), {"answers": dict(answers)})
+    def __init__(self, answers: Mapping[str, bytes] | None = None):
+        handler = type("Handler", (_Handler,), {"answers": dict(answers or {})})
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -38,7 +39,7 @@ class FakeIndex:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    answers: dict[str, bytes] = {}
+    answers: ClassVar[dict[str, bytes]] = {}
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:

@@ -89,14 +89,16 @@ BAD = {
         env=(("ZONE_PINS_TIMEOUT", "0"),),
     ),
     "env pins-timeout -1": Case(
-        nothing, "ZONE_PINS_TIMEOUT must be a number from 1 to 600, not '-1'",
+        nothing,
+        "ZONE_PINS_TIMEOUT must be a number from 1 to 600, not '-1'",
         env=(("ZONE_PINS_TIMEOUT", "-1"),),
-    ),  # fmt: skip
+    ),
     "pins-timeout text": Case(zone('pins-timeout = "soon"'), "from 1 to 600, not 'soon'"),
     "env pypi-url": Case(
-        nothing, "ZONE_PYPI_URL must be an http(s) URL, not 'pypi.org/simple'",
+        nothing,
+        "ZONE_PYPI_URL must be an http(s) URL, not 'pypi.org/simple'",
         env=(("ZONE_PYPI_URL", "pypi.org/simple"),),
-    ),  # fmt: skip
+    ),
     "openvsx-url": Case(zone('openvsx-url = "ftp://x"'), "openvsx-url must be an http(s) URL"),
     # a budget for an image that does not exist applied to nothing, silently
     "pull-budget unknown image": Case(
