@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 
 import requests
 import requests.adapters
+import urllib3.exceptions
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -88,10 +89,9 @@ def request(
                     raise Unanswered(_late(url, seconds))
                 return Answer(url, response.status_code, body)
         raise Unanswered(f"{host(url)} redirected more than {MAX_REDIRECTS} times")
-    except requests.RequestException as exc:
-        if watch.expired:
-            raise Unanswered(_late(url, seconds)) from None
-        if isinstance(exc, requests.Timeout):
+    # What a shut socket raises mid-read is requests' error, or below it urllib3's or OSError.
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        if watch.expired or isinstance(exc, requests.Timeout):
             raise Unanswered(_late(url, seconds)) from None
         raise Unanswered(f"cannot reach {host(url)}: {reason(exc)}") from None
     finally:
@@ -104,13 +104,12 @@ def _body(response: requests.Response, url: str, limit: int) -> bytes:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise Unanswered(_too_large(url, limit))
-    chunks, size = [], 0
+    body = bytearray()
     for chunk in response.iter_content(_CHUNK):  # decompressed: a zip bomb counts in full
-        size += len(chunk)
-        if size > limit:
+        body += chunk
+        if len(body) > limit:
             raise Unanswered(_too_large(url, limit))
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return bytes(body)
 
 
 def _late(url: str, seconds: float) -> str:
