@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import urllib.request
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from tasks import cost, sbom, settings
+from tasks import cost, sbom, settings, shape
 from tasks.console import ZoneError
 from tasks.layers import Image, Layer
 from tasks.tests.support import (
@@ -346,6 +347,26 @@ def test_a_damaged_cache_entry_is_discarded(tmp_path: Path, damage: str) -> None
     assert not entry.exists()  # made again by the scan that follows
     entry.write_text('{"packages": [["python", "x", "1.0"]]}')
     assert sbom._read_cached(entry, sbom._packages_of) == {sbom.Package("python", "x", "1.0")}
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ([1, 2], "the SPDX document is an array, not an object"),
+        ({"packages": []}, "the SPDX document has no 'spdxVersion'"),
+        ({"spdxVersion": "SPDX-2.3", "packages": 5}, "its 'packages' is an integer"),
+        ({"spdxVersion": "SPDX-2.3", "packages": [{"name": 5}]}, "'name' is an integer"),
+        (
+            {"spdxVersion": "SPDX-2.3", "packages": [{"externalRefs": [5]}]},
+            "its 'packages'[0]'s refs[0] is an integer, not an object",
+        ),
+    ],
+)
+def test_an_spdx_document_of_another_shape_is_malformed(document: object, expected: str):
+    """An attested SBOM is read from the registry: each field checked, never an
+    AttributeError."""
+    with pytest.raises(shape.Malformed, match=re.escape(expected)):
+        sbom.from_spdx(document)
 
 
 def test_damaged_sbom_cache_entries_are_made_again(
