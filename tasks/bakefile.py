@@ -9,6 +9,7 @@ graph we plan with is the graph bake builds.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import graphlib
@@ -219,10 +220,9 @@ def _hcl(text: str, source: str) -> dict[str, Any]:
     python-hcl2 and lark and running the parser cost more than the rest of a plan."""
     folder = _cache_folder() / "hcl2"
     cached = folder / f"{hashlib.sha256((_parser_stamp() + text).encode()).hexdigest()}.json"
-    try:
-        return json.loads(cached.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        pass
+    raw = _read_cached(cached)
+    if raw is not None:
+        return raw
     import hcl2
     import lark
 
@@ -239,10 +239,33 @@ def _hcl(text: str, source: str) -> dict[str, Any]:
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        write_whole(cached, json.dumps(raw))
+        write_whole(cached, json.dumps({"sha256": _checksum(raw), "hcl": raw}))
     except OSError:
         pass  # no cache: the next plan parses again
     return raw
+
+
+def _read_cached(cached: Path) -> dict[str, Any] | None:
+    """A cache entry's reading, when it is whole: what was written, its checksum agreeing.
+    A damaged one (cut short, edited) is deleted, to be made again."""
+    try:
+        data = cached.read_bytes()
+    except OSError:
+        return None
+    try:
+        entry = json.loads(data)
+    except ValueError:
+        entry = None
+    raw = entry.get("hcl") if isinstance(entry, dict) else None
+    if isinstance(raw, dict) and entry.get("sha256") == _checksum(raw):
+        return raw
+    with contextlib.suppress(OSError):
+        cached.unlink()
+    return None
+
+
+def _checksum(raw: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
 
 
 def _parser_stamp() -> str:

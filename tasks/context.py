@@ -35,7 +35,9 @@ class Context:
     def graph(self) -> BakeGraph:
         from tasks import bakefile
 
-        return bakefile.load(self.settings.bake_path)
+        graph = bakefile.load(self.settings.bake_path)
+        self.settings.check_stages(graph.stages)
+        return graph
 
     @functools.cached_property
     def checkout(self) -> Checkout | None:

@@ -9,6 +9,7 @@ answer, or refused us); skipped (nothing to ask, e.g. SAS_IMAGE set empty).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import fnmatch
 import json
@@ -17,47 +18,44 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Collection, Mapping
-from pathlib import Path
+from collections.abc import Callable, Collection, Iterator, Mapping
 
-import requests
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tasks import engine, pins
+from tasks import engine, fetch, pins, shape
 from tasks.console import FAILURE, ZoneError, err, note, out
 from tasks.pins import Pin
 from tasks.retry import Transient
+from tasks.settings import Settings
 
 OK, MISSING, WRONG, UNASKED, SKIPPED = "ok", "missing", "wrong", "could not ask", "skipped"
 _STYLE = {OK: "green", MISSING: "bold red", WRONG: "bold red", UNASKED: "yellow", SKIPPED: "dim"}
 _SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 _HEX64 = re.compile(r"\b[0-9a-fA-F]{64}\b")
 _CONDA_SUBDIRS = ("linux-64", "noarch")  # the images are linux/amd64
+_CHECKSUM_FILE = 64 * 1024  # a URL.sha256 file: a line or a few
+_KEY_FILE = 1024 * 1024  # an OpenPGP public key, armoured
 WORKERS = 6  # requests side by side: polite to each service, quick for ~60 pins
 
 
 @dataclasses.dataclass(frozen=True)
 class Services:
-    """Where each service is (overridable, so tests can point at local servers)."""
+    """Where each service is (settings: tests point them at local servers)."""
 
-    pypi: str = "https://pypi.org/simple"
-    anaconda: str = "https://api.anaconda.org"
-    openvsx: str = "https://open-vsx.org"
-    timeout: float = 20.0  # seconds, per request
+    pypi: str
+    anaconda: str
+    openvsx: str
+    timeout: float  # seconds, for the whole of one request
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> Services:
-        try:
-            timeout = float(environ.get("ZONE_PINS_TIMEOUT", cls.timeout))
-        except ValueError:
-            raise ZoneError("ZONE_PINS_TIMEOUT must be a number of seconds") from None
+    def of(cls, settings: Settings) -> Services:
         return cls(
-            pypi=environ.get("ZONE_PYPI_URL", cls.pypi).rstrip("/"),
-            anaconda=environ.get("ZONE_ANACONDA_API_URL", cls.anaconda).rstrip("/"),
-            openvsx=environ.get("ZONE_OPENVSX_URL", cls.openvsx).rstrip("/"),
-            timeout=timeout,
+            settings.pypi_url.rstrip("/"),
+            settings.anaconda_api_url.rstrip("/"),
+            settings.openvsx_url.rstrip("/"),
+            settings.pins_timeout,
         )
 
 
@@ -72,21 +70,22 @@ class Outcome:
 
 
 class _Unasked(Exception):
-    """The service did not answer, or would not: we know nothing about the pin."""
+    """The service did not answer, or would not, or not in its API's shape: we know
+    nothing about the pin."""
 
 
-def run(root: Path, bake_path: Path, kinds: list[str], as_json: bool) -> int:
+def run(settings: Settings, kinds: list[str], as_json: bool) -> int:
     """Check every pin (or those of `kinds`); exit 1 when any does not resolve."""
     unknown = sorted(set(kinds) - set(pins.KINDS))
     if unknown:
         raise ZoneError(
             f"unknown pin kind {', '.join(unknown)}", hint=f"kinds: {', '.join(pins.KINDS)}"
         )
-    every = pins.load(root, bake_path, os.environ)
+    every = pins.load(settings.root, settings.bake_path, os.environ)
     chosen = [p for p in every if not kinds or p.kind in kinds]
     if not chosen:
         raise ZoneError("no pins to check", hint="pins are `# pin: ...` lines above ARGs")
-    services = Services.from_environ(os.environ)
+    services = Services.of(settings)
     note(f"checking {len(chosen)} pins, {WORKERS} at a time")
     outcomes = check_all(chosen, every, services, on_result=_print_line)
     _print_table(outcomes)
@@ -128,7 +127,7 @@ def check(pin: Pin, services: Services, urls: Mapping[tuple[str, str], Pin]) -> 
     checker = _CHECKERS[pin.kind]
     try:
         status, detail = checker(pin, services, urls)
-    except _Unasked as exc:
+    except (_Unasked, fetch.Unanswered) as exc:
         status, detail = UNASKED, str(exc)
     return Outcome(pin, status, detail)
 
@@ -152,15 +151,17 @@ def _pypi(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
     what mirrors such as Artifactory serve too."""
     project = re.sub(r"[-_.]+", "-", pin.name).lower()
     url = f"{services.pypi}/{project}/"
-    response = _get(url, services, headers={"Accept": _SIMPLE_JSON})
-    if response.status_code == 404:
+    answer = _get(url, services, headers={"Accept": _SIMPLE_JSON})
+    if answer.status == 404:
         return MISSING, f"the index has no project {pin.name} ({url})"
-    _require_success(response, url)
-    try:
-        page = response.json()
-    except ValueError:
-        raise _Unasked(f"{url} did not answer in PEP 691 JSON") from None
-    versions = page.get("versions") or _versions_of_files(page.get("files", []))
+    _require_success(answer, url)
+    with _answer_of(url, "PEP 691 JSON"):
+        page = shape.of(answer.json(), dict, "the answer")
+        if page.get("versions") is not None:
+            versions = shape.items(page["versions"], str, "its 'versions'")
+        else:
+            files = shape.items(page.get("files", []), dict, "its 'files'")
+            versions = _versions_of_files(files)
     if pin.value in versions:
         return OK, f"{pin.name} {pin.value} is on the index"
     return MISSING, f"{pin.name} has no release {pin.value} (latest: {_latest(versions)})"
@@ -169,31 +170,31 @@ def _pypi(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
 def _conda(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
     """anaconda.org's package API: its `files` list (version, attrs.subdir, labels)."""
     url = f"{services.anaconda}/package/conda-forge/{pin.name}"
-    response = _get(url, services)
-    if response.status_code == 404:
+    answer = _get(url, services)
+    if answer.status == 404:
         return MISSING, f"conda-forge has no package {pin.name}"
-    _require_success(response, url)
-    try:
-        package = response.json()
-    except ValueError:
-        raise _Unasked(f"{url} did not answer in JSON") from None
-    files = package.get("files")
-    if files is None:
-        versions = set(package.get("versions", []))
-    else:
-        versions = {
-            f.get("version", "")
-            for f in files
-            if (f.get("attrs") or {}).get("subdir") in _CONDA_SUBDIRS
-            and "main" in (f.get("labels") or ["main"])
-        }
+    _require_success(answer, url)
+    with _answer_of(url, "anaconda.org's package JSON"):
+        package = shape.of(answer.json(), dict, "the answer")
+        latest = shape.field(package, "latest_version", str, "the answer", "")
+        if package.get("files") is None:
+            versions = set(shape.items(package.get("versions", []), str, "its 'versions'"))
+        else:
+            versions = set()
+            for i, entry in enumerate(shape.items(package["files"], dict, "its 'files'")):
+                what = f"its 'files'[{i}]"
+                attrs = shape.field(entry, "attrs", dict, what, {})
+                labels = shape.items(entry.get("labels") or ["main"], str, f"{what}'s 'labels'")
+                subdir = shape.field(attrs, "subdir", str, f"{what}'s 'attrs'", "")
+                if subdir in _CONDA_SUBDIRS and "main" in labels:
+                    versions.add(shape.field(entry, "version", str, what, ""))
     matching = sorted(v for v in versions if _conda_matches(pin.value, v))
     if matching:
         shown = matching[0] if len(matching) == 1 else f"{matching[0]} ... {matching[-1]}"
         return OK, f"conda-forge has {pin.name} {shown} for linux-64"
     return MISSING, (
         f"conda-forge has no {pin.name} {pin.value} for linux-64 "
-        f"(latest: {package.get('latest_version') or _latest(versions)})"
+        f"(latest: {latest or _latest(versions)})"
     )
 
 
@@ -205,12 +206,12 @@ def _conda_matches(spec: str, version: str) -> bool:
 
 
 def _url(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
-    response = _head(pin.value, services)
-    if response.status_code in (404, 410):
-        return MISSING, f"HTTP {response.status_code}: {_host(response.url)} has no such file"
-    _require_success(response, pin.value)
-    moved = f" (at {_host(response.url)})" if response.url != pin.value else ""
-    return OK, f"HTTP {response.status_code}{moved}"
+    answer = _head(pin.value, services)
+    if answer.status in (404, 410):
+        return MISSING, f"HTTP {answer.status}: {fetch.host(answer.url)} has no such file"
+    _require_success(answer, pin.value)
+    moved = f" (at {fetch.host(answer.url)})" if answer.url != pin.value else ""
+    return OK, f"HTTP {answer.status}{moved}"
 
 
 def _sha256(pin: Pin, services: Services, urls: Mapping[tuple[str, str], Pin]) -> tuple[str, str]:
@@ -218,11 +219,11 @@ def _sha256(pin: Pin, services: Services, urls: Mapping[tuple[str, str], Pin]) -
     where it publishes one; otherwise the build's `sha256sum -c` is the check."""
     url_pin = urls[(pin.file, pin.name)]
     published = url_pin.value + ".sha256"
-    response = _get(published, services)
-    if response.status_code in (403, 404, 410):
-        return SKIPPED, f"no checksum published at {_host(published)} (URL.sha256)"
-    _require_success(response, published)
-    digests = [d.lower() for d in _HEX64.findall(response.text[:4096])]
+    answer = _get(published, services, limit=_CHECKSUM_FILE)
+    if answer.status in (403, 404, 410):
+        return SKIPPED, f"no checksum published at {fetch.host(published)} (URL.sha256)"
+    _require_success(answer, published)
+    digests = [d.lower() for d in _HEX64.findall(answer.text)]
     if not digests:
         return SKIPPED, f"{published} holds no sha256"
     if pin.value in digests:
@@ -239,13 +240,13 @@ def _fingerprint(
     gpg = shutil.which("gpg")
     if gpg is None:
         return SKIPPED, "gpg is not installed here: the build's own check is the check"
-    response = _get(url, services)
-    _require_success(response, url)
+    answer = _get(url, services, limit=_KEY_FILE)
+    _require_success(answer, url)
     # A home of its own: nothing of the user's keyring or agent is read, locked or made.
     with tempfile.TemporaryDirectory(prefix="zone-gpg-") as home:
         shown = subprocess.run(
             [gpg, "--homedir", home, "--batch", "--show-keys", "--with-colons"],
-            input=response.content,
+            input=answer.body,
             capture_output=True,
         )
     fingerprints = [
@@ -262,25 +263,25 @@ def _openvsx(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
     """Open VSX's registry API: GET /api/PUBLISHER/NAME/VERSION (404 with an `error`)."""
     publisher, _dot, name = pin.name.partition(".")
     url = f"{services.openvsx}/api/{publisher}/{name}/{pin.value}"
-    response = _get(url, services)
-    if response.status_code == 404:
+    answer = _get(url, services)
+    if answer.status == 404:
         return MISSING, f"Open VSX has no {pin.name} {pin.value}"
-    _require_success(response, url)
-    try:
-        found = response.json().get("version")
-    except ValueError:
-        raise _Unasked(f"{url} did not answer in JSON") from None
+    _require_success(answer, url)
+    with _answer_of(url, "Open VSX's extension JSON"):
+        found = shape.field(
+            shape.of(answer.json(), dict, "the answer"), "version", str, "the answer"
+        )
     if found != pin.value:
         return MISSING, f"Open VSX answered version {found!r} for {pin.name} {pin.value}"
     return OK, f"{pin.name} {pin.value} is on Open VSX"
 
 
 def _apt_source(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
-    response = _head(pin.value, services)
-    if response.status_code in (404, 410):
-        return MISSING, f"HTTP {response.status_code}: no repository at {pin.value}"
-    _require_success(response, pin.value)
-    return OK, f"the repository answers (HTTP {response.status_code})"
+    answer = _head(pin.value, services)
+    if answer.status in (404, 410):
+        return MISSING, f"HTTP {answer.status}: no repository at {pin.value}"
+    _require_success(answer, pin.value)
+    return OK, f"the repository answers (HTTP {answer.status})"
 
 
 def _image(pin: Pin, services: Services, _: Mapping) -> tuple[str, str]:
@@ -311,75 +312,56 @@ _CHECKERS: dict[str, Callable[[Pin, Services, Mapping], tuple[str, str]]] = {
 }
 
 
-# --- HTTP --------------------------------------------------------------------------------
+# --- HTTP (tasks.fetch: bounded in time and size) ---------------------------------------
 
 
-def _get(url: str, services: Services, headers: dict[str, str] | None = None) -> requests.Response:
-    return _request("GET", url, services, headers)
-
-
-def _head(url: str, services: Services) -> requests.Response:
-    """HEAD, following redirects; hosts that refuse HEAD get a GET whose body we skip."""
-    response = _request("HEAD", url, services)
-    if response.status_code in (405, 501):
-        response = _request("GET", url, services, stream=True)
-        response.close()
-    return response
-
-
-def _request(
-    method: str,
+def _get(
     url: str,
     services: Services,
     headers: dict[str, str] | None = None,
-    stream: bool = False,
-) -> requests.Response:
-    try:
-        response = requests.request(
-            method,
-            url,
-            headers={"User-Agent": "zone-pins-check", **(headers or {})},
-            timeout=(min(10.0, services.timeout), services.timeout),
-            allow_redirects=True,
-            stream=stream,
-        )
-    except requests.Timeout:
-        raise _Unasked(f"{_host(url)} did not answer within {services.timeout:g}s") from None
-    except requests.RequestException as exc:
-        raise _Unasked(f"cannot reach {_host(url)}: {_reason(exc)}") from None
-    if response.status_code >= 500 or response.status_code == 429:
-        raise _Unasked(f"{_host(url)} answered HTTP {response.status_code}: try again later")
-    return response
+    limit: int = fetch.MAX_BODY,
+) -> fetch.Answer:
+    answer = fetch.request("GET", url, services.timeout, headers, limit=limit)
+    return _answered(answer, url)
 
 
-def _require_success(response: requests.Response, url: str) -> None:
+def _head(url: str, services: Services) -> fetch.Answer:
+    """HEAD, following redirects; hosts that refuse HEAD get a GET whose body we skip."""
+    answer = fetch.request("HEAD", url, services.timeout, read_body=False)
+    if answer.status in (405, 501):
+        answer = fetch.request("GET", url, services.timeout, read_body=False)
+    return _answered(answer, url)
+
+
+def _answered(answer: fetch.Answer, url: str) -> fetch.Answer:
+    if answer.status >= 500 or answer.status == 429:
+        raise _Unasked(f"{fetch.host(url)} answered HTTP {answer.status}: try again later")
+    return answer
+
+
+def _require_success(answer: fetch.Answer, url: str) -> None:
     """Anything but a success, once "does not exist" has been handled, says nothing."""
-    if response.status_code in (401, 403):
-        raise _Unasked(f"{_host(url)} refused the request (HTTP {response.status_code})")
-    if not 200 <= response.status_code < 300:
-        raise _Unasked(f"{_host(url)} answered HTTP {response.status_code}")
+    if answer.status in (401, 403):
+        raise _Unasked(f"{fetch.host(url)} refused the request (HTTP {answer.status})")
+    if not 200 <= answer.status < 300:
+        raise _Unasked(f"{fetch.host(url)} answered HTTP {answer.status}")
 
 
-def _host(url: str) -> str:
-    return url.split("://", 1)[-1].split("/", 1)[0]
-
-
-def _reason(exc: requests.RequestException) -> str:
-    text = str(exc)
-    for known in ("Name or service not known", "No address associated", "Connection refused"):
-        if known in text:
-            return known.lower()
-    if "Failed to resolve" in text or "NameResolutionError" in text:
-        return "its name does not resolve"
-    return text[-200:]
+@contextlib.contextmanager
+def _answer_of(url: str, expected: str) -> Iterator[None]:
+    """An answer not of the API's shape says nothing about the pin: could not ask."""
+    try:
+        yield
+    except shape.Malformed as exc:
+        raise _Unasked(f"{fetch.host(url)} did not answer in {expected}: {exc}") from None
 
 
 def _versions_of_files(files: list[dict]) -> list[str]:
     """Versions from distribution file names, for an index without PEP 700's list."""
     versions = []
-    for entry in files:
-        name = str(entry.get("filename", ""))
-        if name.endswith(".whl"):
+    for i, entry in enumerate(files):
+        name = shape.field(entry, "filename", str, f"its 'files'[{i}]", "")
+        if name.endswith(".whl") and name.count("-") >= 2:
             versions.append(name.split("-")[1])
         elif name.endswith((".tar.gz", ".zip")):
             versions.append(name.removesuffix(".tar.gz").removesuffix(".zip").rsplit("-", 1)[-1])

@@ -15,7 +15,7 @@ import dataclasses
 import json
 import re
 
-from tasks import cost, layers, sbom, signing, summary, tags
+from tasks import cost, layers, sbom, shape, signing, summary, tags
 from tasks.bakefile import BakeGraph
 from tasks.changes import Checkout, GitFailed
 from tasks.console import ZoneError, note
@@ -103,7 +103,10 @@ def _packages(
         signed = str(name.with_digest(image.tag_digest or image.digest))
         attested = signing.attested_sbom(signed, identity)
         if attested is not None:
-            return sbom.from_spdx(attested), "the signed SBOM attestation"
+            try:
+                return sbom.from_spdx(attested), "the signed SBOM attestation"
+            except shape.Malformed as exc:
+                raise ZoneError(f"the SBOM attested to {signed} is malformed: {exc}") from None
         note(f"{signed} has no SBOM attestation that verifies: syft reads its packages")
     pinned = str(name.with_digest(image.digest))
     # Cached by what the tag names, as cost caches a release (and push, with the

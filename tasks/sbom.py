@@ -8,22 +8,30 @@ name and version.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
+import errno
+import functools
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-from tasks.console import FAILURE, ZoneError
+from tasks import shape
+from tasks.console import FAILURE, ZoneError, warn
 from tasks.files import write_whole
 
 CACHE_ENV = "ZONE_SBOM_CACHE"  # another cache folder (the tests use their own)
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _LOOPBACK = re.compile(r"(localhost|127(\.\d{1,3}){3})(:\d+)?")
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -56,28 +64,54 @@ def packages(source: str, digest: str) -> tuple[frozenset[Package], bool]:
     """The packages of the image syft finds at `source` (docker:REF or registry:REF), and
     whether they came from the cache. `digest` names exactly that image's content."""
     path, document = _cached(source, digest)
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))["packages"]
-        found = frozenset(Package(*row) for row in rows)
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # not cached yet, or a damaged entry: made again
-    else:
+    found = _read_cached(path, _packages_of)
+    if found is not None:
         _touch(path, document)
         return found, True
-    found = _scan(source, document)
+    found, made = _scan(source)
+    _keep(made, document)
     _store(path, found)
     return found, False
 
 
 def spdx_document(source: str, digest: str) -> Path:
     """The image's SBOM as an SPDX JSON file (what `push` attaches to the image): the
-    document of the same syft run whose packages `cost` compares, cached beside them."""
+    document of the same syft run whose packages `cost` compares, cached beside them
+    (or, where the cache cannot hold it, in a folder of this run's)."""
     path, document = _cached(source, digest)
-    if document.is_file():
+    if _read_cached(document, from_spdx) is not None:
         _touch(path, document)
-    else:
-        _store(path, _scan(source, document))
-    return document
+        return document
+    found, made = _scan(source)
+    _store(path, found)
+    return _keep(made, document)
+
+
+def _read_cached(path: Path, parse: Callable[[Any], T]) -> T | None:
+    """What a cache entry holds, read by `parse`; None when there is none. An entry that
+    is not what was written there (cut short, edited, another tool's) is deleted, to be
+    made again."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    try:
+        return parse(json.loads(text))
+    except ValueError:  # not JSON, or not of the shape (shape.Malformed)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+
+
+def _packages_of(entry: object) -> frozenset[Package]:
+    """The packages of a cache entry, {"packages": [[type, name, version], ...]}."""
+    listed = shape.field(shape.of(entry, dict, "the entry"), "packages", list, "the entry")
+    found = set()
+    for i, row in enumerate(shape.items(listed, list, "its 'packages'")):
+        if len(row) != 3:
+            raise shape.Malformed(f"its 'packages'[{i}] has {len(row)} items, not 3")
+        found.add(Package(*shape.items(row, str, f"its 'packages'[{i}]")))
+    return frozenset(found)
 
 
 def _touch(*paths: Path) -> None:
@@ -98,27 +132,33 @@ _PURL_KINDS = {
 }
 
 
-def from_spdx(document: dict) -> frozenset[Package]:
+def from_spdx(document: object) -> frozenset[Package]:
     """The packages of an SPDX JSON SBOM (the one `push` attests, or syft's file): type
     from each package's purl, in syft's words; the image the document describes is no
-    package of itself."""
+    package of itself. shape.Malformed for what is no SPDX JSON document."""
+    top = shape.of(document, dict, "the SPDX document")
+    shape.field(top, "spdxVersion", str, "the SPDX document")
+    relationships = shape.items(top.get("relationships") or [], dict, "its 'relationships'")
     described = {
         r.get("relatedSpdxElement")
-        for r in document.get("relationships") or []
+        for r in relationships
         if r.get("spdxElementId") == "SPDXRef-DOCUMENT" and r.get("relationshipType") == "DESCRIBES"
     }
-    described.update(document.get("documentDescribes") or [])
+    described.update(shape.items(top.get("documentDescribes") or [], str, "'documentDescribes'"))
     found = set()
-    for package in document.get("packages") or []:
+    for i, package in enumerate(shape.items(top.get("packages") or [], dict, "its 'packages'")):
+        what = f"its 'packages'[{i}]"
         if package.get("SPDXID") in described:
             continue
+        references = shape.items(package.get("externalRefs") or [], dict, f"{what}'s refs")
         purls = [
-            str(ref.get("referenceLocator", ""))
-            for ref in package.get("externalRefs") or []
+            shape.field(ref, "referenceLocator", str, f"{what}'s purl", "")
+            for ref in references
             if ref.get("referenceType") == "purl"
         ]
         kind = purls[0].removeprefix("pkg:").split("/", 1)[0] if purls else "other"
-        name, version = str(package.get("name", "")), str(package.get("versionInfo", ""))
+        name = shape.field(package, "name", str, what, "")
+        version = shape.field(package, "versionInfo", str, what, "")
         found.add(Package(_PURL_KINDS.get(kind, kind), name, version))
     return frozenset(found)
 
@@ -131,37 +171,58 @@ def _cached(source: str, digest: str) -> tuple[Path, Path]:
     return stem.with_suffix(".json"), stem.with_suffix(".spdx.json")
 
 
-def _scan(source: str, document: Path) -> frozenset[Package]:
-    """syft's packages of `source`; its SPDX document written to `document` (whole or
-    not at all) by the same run."""
+def _scan(source: str) -> tuple[frozenset[Package], Path]:
+    """syft's packages of `source`, and its SPDX document of the same run, in a folder
+    of this run's (_keep puts it in the cache)."""
     # Offline: no update check (the only call syft makes besides reading the image).
     env = {**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}
     host = source.removeprefix("registry:").split("/", 1)[0]
     if _LOOPBACK.fullmatch(host):  # a registry on this machine speaks plain HTTP, as docker's
         env["SYFT_REGISTRY_INSECURE_USE_HTTP"] = "true"
-    document.parent.mkdir(parents=True, exist_ok=True)
-    partial = document.with_name(f"{document.name}.{os.getpid()}.tmp")
+    handle, name = tempfile.mkstemp(".spdx.json", "sbom-", dir=_scratch())
+    os.close(handle)  # syft writes it
+    document = Path(name)
     result = subprocess.run(
-        [_syft(), "scan", source, "-o", "syft-json", "-o", f"spdx-json={partial}", "-q"],
+        [_syft(), "scan", source, "-o", "syft-json", "-o", f"spdx-json={document}", "-q"],
         capture_output=True,
         text=True,
         env=env,
         check=False,
     )
-    if result.returncode == 0 and partial.is_file():
-        os.replace(partial, document)
-    partial.unlink(missing_ok=True)
     if result.returncode != 0:
         detail = (result.stderr.strip().splitlines() or ["no detail"])[-1]
         raise ZoneError(f"syft could not read {source}: {detail}", exit_code=FAILURE)
     try:
-        artifacts = json.loads(result.stdout)["artifacts"] or []
-    except (ValueError, KeyError) as exc:
+        output = shape.of(json.loads(result.stdout), dict, "its output")
+        artifacts = shape.items(shape.field(output, "artifacts", list, "it"), dict, "artifacts")
+    except ValueError as exc:
         raise ZoneError(f"syft gave no SBOM for {source} ({exc})", exit_code=FAILURE) from None
     return frozenset(
         Package(str(a.get("type", "")), str(a.get("name", "")), str(a.get("version", "")))
         for a in artifacts
-    )
+    ), document
+
+
+@functools.cache
+def _scratch() -> Path:
+    """A folder of this run's, removed when it ends: where syft writes, and where a
+    document stays that the cache cannot hold."""
+    folder = Path(tempfile.mkdtemp(prefix="zone-sbom-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def _keep(made: Path, document: Path) -> Path:
+    """The SPDX document syft made, kept in the cache as `document`; where the cache
+    cannot take it (a full disk, no permission), the one made, and a warning that says why."""
+    try:
+        document.parent.mkdir(parents=True, exist_ok=True)
+        write_whole(document, made.read_text(encoding="utf-8"))
+    except OSError as exc:
+        _cannot_cache(document.parent, exc)
+        return made
+    made.unlink(missing_ok=True)
+    return document
 
 
 def _store(path: Path, found: frozenset[Package]) -> None:
@@ -169,8 +230,22 @@ def _store(path: Path, found: frozenset[Package]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = [dataclasses.astuple(package) for package in sorted(found)]
         write_whole(path, json.dumps({"packages": rows}))
-    except OSError:
-        pass  # a cache that cannot be written only costs the next run a scan
+    except OSError as exc:  # costs the next run a scan, no more
+        _cannot_cache(path.parent, exc)
+
+
+_warned: set[Path] = set()  # cache folders already warned about in this run
+
+
+def _cannot_cache(folder: Path, exc: OSError) -> None:
+    if folder in _warned:
+        return
+    _warned.add(folder)
+    why = "its disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
+    warn(
+        f"the SBOM cache {folder} cannot keep this SBOM ({why}): going on without the cache; "
+        f"free some space there, or set {CACHE_ENV} to another folder"
+    )
 
 
 @dataclasses.dataclass(frozen=True)

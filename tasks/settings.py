@@ -12,7 +12,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,23 @@ class Settings:
     # `cost`: the most compressed bytes an image may add for a node that holds the
     # release, by stage name; DEFAULT for the others. None: no budget.
     pull_budget: tuple[tuple[str, int | None], ...] = ()
+    # `pins`: the services it asks, and the seconds one request may take in all.
+    pypi_url: str = "https://pypi.org/simple"
+    anaconda_api_url: str = "https://api.anaconda.org"
+    openvsx_url: str = "https://open-vsx.org"
+    pins_timeout: float = 20.0
+
+    def check_stages(self, stages: Collection[str]) -> None:
+        """Settings that name stages name stages of the bake file (a misspelt name in
+        pull-budget would silently give that image no budget)."""
+        unknown = [name for name, _ in self.pull_budget if name != DEFAULT_BUDGET]
+        unknown = [name for name in unknown if name not in stages]
+        if unknown:
+            raise ZoneError(
+                f"setting [tool.zone] pull-budget names {', '.join(map(repr, unknown))}, "
+                f"no image of {self.bake_file}",
+                hint=f"its images: {', '.join(stages)}; `{DEFAULT_BUDGET}` is every other one's",
+            )
 
     def budget(self, stage: str) -> int | None:
         """The pull budget of `stage` in bytes; None when it has none."""
@@ -88,6 +105,10 @@ _KEYS = {
     "verify-reuse": ("verify_reuse", "ZONE_VERIFY_REUSE"),
     "publish-branches": ("publish_branches", "ZONE_PUBLISH_BRANCHES"),
     "pull-budget": ("pull_budget", "ZONE_PULL_BUDGET"),
+    "pypi-url": ("pypi_url", "ZONE_PYPI_URL"),
+    "anaconda-api-url": ("anaconda_api_url", "ZONE_ANACONDA_API_URL"),
+    "openvsx-url": ("openvsx_url", "ZONE_OPENVSX_URL"),
+    "pins-timeout": ("pins_timeout", "ZONE_PINS_TIMEOUT"),
 }
 BOOLEANS = {"verify_reuse"}
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -101,7 +122,17 @@ _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 BOUNDS: dict[str, tuple[type, float, float]] = {
     "push_attempts": (int, 1, 10),
     "push_backoff": (float, 0, 60),
+    "pins_timeout": (float, 1, 600),
 }
+_NUMBER_HINTS = {
+    "push_attempts": "push-attempts is tries per tag (1-10)",
+    "push_backoff": "push-backoff is the seconds before the second try (0-60, doubling "
+    "after each try)",
+    "pins_timeout": "pins-timeout is the seconds one request of `nox -s pins` may take in "
+    "all (1-600)",
+}
+_URLS = {"pypi_url", "anaconda_api_url", "openvsx_url"}
+_URL = re.compile(r"https?://[^\s/?#]+(/\S*)?")
 _BRANCH = re.compile(r"[^\s~^:?*\[\\]+")  # what `git check-ref-format --branch` allows, roughly
 
 
@@ -115,6 +146,8 @@ def _valid_text(field: str, value: str) -> tuple[str, str] | None:
         return "must be a registry/namespace prefix", "e.g. localhost:5000/team (lowercase names)"
     if field == "base_image" and value and not references.is_image(value):
         return "must be an image reference", "e.g. quay.io/jupyter/scipy-notebook:TAG"
+    if field in _URLS and not _URL.fullmatch(value):
+        return "must be an http(s) URL", "e.g. https://pypi.org/simple"
     if field == "bake_file" and not value.strip():
         return "must name a file", "e.g. docker-bake.hcl"
     return None
@@ -243,8 +276,7 @@ def _number(field: str, value: object, where: str) -> int | float:
         raise ZoneError(
             f"{where} must be a{'n integer' if kind is int else ' number'} from "
             f"{smallest:g} to {largest:g}, not {value!r}",
-            hint="push-attempts is tries per tag (1-10), push-backoff the seconds before the "
-            "second try (0-60, doubling after each try)",
+            hint=_NUMBER_HINTS[field],
         )
     return number
 

@@ -77,6 +77,12 @@ def run(context: Context) -> int:
             lambda: layers.remote(release_ref, settings),  # noqa: B023 - called at once
             lambda: layers.remote(ref, settings),  # noqa: B023
         )
+        if release is None and args.against:  # only the default tag's absence is a first
+            raise ZoneError(  # release: a release asked for by name is there to compare with
+                f"--against {against}: {release_ref} is not in the registry",
+                hint="name a tag or digest the registry has, or leave --against off to compare "
+                f"with {settings.version_tag} (none yet: a first release)",
+            )
         if release is None:
             note(f"{release_ref} is not in the registry: a first release, figures are absolute")
         if pushed is not None and [x.diff_id for x in pushed.layers] != [

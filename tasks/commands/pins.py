@@ -18,5 +18,4 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def run(context: Context) -> int:
     from tasks import pins_check  # requests
 
-    settings, args = context.settings, context.args
-    return pins_check.run(settings.root, settings.bake_path, args.kind, args.json)
+    return pins_check.run(context.settings, context.args.kind, context.args.json)

@@ -14,6 +14,9 @@ SKIPPED_FILES = {"tasks/tests/fixtures/secrets/Dockerfile.leaky"}
 WORKFLOWS = ".github/workflows"
 ACTIONS = ".github/actions"
 _SHELLS = {"sh", "bash", "dash", "ksh"}
+# The largest Dockerfile the checks read: real ones are a few kB, and the layer check's
+# work grows faster than the file (each RUN is compared with what earlier ones filled).
+MAX_DOCKERFILE = 256 * 1024
 _SHEBANG = re.compile(r"#!\s*(\S+)(?:\s+(.*))?")
 
 
@@ -55,6 +58,37 @@ def in_repository(path: Path, root: Path) -> PurePath:
 def is_dockerfile(path: Path) -> bool:
     name = path.name
     return name == "Dockerfile" or name.startswith("Dockerfile.") or name.endswith(".Dockerfile")
+
+
+class TooLarge(OSError):
+    """A file larger than the checks read: the message says its size and the limit."""
+
+
+def read_dockerfile(path: Path) -> str:
+    """A Dockerfile's text for the checks, at most MAX_DOCKERFILE bytes of it: TooLarge
+    (an OSError, as an unreadable file) for a larger one, UnicodeDecodeError for one
+    that is not UTF-8."""
+    with path.open("rb") as handle:
+        data = handle.read(MAX_DOCKERFILE + 1)
+    if len(data) > MAX_DOCKERFILE:
+        raise TooLarge(too_large(path.stat().st_size))
+    return data.decode("utf-8")
+
+
+def oversized(path: Path) -> int | None:
+    """The size of a Dockerfile too large for the checks (hadolint's too), else None."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None  # each check says it cannot read it
+    return size if is_dockerfile(path) and size > MAX_DOCKERFILE else None
+
+
+def too_large(size: int) -> str:
+    return (
+        f"too large to check: {size:,} bytes, more than the {MAX_DOCKERFILE // 1024} KiB a "
+        "Dockerfile may have for the lint"
+    )
 
 
 def is_workflow(relative: PurePath) -> bool:

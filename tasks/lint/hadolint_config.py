@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tasks.lint.files import read_dockerfile
 from tasks.lint.finding import Finding
 
 CONFIG = ".hadolint.yaml"
@@ -45,7 +46,7 @@ def check_pragmas(path: Path, shown_as: str) -> list[Finding]:
     """A `# hadolint ignore=...` line in a Dockerfile needs the same: a comment saying why,
     on the line just above it or after the rule list."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_dockerfile(path).splitlines()
     except (OSError, UnicodeDecodeError):
         return []  # the layer check reports unreadable files
     findings = []

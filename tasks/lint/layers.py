@@ -16,6 +16,7 @@ import shlex
 from pathlib import Path
 
 from tasks.dockerfile import Instruction, parse
+from tasks.lint.files import read_dockerfile
 from tasks.lint.finding import Finding
 
 _PERMISSION_COMMANDS = {"chown", "chmod", "chgrp", "fix-permissions"}
@@ -77,7 +78,7 @@ def check_file(
     """inherited: what the parent stages' images hold (tasks.lint.stages), if any;
     parent_refs: the names by which a FROM reaches them besides a build arg."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_dockerfile(path)
     except (OSError, UnicodeDecodeError) as exc:
         return [Finding(shown_as, 1, f"cannot read: {exc}", "layers")]
     findings = check(parse(text), path.parent, inherited, shown_as, parent_refs)

@@ -11,6 +11,7 @@ import shlex
 from tasks import docs, pins
 from tasks.console import ZoneError
 from tasks.dockerfile import Instruction, parse
+from tasks.lint.files import read_dockerfile
 from tasks.lint.finding import Finding
 from tasks.settings import Settings
 
@@ -65,7 +66,7 @@ def check(settings: Settings, dockerfiles: list[str], repository: bool = True) -
     findings = []
     for path in dockerfiles:
         try:
-            text = (root / path).read_text(encoding="utf-8")
+            text = read_dockerfile(root / path)
         except (OSError, UnicodeDecodeError) as exc:
             findings.append(Finding(path, 1, f"cannot read: {exc}", CHECK))
             continue

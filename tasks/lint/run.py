@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tasks import bakefile, docs
-from tasks.console import FAILURE, ZoneError, note
+from tasks.console import FAILURE, ZoneError, err, note, shown
 from tasks.lint import (
     CHECKS,
     FILE_CHECKS,
@@ -90,6 +90,11 @@ def run(settings: Settings, paths: list[str] | None = None, only: list[str] | No
     config = root / CONFIG if (root / CONFIG).is_file() else HOOKS_FILE
     if not (root / ".git").exists():
         raise ZoneError(f"lint: {root} is not a git repository", hint="prek runs in a git checkout")
+    # Dockerfiles too large to check (hadolint too would never finish) go to no check.
+    sizes = {path: size for path in every if (size := files.oversized(path)) is not None}
+    every = [path for path in every if path not in sizes]
+    for path, size in sizes.items():
+        err.print(shown(f"{_shown(path, root)}:1: {files.too_large(size)}"))
     names = [name for name in CHECKS if name in only] if only else []
     names = names or list(FILE_CHECKS if paths else CHECKS)
     if "mypy" in names and not _mypy_configured(root):
@@ -109,6 +114,14 @@ def run(settings: Settings, paths: list[str] | None = None, only: list[str] | No
         # prek's report is for people: on stderr, as all of ours (stdout stays for --json).
         env = _hook_env(bool(paths))
         result = subprocess.run(argv, cwd=root, env=env, stdout=sys.stderr, check=False)
+    if sizes:
+        raise ZoneError(
+            f"lint could not check {len(sizes)} Dockerfile(s): too large (see above)"
+            + ("; the others' checks found problems too" if result.returncode else ""),
+            hint=f"the lint checks Dockerfiles of up to {files.MAX_DOCKERFILE // 1024} KiB (real "
+            "ones are a few kB): check that PATH names the file you meant",
+            exit_code=FAILURE,
+        )
     if result.returncode != 0:
         raise ZoneError(
             "lint found problems: see the checks marked Failed above",

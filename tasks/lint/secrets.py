@@ -17,6 +17,7 @@ import shlex
 from pathlib import Path
 
 from tasks.dockerfile import parse
+from tasks.lint.files import read_dockerfile
 from tasks.lint.finding import Finding
 
 CHECK = "secrets"
@@ -81,7 +82,7 @@ def is_secret_name(name: str) -> bool:
 
 def check_dockerfile(path: Path, shown_as: str) -> list[Finding]:
     try:
-        instructions = parse(path.read_text(encoding="utf-8"))
+        instructions = parse(read_dockerfile(path))
     except (OSError, UnicodeDecodeError):
         return []  # the layer check reports unreadable files
     findings = []

@@ -15,6 +15,7 @@ from tasks import bakefile
 from tasks.console import ZoneError
 from tasks.dockerfile import parse
 from tasks.lint import layers
+from tasks.lint.files import read_dockerfile
 
 
 class StageImages:
@@ -87,7 +88,7 @@ class StageImages:
                 names |= {parent, *graph.stages[parent].tags}
             path = bake.parent / stage.dockerfile
             try:
-                instructions = parse(path.read_text(encoding="utf-8"))
+                instructions = parse(read_dockerfile(path))
             except (OSError, UnicodeDecodeError):
                 instructions = []  # its own layer check says it cannot be read
             context = bake.parent / stage.context

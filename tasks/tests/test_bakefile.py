@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from tasks import bakefile
 from tasks.console import ZoneError
-from tasks.tests.support import PROJECT
+from tasks.tests.support import PROJECT, make_stack
 
 CHAIN = """
 variable "UP" { default = "debian:12" }
@@ -339,3 +340,23 @@ def test_an_arg_spelled_as_a_tag_beside_a_context_link_of_another_key_links_both
     assert graph.stages["mid"].links == (bakefile.Link("base", "parent", "BASE_IMAGE"),)
     args_only = stack_of(tmp_path, text.replace('  contexts = { parent = "target:base" }\n', ""))
     assert graph.stages["mid"].comparable() == args_only.stages["mid"].comparable()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    # each was a traceback (TypeError, AttributeError) or "no targets to build"
+    [b"[1, 2]", b'{"target": 5}', b'{"variable": [5]}', b"{}", b"\xff", b'{"sha256": "x", "hcl'],
+)
+def test_a_damaged_parse_cache_entry_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: bytes
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    repo = make_stack(tmp_path / "stack")
+    first = bakefile.load(repo / "docker-bake.hcl")
+    (entry,) = (tmp_path / "cache" / "zone-kubeflow-containers" / "hcl2").iterdir()
+    entry.write_bytes(damage)
+    again = bakefile.load(repo / "docker-bake.hcl")
+    assert {n: s.parents for n, s in again.stages.items()} == {
+        n: s.parents for n, s in first.stages.items()
+    }
+    assert set(json.loads(entry.read_text())) == {"sha256", "hcl"}  # written anew, whole

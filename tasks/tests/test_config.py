@@ -82,6 +82,29 @@ BAD = {
         "ZONE_PUSH_BACKOFF must be a number from 0 to 60, not 'inf'",
         env=(("ZONE_PUSH_BACKOFF", "inf"),),
     ),
+    # a deadline of 0 s or less was a traceback (`nox -s pins`)
+    "env pins-timeout 0": Case(
+        nothing,
+        "environment variable ZONE_PINS_TIMEOUT must be a number from 1 to 600, not '0'",
+        env=(("ZONE_PINS_TIMEOUT", "0"),),
+    ),
+    "env pins-timeout -1": Case(
+        nothing,
+        "ZONE_PINS_TIMEOUT must be a number from 1 to 600, not '-1'",
+        env=(("ZONE_PINS_TIMEOUT", "-1"),),
+    ),
+    "pins-timeout text": Case(zone('pins-timeout = "soon"'), "from 1 to 600, not 'soon'"),
+    "env pypi-url": Case(
+        nothing,
+        "ZONE_PYPI_URL must be an http(s) URL, not 'pypi.org/simple'",
+        env=(("ZONE_PYPI_URL", "pypi.org/simple"),),
+    ),
+    "openvsx-url": Case(zone('openvsx-url = "ftp://x"'), "openvsx-url must be an http(s) URL"),
+    # a budget for an image that does not exist applied to nothing, silently
+    "pull-budget unknown image": Case(
+        zone('pull-budget = { sas = "1 GB", sass = "1 B", default = "2 GB" }'),
+        "pull-budget names 'sass', no image of docker-bake.hcl",
+    ),
     # text settings that must be a tag, a branch, a reference
     "version-tag empty": Case(zone('version-tag = ""'), "version-tag must be a valid image tag"),
     "version-tag space": Case(zone('version-tag = "v 2"'), "valid image tag (up to 128 of"),
@@ -166,9 +189,9 @@ def test_bake_file_line_is_named(stack: Path) -> None:
 
 
 def test_bounds_at_the_edges_are_accepted(stack: Path) -> None:
-    zone("push-attempts = 10\npush-backoff = 60")(stack)
+    zone("push-attempts = 10\npush-backoff = 60\npins-timeout = 600")(stack)
     assert run_tasks(stack, "plan").returncode == 0
-    env = clean_env(ZONE_PUSH_ATTEMPTS="1", ZONE_PUSH_BACKOFF="0")
+    env = clean_env(ZONE_PUSH_ATTEMPTS="1", ZONE_PUSH_BACKOFF="0", ZONE_PINS_TIMEOUT="1")
     assert run_tasks(stack, "plan", env=env).returncode == 0
 
 

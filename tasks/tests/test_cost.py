@@ -3,17 +3,21 @@ buildx builds of tiny images over the busybox fixture upstream."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
 
-from tasks import cost, sbom, settings
+from tasks import cost, sbom, settings, shape
 from tasks.console import ZoneError
 from tasks.layers import Image, Layer
 from tasks.tests.support import (
@@ -24,6 +28,7 @@ from tasks.tests.support import (
     remove_images,
     run_tasks,
 )
+from tasks.tests.test_errors import assert_one_clear_error
 
 PACKAGE = ("python", "zone-demo-pkg", "1.2.3")
 BLOB_BYTES = 300_000  # random, so its compressed size is about the same
@@ -220,7 +225,7 @@ def test_cost_of_a_stage_says_what_its_parent_brings(
 ) -> None:
     result = run_tasks(
         repo, "cost", "mid", "--repo", images["repo"], "--tag", "new", "--json",
-        "--no-packages", "--against", "v2", env=_env(tmp_path),
+        "--no-packages", env=_env(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (found,) = json.loads(result.stdout)
@@ -296,9 +301,10 @@ def test_the_budget_fails_above_and_passes_below(
 def test_a_first_release_reports_absolute_figures_and_passes(
     images: dict[str, str], repo: Path, tmp_path: Path
 ) -> None:
+    """The default release tag (version-tag) is not there yet: a first release."""
     result = run_tasks(
-        repo, "cost", "base", "--repo", images["repo"], "--tag", "new", "--against",
-        "v9", "--json", env=_env(tmp_path, ZONE_PULL_BUDGET="1 kB"),
+        repo, "cost", "base", "--repo", images["repo"], "--tag", "new", "--json",
+        env=_env(tmp_path, ZONE_PULL_BUDGET="1 kB", ZONE_VERSION_TAG="v9"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (found,) = json.loads(result.stdout)
@@ -307,6 +313,113 @@ def test_a_first_release_reports_absolute_figures_and_passes(
     assert "is not in the registry: a first release" in result.stderr
     added = {(p["kind"], p["name"], p["version"]) for p in found["packages"]["added"]}
     assert PACKAGE in added
+
+
+def test_against_a_release_that_is_not_there_is_an_error(
+    images: dict[str, str], repo: Path, tmp_path: Path
+) -> None:
+    """It read as a first release, and the budget was skipped."""
+    result = run_tasks(
+        repo, "cost", "base", "--repo", images["repo"], "--tag", "new", "--against", "v9",
+        "--no-packages", env=_env(tmp_path, ZONE_PULL_BUDGET="1 kB"),
+    )  # fmt: skip
+    assert_one_clear_error(
+        result, f"--against v9: {images['repo']}/base:v9 is not in the registry",
+        "leave --against off to compare with v2",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        '{"packages": [["python", 1, "1.0"], ["deb", "x", "2"]]}',  # was: '<' not supported
+        '{"packages": [["python", "x"]]}',
+        '{"packages": 5}',
+        "[1, 2]",
+        '{"packages": [["python", "x", "1.0"]',  # cut short
+        "",
+    ],
+)
+def test_a_damaged_cache_entry_is_discarded(tmp_path: Path, damage: str) -> None:
+    entry = tmp_path / "sha256-entry.json"
+    entry.write_text(damage)
+    assert sbom._read_cached(entry, sbom._packages_of) is None
+    assert not entry.exists()  # made again by the scan that follows
+    entry.write_text('{"packages": [["python", "x", "1.0"]]}')
+    assert sbom._read_cached(entry, sbom._packages_of) == {sbom.Package("python", "x", "1.0")}
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ([1, 2], "the SPDX document is an array, not an object"),
+        ({"packages": []}, "the SPDX document has no 'spdxVersion'"),
+        ({"spdxVersion": "SPDX-2.3", "packages": 5}, "its 'packages' is an integer"),
+        ({"spdxVersion": "SPDX-2.3", "packages": [{"name": 5}]}, "'name' is an integer"),
+        (
+            {"spdxVersion": "SPDX-2.3", "packages": [{"externalRefs": [5]}]},
+            "its 'packages'[0]'s refs[0] is an integer, not an object",
+        ),
+    ],
+)
+def test_an_spdx_document_of_another_shape_is_malformed(document: object, expected: str):
+    """An attested SBOM is read from the registry: each field checked, never an
+    AttributeError."""
+    with pytest.raises(shape.Malformed, match=re.escape(expected)):
+        sbom.from_spdx(document)
+
+
+def test_damaged_sbom_cache_entries_are_made_again(
+    engine, images: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real scan (syft) replaces both entries of an image: its packages, and the SPDX
+    document that push attaches."""
+    monkeypatch.setenv(sbom.CACHE_ENV, str(tmp_path / "sbom"))
+    source, digest = f"docker:{images['new']}", engine.images.get(images["new"]).id
+    packages, document = sbom._cached(source, digest)
+    packages.parent.mkdir(parents=True)
+    packages.write_text('{"packages": [["python", 1, "1.0"], ["deb", "x", "2"]]}')
+    document.write_text('{"spdxVersion": "SPDX-2.3", "packages": [{"name": 5}]}')
+    found, from_cache = sbom.packages(source, digest)
+    assert not from_cache and sbom.Package(*PACKAGE) in found
+    assert sbom.packages(source, digest) == (found, True)  # the entry made again is read
+    assert sbom.spdx_document(source, digest) == document
+    assert sbom.Package(*PACKAGE) in sbom.from_spdx(json.loads(document.read_text()))
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 64 kB tmpfs that a file has filled (the suite runs as root)."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    try:
+        (mount / "sbom").mkdir()
+        with contextlib.suppress(OSError), (mount / "filler").open("wb") as filler:
+            filler.write(b"\0" * 256 * 1024)
+        assert shutil.disk_usage(mount).free == 0
+        yield mount / "sbom"
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_cache_on_a_full_disk_is_said_and_skipped(
+    images: dict[str, str], repo: Path, tmp_path: Path, full_disk: Path
+) -> None:
+    """It read as "syft could not read the image"."""
+    result = run_tasks(
+        repo, "cost", "base", "--repo", images["repo"], "--tag", "new", "--json",
+        env=clean_env(ZONE_SBOM_CACHE=str(full_disk)),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "syft could not read" not in result.stderr and "Traceback" not in result.stderr
+    said = " ".join(result.stderr.split())
+    assert said.count(f"warning: the SBOM cache {full_disk} cannot keep this SBOM") == 1, said
+    assert "(its disk is full): going on without the cache" in said
+    (found,) = json.loads(result.stdout)
+    added = {(p["kind"], p["name"], p["version"]) for p in found["packages"]["added"]}
+    assert added == {PACKAGE}
+    assert list(full_disk.iterdir()) == []  # nothing half-written left behind
 
 
 def test_an_image_not_built_is_one_message(images: dict[str, str], repo: Path, tmp_path) -> None:

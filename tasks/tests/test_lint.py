@@ -732,3 +732,29 @@ def test_a_folder_an_earlier_run_only_made_holds_nothing_to_copy() -> None:
     assert layer_findings(text) == []
     filled = text.replace("RUN cp", "COPY a.json /tmp_home/a/.config/\nRUN cp")
     assert [line for line, _ in layer_findings(filled)] == [4]
+
+
+def test_a_16_mb_dockerfile_is_refused_by_its_size(tmp_path: Path) -> None:
+    """hadolint and the layer check never finished on it: no check reads it, the lint
+    fails saying its size, and the other files are checked as ever."""
+    repo = lint_repo(tmp_path)
+    good = (BAD / "good.Dockerfile").read_text()
+    write(repo, "small/Dockerfile", good)
+    big = write(repo, "big/Dockerfile", good + "RUN chmod -R 755 /opt/x\n" * (2**24 // 24))
+    size = big.stat().st_size
+    assert size > 16 * 10**6
+    result = run_tasks(repo, "lint", "--only", "hadolint", "--only", "layers", "big", "small")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    said = " ".join(result.stderr.split())
+    assert f"big/Dockerfile:1: too large to check: {size:,} bytes, more than the 256 KiB" in said
+    assert "error: lint could not check 1 Dockerfile(s): too large" in said
+    assert re.search(r"^hadolint\.+Passed$", result.stderr, re.MULTILINE)  # the small one
+
+
+def test_our_checks_read_no_dockerfile_over_the_limit(tmp_path: Path) -> None:
+    """The hooks run by prek directly get the same bound: one finding, read no further."""
+    path = write(tmp_path, "Dockerfile", "FROM x\n" + "#" * files.MAX_DOCKERFILE)
+    (finding,) = layers.check_file(path, "Dockerfile")
+    assert finding.message.startswith("cannot read: too large to check: 262,151 bytes")
+    path.write_text("FROM x\n" + "#" * (files.MAX_DOCKERFILE - 8))  # at the limit
+    assert layers.check_file(path, "Dockerfile") == []
