@@ -130,6 +130,8 @@ class BakeGraph:
         aliases = self.aliases()
         key = requested.strip().rstrip("/").removeprefix("./")
         folders = self.folders()
+        if "/" in key and len(folders.get(key, [])) == 1:  # a folder's path says which
+            return folders[key]
         short = key.removeprefix("images/")
         for candidate in (key, short, short.replace("_", "-"), short.replace("-", "_")):
             if candidate in aliases:

@@ -64,7 +64,7 @@ def _repository(image: str) -> str:
     """The image without its tag or digest, as Docker names it (docker.io/library/x is x)."""
     if not references.is_image(image):
         return image
-    return references.ImageRef.parse(image).familiar
+    return references.ImageRef.parse(image).familiar_name
 
 
 def _listed(graph: BakeGraph) -> str:
