@@ -23,7 +23,7 @@ from pathlib import Path
 import dockerfile  # type: ignore[import-not-found]
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tasks import dockerfile as ours  # noqa: E402
+from tasks import dockerfile as ours
 
 SPACES = re.compile(r"\s+")
 
@@ -110,7 +110,7 @@ def main() -> None:
         finally:
             timing["buildkit"] += time.perf_counter() - start
         if mine != theirs:
-            pairs = zip(mine + [None] * len(theirs), theirs + [None] * len(mine))
+            pairs = zip(mine + [None] * len(theirs), theirs + [None] * len(mine), strict=False)
             first = next((a, b) for a, b in pairs if a != b)
             differ.append((blob, *first))
     print(f"Dockerfile blobs: {len(texts)}; BuildKit refused {failed}")

@@ -17,9 +17,9 @@ from pathlib import Path
 # Without git on PATH, GitPython's import would fail with its own long message; quiet
 # here, the first command then says "git is not installed" (below).
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-import git  # noqa: E402
+import git
 
-from tasks.console import ZoneError  # noqa: E402
+from tasks.console import ZoneError
 
 # Tried in order when neither --base nor GitHub Actions names the base branch.
 FALLBACK_BASES = ("origin/master", "origin/main", "master", "main")

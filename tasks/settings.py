@@ -105,8 +105,9 @@ def _valid_text(field: str, value: str) -> tuple[str, str] | None:
         return "must be a registry/namespace prefix", "e.g. localhost:5000/team (lowercase names)"
     if field == "base_image" and value and not _base_images(value):
         return (
-            "must be an image reference, or ROOT=IMAGE pairs separated by commas",
-            "e.g. quay.io/jupyter/scipy-notebook:TAG or base=quay.io/jupyter/scipy-notebook:TAG",
+            "must be an image reference",
+            "e.g. quay.io/jupyter/scipy-notebook:TAG, or ROOT=IMAGE pairs separated by commas "
+            "(base=quay.io/jupyter/scipy-notebook:TAG)",
         )
     if field == "bake_file" and not value.strip():
         return "must name a file", "e.g. docker-bake.hcl"
