@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import itertools
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -422,3 +423,28 @@ def test_this_repository_has_no_orphan_tests() -> None:
     graph = bakefile.load(settings.bake_path, environ={})
     assert plan.orphan_tests(settings, graph) == []
     assert shutil.which("git")  # the history test needs it as much as the runner
+
+
+def test_targets_of_one_folder_are_jobs_and_images_of_their_own(tmp_path: Path) -> None:
+    repo = sister(tmp_path / "sister")
+    base = git(repo, "rev-parse", "HEAD")
+    edit("images/cmd/entrypoint.sh", "images/mid/start.sh")(repo)
+    commit_all(repo, "the entrypoint of the four final images, and mid")
+    made = plan_of(repo, base, registry="localhost:5000/team")
+    levels = [sorted(level) for level in made.levels()]
+    assert levels == [  # rstudio's parents are not rebuilt: it starts at once
+        ["mid", "rstudio"],
+        ["jupyterlab-cpu", "mid-sas", "mid-tensorflow"],
+        ["jupyterlab-tensorflow", "sas"],
+    ]
+    outputs = made.github_outputs()
+    jobs = [job for n in (1, 2, 3) for job in json.loads(outputs[f"level{n}"])["include"]]
+    assert {job["stage"]: job["context"] for job in jobs if job["context"] == "images/cmd"} == {
+        name: "images/cmd" for name in CMD
+    }
+    assert {job["stage"]: job["parent"] for job in jobs if job["stage"] in CMD} == {
+        name: PARENT[name] for name in CMD
+    }
+    assert all(job["test"] for job in jobs if job["stage"] in CMD)
+    for name in CMD:
+        assert made.stage(name).tags[0].startswith(f"localhost:5000/team/{name}:")
