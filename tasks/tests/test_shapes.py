@@ -448,3 +448,47 @@ def test_targets_of_one_folder_are_jobs_and_images_of_their_own(tmp_path: Path) 
     assert all(job["test"] for job in jobs if job["stage"] in CMD)
     for name in CMD:
         assert made.stage(name).tags[0].startswith(f"localhost:5000/team/{name}:")
+
+
+VARIANTS = """
+target "tf-cpu" {
+  context = "images/tf"
+  args = { BASE_IMAGE = "mid" }
+}
+target "tf-gpu" {
+  context = "images/tf"
+  dockerfile = "Dockerfile.gpu"
+  args = { BASE_IMAGE = "mid" }
+}
+target "tf-slim" {
+  context = "images/tf"
+  target = "slim"
+  args = { BASE_IMAGE = "mid" }
+}
+"""
+
+
+def test_variants_by_dockerfile_or_build_target_read_their_own_files(tmp_path: Path) -> None:
+    repo = sister(tmp_path / "sister")
+    write(repo, "docker-bake.hcl", bake_text() + VARIANTS)
+    stages = FROM + "COPY requirements.txt /tmp/\nFROM ${BASE_IMAGE} AS slim\n"
+    write(repo, "images/tf/Dockerfile", stages)
+    write(repo, "images/tf/Dockerfile.gpu", FROM + "COPY requirements.txt cuda.txt /tmp/\n")
+    write(repo, "images/tf/requirements.txt", "tensorflow\n")
+    write(repo, "images/tf/cuda.txt", "cuda\n")
+    start = commit_all(repo, "three variants of one folder")
+    expectations = {
+        "images/tf/Dockerfile.gpu": {"tf-gpu"},
+        "images/tf/cuda.txt": {"tf-gpu"},
+        "images/tf/Dockerfile": {"tf-cpu", "tf-slim"},
+        "images/tf/requirements.txt": {"tf-cpu", "tf-gpu", "tf-slim"},
+    }
+    for path, wanted in expectations.items():
+        edit(path)(repo)
+        commit = commit_all(repo, f"edit {path}")
+        assert set(plan_of(repo, start).build) == wanted, path
+        start = commit
+    graph = bakefile.load(repo / "docker-bake.hcl", environ={})
+    assert [graph.stages[n].parent for n in ("tf-cpu", "tf-gpu", "tf-slim")] == ["mid"] * 3
+    with pytest.raises(ZoneError, match=r"builds several targets: tf-cpu, tf-gpu, tf-slim"):
+        graph.resolve("tf")
