@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tasks import tags
+from tasks import tags, upstreams
 from tasks.bakefile import BakeGraph, Stage
 from tasks.engine import REVISION_LABEL
 from tasks.plan import Plan
@@ -57,6 +57,7 @@ def invocation(
         argv.append("--no-cache")
     if options.print_only:
         argv.append("--print")
+    upstream = upstreams.overrides(graph, settings.base_image)
     for name in targets:
         stage = graph.stages[name]
         # The first --set of a list replaces the file's value; the next ones append.
@@ -66,8 +67,8 @@ def invocation(
             label = plan.sha if plan.committed else f"{plan.sha}{tags.DIRTY}"
             argv.append(f"--set={name}.labels.{REVISION_LABEL}={label}")
         argv += _parent_links(stage, reused)
-        if settings.base_image and not stage.parents:
-            argv.append(f"--set={name}.args.BASE_IMAGE={settings.base_image}")
+        if name in upstream:
+            argv.append(f"--set={name}.args.{upstreams.ARG}={upstream[name]}")
         argv += [f"--set={name}.secrets={secret}" for secret in options.secrets]
         if options.registry_cache:
             # Each branch writes its own cache (pull requests never overwrite master's) and

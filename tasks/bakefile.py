@@ -126,17 +126,29 @@ class BakeGraph:
         return [n for n in self.stages if n in wanted]
 
     def resolve(self, requested: str) -> list[str]:
-        """A target name, an image folder name or a group -> stage names."""
+        """A target name, a group, or the name or path of a folder that builds exactly one
+        target (and names no other target) -> stage names."""
         aliases = self.aliases()
-        key = requested.strip().rstrip("/")
-        key = key.removeprefix("images/")
-        for candidate in (key, key.replace("_", "-"), key.replace("-", "_")):
+        key = requested.strip().rstrip("/").removeprefix("./")
+        folders = self.folders()
+        if "/" in key and len(folders.get(key, [])) == 1:  # a folder's path says which
+            return folders[key]
+        short = key.removeprefix("images/")
+        for candidate in (key, short, short.replace("_", "-"), short.replace("-", "_")):
             if candidate in aliases:
                 return [aliases[candidate]]
             if candidate in self.groups:
                 return list(self.groups[candidate])
+        shared = folders.get(key) or next(
+            (t for f, t in folders.items() if PurePosixPath(f).name == short and len(t) > 1), None
+        )
+        if shared:
+            raise ZoneError(
+                f"{requested!r} is a folder that builds several targets: {', '.join(shared)}",
+                hint="name the target to build",
+            )
         known = sorted(set(aliases) | set(self.groups))
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(short, known, n=1, cutoff=0.6)
         suggestion = f"; did you mean {aliases.get(close[0], close[0])!r}?" if close else ""
         raise ZoneError(
             f"unknown image {requested!r}{suggestion}",
@@ -144,10 +156,30 @@ class BakeGraph:
             f"groups: {', '.join(self.groups) or 'none'}",
         )
 
+    def folders(self) -> dict[str, list[str]]:
+        """Context folder -> the targets built from it, in build order."""
+        built: dict[str, list[str]] = {}
+        for stage in self.stages.values():
+            built.setdefault(stage.context, []).append(stage.name)
+        return built
+
     def aliases(self) -> dict[str, str]:
-        names = {s.folder_alias: s.name for s in self.stages.values()}
+        """Name -> target: every target's name, and the folder name of each folder that
+        builds exactly one target, where that name is not another target's."""
+        names: dict[str, str] = {}
+        by_name: dict[str, list[str]] = {}
+        for folder, targets in self.folders().items():
+            by_name.setdefault(PurePosixPath(folder).name, []).extend(targets)
+        for alias, targets in by_name.items():
+            if len(targets) == 1 and (alias not in self.stages or alias == targets[0]):
+                names[alias] = targets[0]
         names.update({s.name: s.name for s in self.stages.values()})
         return names
+
+    def alias_of(self, name: str) -> str | None:
+        """The folder name that stands for target `name` on the command line, if any."""
+        alias = self.stages[name].folder_alias
+        return alias if self.aliases().get(alias) == name else None
 
 
 def load(path: Path, environ: Mapping[str, str] | None = None) -> BakeGraph:
@@ -286,8 +318,8 @@ def _cache_folder() -> Path:
 
 def _refuse_unusable(graph: BakeGraph, text: str) -> None:
     """Refuse what bake would reject later, or what would build nothing or the wrong thing:
-    no stage at all, names bake or image references cannot take, stages that one folder
-    alias or one context would mix up, a BASE_IMAGE that is no image reference."""
+    no stage at all, names bake or image references cannot take, a BASE_IMAGE that is no
+    image reference."""
     source = graph.source
     for match in _BLOCK_LABEL.finditer(text):
         kind, name = match.groups()
@@ -308,28 +340,8 @@ def _refuse_unusable(graph: BakeGraph, text: str) -> None:
             f"{source}: no targets to build",
             hint='add a target "NAME" { context = "images/NAME" } block per stage',
         )
-    seen_alias: dict[str, str] = {}
-    seen_context: dict[str, str] = {}
     for stage in graph.stages.values():
         where = f"{source}:{_line_of(text, 'target', stage.name)}: target {stage.name!r}"
-        if stage.context in seen_context:
-            raise ZoneError(
-                f"{where} has the same context {stage.context!r} as "
-                f"target {seen_context[stage.context]!r}",
-                hint="each stage needs a folder of its own: the plan decides by folder",
-            )
-        seen_context[stage.context] = stage.name
-        alias = stage.folder_alias
-        other = seen_alias.get(alias) or next(
-            (s.name for s in graph.stages.values() if s.name == alias and s is not stage), None
-        )
-        if alias != stage.name and other and other != stage.name:
-            raise ZoneError(
-                f"{where}: its folder name {alias!r} also names target {other!r}",
-                hint="a folder name is a short name for its stage: rename the folder or the "
-                "target so that each names one stage",
-            )
-        seen_alias.setdefault(alias, stage.name)
         base_image = stage.definition.get("args", {}).get("BASE_IMAGE")
         if base_image is not None and not references.is_image(base_image):
             raise ZoneError(f"{where}: BASE_IMAGE {base_image!r} is not an image reference")
@@ -379,7 +391,13 @@ def _stage(
         for key, value in contexts.items()
         if not _REMOTE_CONTEXT.match(value)
     }
-    links = _links(name, definition, _from_args(root, dockerfile), names, where, warnings)
+    from_args = _from_args(root, dockerfile)
+    if from_args is not None and not from_args.froms:
+        raise ZoneError(
+            f"{where}: its Dockerfile {dockerfile} has no FROM: bake cannot build it",
+            hint=_from_hint(name, definition, names, "put at its top: "),
+        )
+    links = _links(name, definition, from_args, names, where, warnings)
     tags = tuple(_strings(definition.get("tags", []), f"{where}: tags"))
     return Stage(name, context, dockerfile, links, tags, definition, local)
 
@@ -387,7 +405,7 @@ def _stage(
 def _links(
     name: str,
     definition: dict[str, Any],
-    from_args: set[str] | None,
+    from_args: _Froms | None,
     names: dict[str, set[str]],
     where: str,
     warnings: list[str],
@@ -402,10 +420,13 @@ def _links(
         for key, value in contexts.items()
         if value.startswith("target:")
     }
+    unread: dict[str, tuple[str, str]] = {}  # arg -> (value, target), no FROM reading it
     for arg, value in definition.get("args", {}).items():
-        if from_args is not None and arg not in from_args:
-            continue
         named = sorted(names.get(_normal(value), set()) - {name})
+        if from_args is not None and arg not in from_args.args:
+            if named:
+                unread.setdefault(arg, (value, named[0]))
+            continue
         if len(named) > 1:
             raise ZoneError(
                 f"{where}: {arg} = {value!r} names more than one target: {', '.join(named)}",
@@ -433,23 +454,55 @@ def _links(
                 f"{where}: {arg} = {value!r} names no target and no registry: the image "
                 "will be pulled from Docker Hub (a target by that name or tag would be built)"
             )
+    given = definition.get("args", {})
+    # Built on no target and on no arg the bake file gives: it would silently be a root.
+    if unread and not links and from_args is not None and not from_args.args & set(given):
+        arg, (value, target) = next(iter(unread.items()))
+        raise ZoneError(
+            f"{where}: {arg} = {value!r} names target {target!r}, but no FROM of "
+            f"{from_args.dockerfile} reads {arg}: bake would not build on {target!r}",
+            hint=f"make the Dockerfile's FROM read it: ARG {arg} then FROM ${{{arg}}}",
+        )
     return tuple(links.values())
 
 
-def _from_args(root: Path | None, dockerfile: str) -> set[str] | None:
-    """The build args that the Dockerfile's FROM lines use; None when it cannot be read."""
+@dataclasses.dataclass(frozen=True)
+class _Froms:
+    dockerfile: str
+    froms: tuple[str, ...]  # each FROM's image, as written
+    args: frozenset[str]  # the build args those images use
+
+
+def _from_args(root: Path | None, dockerfile: str) -> _Froms | None:
+    """The Dockerfile's FROM lines and the build args they use; None when it cannot be
+    read (no folder given: a bake file at another commit)."""
     if root is None:
         return None
     try:
         text = (root / dockerfile).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    return {
-        match.group(1)
+    froms = tuple(
+        _FROM_ALIAS.split(item.arguments)[0]
         for item in parse_dockerfile(text)
         if item.keyword == "FROM"
-        for match in _FROM_ARG.finditer(_FROM_ALIAS.split(item.arguments)[0])
-    }
+    )
+    args = frozenset(match.group(1) for image in froms for match in _FROM_ARG.finditer(image))
+    return _Froms(dockerfile, froms, args)
+
+
+def _from_hint(
+    name: str, definition: Mapping[str, Any], names: dict[str, set[str]], lead: str
+) -> str:
+    """What to add to a Dockerfile without a FROM: the arg that names its parent, read."""
+    for arg, value in definition.get("args", {}).items():
+        named = sorted(names.get(_normal(value), set()) - {name})
+        if named:
+            read = f"ARG {arg} then FROM ${{{arg}}}"
+            return f"{lead}{read} ({arg} = {value!r} names target {named[0]!r})"
+    return (
+        f'{lead}ARG BASE_IMAGE then FROM ${{BASE_IMAGE}}, with args = {{ BASE_IMAGE = "PARENT" }}'
+    )
 
 
 def _reference_names(definitions: Mapping[str, Mapping[str, Any]]) -> dict[str, set[str]]:

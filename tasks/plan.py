@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import Mapping
 
-from tasks import bakefile, inputs, tags
+from tasks import bakefile, inputs, tags, upstreams
 from tasks.bakefile import BakeGraph, Stage
 from tasks.changes import Checkout, find_base
 from tasks.console import ZoneError
@@ -198,8 +198,12 @@ def make(
             retest = _retested(graph, with_tests, paths)
     if merge_base is None:
         direct = {name: [unknown] for name in graph.stages}
-    for name in _upstream_overridden(settings, graph):
-        direct.setdefault(name, []).append(f"--base-image {settings.base_image}")
+    overridden = _upstream_overridden(settings, graph)
+    for name, image in overridden.items():
+        direct.setdefault(name, []).append(f"--base-image {image}")
+    said = upstreams.note(graph, upstreams.overrides(graph, settings.base_image))
+    warnings += [said] if said else []
+    warnings += orphan_tests(settings, graph)
 
     stage_tags = revision.tags(settings, extra_tags)
     stages: list[StagePlan] = []
@@ -247,16 +251,15 @@ def changed_since(
     return set(graph.with_descendants(direct))
 
 
-def _upstream_overridden(settings: Settings, graph: BakeGraph) -> list[str]:
-    """Root stages whose upstream image --base-image replaces: they must be rebuilt."""
-    if not settings.base_image:
-        return []
-    return [
-        stage.name
-        for stage in graph.stages.values()
-        if not stage.parents
-        and stage.definition.get("args", {}).get("BASE_IMAGE") != settings.base_image
-    ]
+def _upstream_overridden(settings: Settings, graph: BakeGraph) -> dict[str, str]:
+    """Root stage -> the upstream image the base-image setting gives it, for the roots it
+    changes (those built on another image in the bake file): they must be rebuilt."""
+    changed = upstreams.overrides(graph, settings.base_image)
+    return {
+        name: image
+        for name, image in changed.items()
+        if upstreams.upstream_of(graph, name) != image
+    }
 
 
 def _changed_stages(
@@ -314,17 +317,31 @@ def _bake_file_differences(
 
 def tested(settings: Settings, graph: BakeGraph) -> dict[str, list[str]]:
     """Stage -> its test folders: tests/general/ for a served image (a leaf), and
-    tests/<name>/ or tests/<folder>/ for any stage that has one. A stage with none has
-    no tests to run."""
+    tests/<name>/ or tests/<folder>/ (where the folder builds that target alone) for any
+    stage that has one. A stage with none has no tests to run."""
     folders: dict[str, list[str]] = {}
     for stage in graph.stages.values():
-        own = dict.fromkeys([stage.name, stage.folder_alias])
+        own = dict.fromkeys([stage.name, graph.alias_of(stage.name) or stage.name])
         found = [f"{TESTS}/{name}" for name in own if (settings.root / TESTS / name).is_dir()]
         if not graph.children(stage.name):
             found.insert(0, f"{TESTS}/general")
         if found:
             folders[stage.name] = found
     return folders
+
+
+def orphan_tests(settings: Settings, graph: BakeGraph) -> list[str]:
+    """A warning per tests/<name>/ that names no target (nor a folder that builds one
+    target alone): no plan ever runs its tests."""
+    folder = settings.root / TESTS
+    names = set(graph.aliases()) | {"general"}
+    found = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    return [
+        f"{TESTS}/{name}/ names no target: its tests never run (rename it to a target's "
+        f"name: {', '.join(graph.stages)})"
+        for name in found
+        if name not in names and not name.startswith((".", "_"))
+    ]
 
 
 def _shared_test_setup(path: str) -> bool:

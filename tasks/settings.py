@@ -144,13 +144,27 @@ def _valid_text(field: str, value: str) -> tuple[str, str] | None:
         return "must be a branch name (not empty, no spaces)", "e.g. master"
     if field == "registry" and not references.REPO.fullmatch(value):
         return "must be a registry/namespace prefix", "e.g. localhost:5000/team (lowercase names)"
-    if field == "base_image" and value and not references.is_image(value):
-        return "must be an image reference", "e.g. quay.io/jupyter/scipy-notebook:TAG"
+    if field == "base_image" and value and not _base_images(value):
+        return (
+            "must be an image reference",
+            "e.g. quay.io/jupyter/scipy-notebook:TAG, or ROOT=IMAGE pairs separated by commas "
+            "(base=quay.io/jupyter/scipy-notebook:TAG)",
+        )
     if field in _URLS and not _URL.fullmatch(value):
         return "must be an http(s) URL", "e.g. https://pypi.org/simple"
     if field == "bake_file" and not value.strip():
         return "must name a file", "e.g. docker-bake.hcl"
     return None
+
+
+def _base_images(value: str) -> bool:
+    """IMAGE, or ROOT=IMAGE[,ROOT=IMAGE...] (which roots exist, the bake file says)."""
+    if "=" not in value:
+        return references.is_image(value)
+    pairs = [item.partition("=") for item in value.split(",")]
+    return all(
+        root.strip() and sep and references.is_image(image.strip()) for root, sep, image in pairs
+    )
 
 
 def check_base_image(value: str, where: str) -> None:

@@ -28,7 +28,11 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         "--changed", action="store_true", help="build only what the plan marks for build"
     )
     parser.add_argument("--push", action="store_true", help="push every tag")
-    parser.add_argument("--base-image", help="another upstream image for the root stage")
+    parser.add_argument(
+        "--base-image",
+        help="another upstream image for the roots built on that image (any tag), or "
+        "ROOT=IMAGE[,ROOT=IMAGE] for the roots named",
+    )
     parser.add_argument("--builder", help="buildx builder to use (e.g. a kubernetes one)")
     parser.add_argument("--no-cache", action="store_true", help="build without cache")
     parser.add_argument(

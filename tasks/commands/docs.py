@@ -18,6 +18,6 @@ def run(context: Context) -> int:
     from tasks import docs
 
     settings = context.settings
-    for written in docs.write(settings.root, settings.bake_path):
+    for written in docs.write(settings.root, settings.bake_path, settings.version_tag):
         note(f"wrote {written.relative_to(settings.root).as_posix()}")
     return 0

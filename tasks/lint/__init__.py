@@ -15,9 +15,10 @@ FILE_CHECKS = (
     "shellcheck",
     "actionlint",
     "pins",
+    "unpinned args",
     "mypy",
 )
 # Checks of this repository as a whole: run without PATHs, or when --only names them.
-REPOSITORY_CHECKS = ("scan allowlist", "build levels", "bake --print", "docs")
+REPOSITORY_CHECKS = ("scan allowlist", "build levels", "tests folders", "bake --print", "docs")
 CHECKS = FILE_CHECKS + REPOSITORY_CHECKS
 HOOKS = {name: name.replace(" --", " ").replace(" ", "-") for name in CHECKS}

@@ -1,7 +1,9 @@
-"""The docker workflow has one build job per level the plan can output, each on its level.
+"""The docker workflow has one build job per level of the stage graph, each on its level.
 
-The plan writes `level1` ... `levelN` (tasks.plan.CI_LEVELS); a job missing, or reading
-another level, would silently leave stages unbuilt.
+The plan writes `level1` ... `levelN` (up to tasks.plan.CI_LEVELS); a graph as deep as D
+needs jobs build-1 ... build-D, each reading its level and needing the one before. A job
+missing, or reading another level, would silently leave stages unbuilt. Jobs for levels
+the graph does not reach yet are allowed (they build nothing), if they are right.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from tasks.bakefile import BakeGraph
 from tasks.lint.finding import Finding
 from tasks.plan import CI_LEVELS
 
@@ -17,7 +20,15 @@ WORKFLOW = ".github/workflows/docker.yaml"
 CHECK = "build levels"
 
 
-def check(root: Path) -> list[Finding]:
+def depth(graph: BakeGraph) -> int:
+    """How many levels the graph has: the longest chain of stages, root to leaf."""
+    level: dict[str, int] = {}
+    for name, stage in graph.stages.items():  # build order: parents first
+        level[name] = 1 + max((level[p] for p in stage.parents), default=0)
+    return max(level.values(), default=0)
+
+
+def check(root: Path, graph: BakeGraph) -> list[Finding]:
     path = root / WORKFLOW
     if not path.is_file():
         return []
@@ -26,14 +37,33 @@ def check(root: Path) -> list[Finding]:
     except yaml.YAMLError as exc:
         return [Finding(WORKFLOW, 1, f"not valid YAML: {exc}", CHECK)]
     lines = path.read_text().splitlines()
+    levels = depth(graph)
     findings = []
-    for number in range(1, CI_LEVELS + 1):
+    if levels > CI_LEVELS:
+        findings.append(
+            Finding(
+                WORKFLOW,
+                1,
+                f"the stage graph ({graph.source}) has {levels} levels, but the plan outputs "
+                f"{CI_LEVELS} (CI_LEVELS in tasks/plan.py)",
+                CHECK,
+            )
+        )
+    for number in range(1, max(levels, CI_LEVELS) + 1):
         job = jobs.get(f"build-{number}")
         wanted = f"needs.plan.outputs.level{number}"
         if job is None:
-            findings.append(
-                Finding(WORKFLOW, 1, f"no job build-{number}: level {number} is never built", CHECK)
-            )
+            if number <= levels:
+                findings.append(
+                    Finding(
+                        WORKFLOW,
+                        1,
+                        f"no job build-{number}: the stage graph ({graph.source}) has {levels} "
+                        f"levels and level {number} is never built; add a job build-{number} "
+                        f"(needs: build-{number - 1}, matrix: ${{{{ {wanted} }}}})",
+                        CHECK,
+                    )
+                )
         elif wanted not in str(job.get("with", {}).get("matrix", "")):
             findings.append(
                 Finding(
@@ -53,7 +83,7 @@ def check(root: Path) -> list[Finding]:
                     CHECK,
                 )
             )
-    extra = f"build-{CI_LEVELS + 1}"
+    extra = f"build-{max(levels, CI_LEVELS) + 1}"
     if extra in jobs:
         findings.append(
             Finding(

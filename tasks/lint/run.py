@@ -26,7 +26,9 @@ from tasks.lint import (
     layers,
     secrets,
     stacked,
+    tests_folders,
     tools,
+    unpinned,
 )
 from tasks.lint import pins as pin_checks
 from tasks.lint.finding import Finding
@@ -160,7 +162,9 @@ def check(name: str, settings: Settings, paths: list[str]) -> list[Finding]:
         "pins": lambda: pin_checks.check(settings, found.dockerfiles, repository=repository),
         "secrets": lambda: _secrets(root, found),
         "scan allowlist": lambda: _scan_allowlist(root),
-        "build levels": lambda: _build_levels(root),
+        "build levels": lambda: _build_levels(settings),
+        "unpinned args": lambda: unpinned.check(root, found.dockerfiles),
+        "tests folders": lambda: tests_folders.check(settings),
         "bake --print": lambda: _bake_prints(settings),
         "docs": lambda: _docs(settings),
     }
@@ -238,10 +242,10 @@ def _scan_allowlist(root: Path) -> list[Finding]:
     return allowlist.check(root)
 
 
-def _build_levels(root: Path) -> list[Finding]:
+def _build_levels(settings: Settings) -> list[Finding]:
     from tasks.lint import build_levels  # pyyaml, as above
 
-    return build_levels.check(root)
+    return build_levels.check(settings.root, bakefile.load(settings.bake_path, environ={}))
 
 
 def _bake_prints(settings: Settings) -> list[Finding]:
@@ -253,7 +257,7 @@ def _bake_prints(settings: Settings) -> list[Finding]:
 
 
 def _docs(settings: Settings) -> list[Finding]:
-    problem = docs.stale(settings.root, settings.bake_path)
+    problem = docs.stale(settings.root, settings.bake_path, settings.version_tag)
     return [Finding(docs.STAGES_DOC, 1, problem, "docs")] if problem else []
 
 

@@ -154,15 +154,6 @@ BAD = {
     "group name with a space": Case(
         appended('group "my group" {\n  targets = ["sas"]\n}\n'), "group name 'my group'"
     ),
-    "two stages, one folder name": Case(
-        appended(target("other", "more/sas")), "its folder name 'sas' also names target"
-    ),
-    "folder named like another stage": Case(
-        appended(target("extra", "more/mid")), "its folder name 'mid' also names target 'mid'"
-    ),
-    "two stages, one context": Case(
-        appended(target("copy", "images/base")), "has the same context 'images/base' as target"
-    ),
     "bad upstream image": Case(
         nothing,
         "BASE_IMAGE 'no such:image' is not an image reference",

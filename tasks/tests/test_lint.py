@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import dockerfile
+from tasks import bakefile, dockerfile
 from tasks.lint import CHECKS, HOOKS, allowlist, files, hadolint_config, layers, secrets, tools
 from tasks.tests.support import clean_env, git, make_stack, run_tasks, write
 
@@ -494,25 +494,27 @@ def test_lint_reports_bad_workflows_and_a_bad_scan_allowlist(tmp_path: Path) -> 
 def test_build_levels_match_the_plans_outputs(tmp_path: Path) -> None:
     from tasks.lint import build_levels
 
-    assert build_levels.check(PROJECT) == []
+    graph = bakefile.load(PROJECT / "docker-bake.hcl", environ={})  # four levels
+    assert build_levels.check(PROJECT, graph) == []
     workflow = (PROJECT / build_levels.WORKFLOW).read_text()
     # A level's job gone, another reading the wrong level: both said, with the job's line.
     broken = (
-        workflow.replace("  build-6:", "  build-seven:")
+        workflow.replace("  build-4:", "  build-four:")
         .replace(
             "matrix: ${{ needs.plan.outputs.level3 }}", "matrix: ${{ needs.plan.outputs.level2 }}"
         )
         .replace("needs: [plan, build-4]", "needs: [plan, build-1]")
     )
     write(tmp_path, build_levels.WORKFLOW, broken)
-    messages = {f.message for f in build_levels.check(tmp_path)}
+    messages = {f.message for f in build_levels.check(tmp_path, graph)}
     assert messages == {
-        "no job build-6: level 6 is never built",
+        "no job build-4: the stage graph (docker-bake.hcl) has 4 levels and level 4 is never "
+        "built; add a job build-4 (needs: build-3, matrix: ${{ needs.plan.outputs.level4 }})",
         "build-3 does not build needs.plan.outputs.level3",
         "build-5 must need build-4",
     }
     line = workflow.splitlines().index("  build-3:") + 1
-    assert any(f.line == line for f in build_levels.check(tmp_path))
+    assert any(f.line == line for f in build_levels.check(tmp_path, graph))
 
 
 # --- along the stage graph, and what real Dockerfiles do ---------------------------------
