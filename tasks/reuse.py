@@ -10,8 +10,10 @@ repository from which the stage has not changed; a dirty build's `<sha>-dirty`, 
 label, is never taken.
 
 With verify-reuse on (the default), an image is also taken only if its signature verifies
-against the trusted identity (tasks/signing.py), checked by the digest the registry serves,
-and that digest is the one reused. Off, every reuse says it was not checked.
+against the trusted identity (tasks/signing.py), checked by the digest the registry serves.
+Off, every reuse says it was not checked. Either way an image is taken by digest: the one
+whose signature and revision label were checked is the one reused and built on
+(`REPO/STAGE@sha256:...`), whatever its tag serves by then.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from tasks.settings import Settings
 class Lookups(Protocol):
     """What reuse asks the registry (tasks.engine.Lookups answers it there)."""
 
-    def has(self, ref: str) -> bool: ...
+    def digest(self, ref: str) -> str | None: ...  # what the tag serves; None: no such tag
 
     def revision(self, ref: str) -> str | None: ...  # its revision label, None without one
 
@@ -42,7 +44,12 @@ class Lookups(Protocol):
 class Source:
     ref: str
     why: str
-    digest: str = ""  # once verified: the digest whose signature was checked
+    digest: str = ""  # once found: the digest checked (signature, revision label)
+
+    @property
+    def pinned(self) -> str:
+        """REPO/STAGE@sha256:...: the image checked, whatever its tag serves by now."""
+        return str(ImageRef.parse(self.ref).with_digest(self.digest))
 
 
 class Reuse:
@@ -98,12 +105,14 @@ class Reuse:
         """The first source the registry has whose image was built from a clean commit
         where the stage's inputs were ours."""
         for source in self.sources(stage):
-            if not self.lookups.has(source.ref):
+            served = self.lookups.digest(source.ref)
+            if served is None:
                 continue
             if self.identity is None:
-                if self._same(stage, source):
+                pinned = dataclasses.replace(source, digest=served)
+                if self._same(stage, pinned):
                     warn(f"{source.ref}: reused without checking its signature (verify-reuse off)")
-                    return source
+                    return pinned
                 continue
             found = verify.signed(source.ref, self.identity, self.settings)
             if isinstance(found, str):
@@ -117,7 +126,8 @@ class Reuse:
 
     def parents(self, targets: list[str]) -> tuple[list[str], dict[str, str]]:
         """Every ancestor of the targets either comes from the registry or is built too,
-        and then its own parents are looked for in turn. Returns (to build, reused)."""
+        and then its own parents are looked for in turn. Returns (to build, reused), each
+        reused image by the digest that was checked (REPO/STAGE@sha256:...)."""
         building = set(targets)
         reused: dict[str, str] = {}
         pending = [p for name in targets for p in self.graph.stages[name].parents]
@@ -128,9 +138,9 @@ class Reuse:
             found = self.find(parent)
             changed = self.plan.stage(parent).action == Action.BUILD
             if found:
-                reused[parent] = found.ref
+                reused[parent] = found.pinned
                 state = "built already" if changed else "unchanged"
-                note(f"{parent} is {state}: reusing {found.ref} ({found.why})")
+                note(f"{parent} is {state}: reusing {found.ref} ({found.why}): {found.pinned}")
                 continue
             if parent in self.refused:
                 why = "; ".join(self.refused[parent])
@@ -149,10 +159,7 @@ class Reuse:
         return tags.image_refs(self.settings.registry, stage, [tag])[0]
 
     def _same(self, stage: str, source: Source) -> bool:
-        at = source.ref
-        if source.digest:  # the verified image itself, whatever its tag names by now
-            at = str(ImageRef.parse(source.ref).with_digest(source.digest))
-        revision = self.lookups.revision(at)
+        revision = self.lookups.revision(source.pinned)  # the image found, not its tag
         if revision and revision.endswith(tags.DIRTY):
             note(f"{source.ref} was built from uncommitted files ({revision}): not reused")
             return False
