@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import Mapping
 
-from tasks import bakefile, inputs, tags
+from tasks import bakefile, inputs, tags, unpinned
 from tasks.bakefile import BakeGraph, Stage
 from tasks.changes import Checkout, find_base
 from tasks.console import ZoneError
@@ -57,6 +57,7 @@ class Plan:
     notes: list[str]  # about tags
     warnings: list[str]  # about change detection
     committed: bool = False  # the working tree is HEAD: the SHA tag names exactly these files
+    variant: str = ""  # tags.CUSTOM or tags.NO_SAS: inputs the commit does not pin
 
     @functools.cached_property
     def _by_name(self) -> dict[str, StagePlan]:
@@ -198,8 +199,12 @@ def make(
             retest = _retested(graph, with_tests, paths)
     if merge_base is None:
         direct = {name: [unknown] for name in graph.stages}
-    for name in _upstream_overridden(settings, graph):
+    for name in unpinned.upstream_replaced(settings, graph):
         direct.setdefault(name, []).append(f"--base-image {settings.base_image}")
+    overridden = unpinned.overridden_variables(settings, environ)
+    for name in unpinned.environment(settings, graph, environ):
+        shown = ", ".join(f"{key}={value}" for key, value in overridden.items())
+        direct.setdefault(name, []).append(f"{shown} (environment, not this commit's pins)")
 
     stage_tags = revision.tags(settings, extra_tags)
     stages: list[StagePlan] = []
@@ -233,6 +238,7 @@ def make(
         notes=notes,
         warnings=warnings,
         committed=checkout is not None and not revision.dirty,
+        variant=revision.variant,
     )
 
 
@@ -243,20 +249,9 @@ def changed_since(
     descendants: what an image built from `revision` would not have."""
     paths = checkout.changed_paths(revision)
     direct = set(_changed_stages(settings, graph, checkout, revision, paths))
-    direct.update(_upstream_overridden(settings, graph))
+    direct.update(unpinned.upstream_replaced(settings, graph))
+    direct.update(unpinned.environment(settings, graph, os.environ))
     return set(graph.with_descendants(direct))
-
-
-def _upstream_overridden(settings: Settings, graph: BakeGraph) -> list[str]:
-    """Root stages whose upstream image --base-image replaces: they must be rebuilt."""
-    if not settings.base_image:
-        return []
-    return [
-        stage.name
-        for stage in graph.stages.values()
-        if not stage.parents
-        and stage.definition.get("args", {}).get("BASE_IMAGE") != settings.base_image
-    ]
 
 
 def _changed_stages(

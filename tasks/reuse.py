@@ -81,9 +81,9 @@ class Reuse:
         plan = self.plan
         candidates = []
         if plan.stage(stage).action == Action.BUILD:
-            # Changed: only this very commit's build will do. Uncommitted edits or another
-            # upstream make it another image.
-            if plan.sha and plan.committed and not self.settings.base_image:
+            # Changed: only this very commit's build will do. Uncommitted edits, or inputs
+            # the commit does not pin (another upstream, ...), make it another image.
+            if plan.sha and plan.committed and not plan.variant:
                 why = "this commit's SHA tag: built from these same files"
                 candidates.append(Source(self._ref(stage, plan.sha), why))
             return candidates
@@ -146,7 +146,8 @@ class Reuse:
                 why = "; ".join(self.refused[parent])
                 note(f"{parent}: no image in the registry is verified ({why}): building it")
             elif changed and not self.sources(parent):
-                note(f"{parent} changed, and uncommitted edits make it another image: building it")
+                why = "uncommitted edits" if not self.plan.committed else "unpinned inputs"
+                note(f"{parent} changed, and {why} make it another image: building it")
             elif changed:
                 note(f"{parent} changed and the registry has no image of this commit: building it")
             else:
@@ -162,6 +163,12 @@ class Reuse:
         revision = self.lookups.revision(source.pinned)  # the image found, not its tag
         if revision and revision.endswith(tags.DIRTY):
             note(f"{source.ref} was built from uncommitted files ({revision}): not reused")
+            return False
+        if revision and revision.endswith((tags.CUSTOM, tags.NO_SAS)):
+            note(
+                f"{source.ref} was built from inputs its commit does not pin ({revision}): "
+                "not reused"
+            )
             return False
         with self._git:
             return self._built_from_our_inputs(stage, source, revision)
