@@ -85,9 +85,10 @@ def invocation(
 def _parent_links(stage: Stage, reused: dict[str, str]) -> list[str]:
     """Each parent reaches the child through a named context: the parent target built in
     this same bake, or its image from the registry, by the digest reuse checked
-    (REPO/STAGE@sha256:..., never a tag, which may have moved since). A parent named only by a build arg
-    gets the link here (the arg set to the context's key), so the child is never built
-    FROM a stale local tag or a Docker Hub image that happens to have the same name."""
+    (REPO/STAGE@sha256:..., never a tag, which may have moved since). A parent named only
+    by a build arg gets the link here (the arg set to the context's key), so the child is
+    never built FROM a stale local tag or a Docker Hub image that happens to have the same
+    name."""
     flags = []
     for link in stage.links:
         key = link.context_key or link.parent

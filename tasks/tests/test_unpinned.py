@@ -49,8 +49,18 @@ def test_the_commits_own_inputs_are_pinned(stack: Path) -> None:
     [
         ({}, (), {"base_image": "example.org/other:1"}, "--base-image example.org/other:1"),
         ({"UPSTREAM_IMAGE": "example.org/other:1"}, (), {}, "UPSTREAM_IMAGE=example.org/other:1"),
-        ({}, ("--set", "*.args.BASE_IMAGE=secret-value"), {}, "raw bake flag --set *.args.BASE_IMAGE"),
-        ({}, ("--set=base.contexts.x=docker-image://y",), {}, "raw bake flag --set base.contexts.x"),
+        (
+            {},
+            ("--set", "*.args.BASE_IMAGE=secret-value"),
+            {},
+            "raw bake flag --set *.args.BASE_IMAGE",
+        ),
+        (
+            {},
+            ("--set=base.contexts.x=docker-image://y",),
+            {},
+            "raw bake flag --set base.contexts.x",
+        ),
         ({}, ("-f", "other.hcl"), {}, "raw bake flag -f"),
         ({"SAS_IMAGE": "", "UPSTREAM_IMAGE": "example.org/other:1"}, (), {}, "SAS_IMAGE="),
     ],
