@@ -70,6 +70,11 @@ class Revision:
         return f"{self.short_sha}{self.suffix}" if self.sha and self.suffix else None
 
     @property
+    def branch_tag(self) -> str:
+        """The branch tag images built here get: a build without SAS has its own."""
+        return f"{self.branch}{NO_SAS}"[:128] if self.variant == NO_SAS else self.branch
+
+    @property
     def label(self) -> str | None:
         """The revision label of images built here: the commit, or `<sha>-dirty` (or
         -custom, -nosas), which names no commit (reuse and push check it)."""
@@ -82,7 +87,7 @@ class Revision:
             # goes too; a build without SAS gets a branch tag of its own.
             branch = [] if self.branch == self.short_sha else [self.branch]
             if self.variant == NO_SAS:
-                branch = [f"{self.branch}{NO_SAS}"[:128]]
+                branch = [self.branch_tag]
             return list(dict.fromkeys([*branch, self.own_tag, *extra]))
         tags = [self.branch]
         if self.sha:

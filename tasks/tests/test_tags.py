@@ -125,4 +125,5 @@ def test_a_build_without_sas_has_tags_of_its_own() -> None:
     no_sas = Revision("master", SHA, variant=tags.NO_SAS)
     assert no_sas.tags(SETTINGS) == ["master-nosas", f"{SHA[:8]}-nosas"]
     assert no_sas.label == f"{SHA}-nosas"
+    assert no_sas.branch_tag == "master-nosas"  # what `nox -s test` and `dev` then use
     assert tags.dirty_build_tags(no_sas.tags(SETTINGS), SETTINGS) == no_sas.tags(SETTINGS)
