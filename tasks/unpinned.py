@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from tasks import bakefile, tags
 from tasks.bakefile import BakeGraph
-from tasks.settings import Settings
+from tasks.settings import Settings, from_pyproject
 
 # Raw bake flags that change how a build runs or reports, never what it makes; any other
 # raw flag (a --set, another --file, ...) makes the build custom. Value: takes a value.
@@ -40,7 +40,10 @@ def find(
     """Every input of a build here that this commit does not pin."""
     environ = os.environ if environ is None else environ
     variables = overridden_variables(settings, environ)
-    what = [f"--base-image {settings.base_image}"] if upstream_replaced(settings, graph) else []
+    # A base-image that the committed pyproject.toml sets is the commit's own pin.
+    committed = settings.base_image == from_pyproject(settings.root, "base-image")
+    replaced = upstream_replaced(settings, graph) and not committed
+    what = [f"--base-image {settings.base_image}"] if replaced else []
     if environment(settings, graph, environ):
         what += [f"{name}={value} (environment)" for name, value in variables.items()]
     what += [f"raw bake flag {flag}" for flag in _raw_changes(raw)]

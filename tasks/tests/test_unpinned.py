@@ -74,6 +74,13 @@ def test_an_input_the_commit_does_not_pin_makes_a_custom_build(
     assert "secret-value" not in " ".join(found.what)  # a raw flag's value is never shown
 
 
+def test_a_base_image_the_committed_pyproject_sets_is_pinned(stack: Path) -> None:
+    write(stack, "pyproject.toml", '[tool.zone]\nbase-image = "example.org/other:1"\n')
+    commit_all(stack)
+    assert _find(stack, {}).what == ()  # load() read the committed setting
+    assert _find(stack, {}, base_image="example.org/third:1").variant == tags.CUSTOM
+
+
 def test_a_build_without_sas_alone_is_its_own_variant(stack: Path) -> None:
     found = _find(stack, {"SAS_IMAGE": ""})
     assert found == unpinned.Unpinned(("SAS_IMAGE= (environment)",), tags.NO_SAS)
