@@ -63,8 +63,9 @@ def invocation(
         # The first --set of a list replaces the file's value; the next ones append.
         argv += [f"--set={name}.tags={ref}" for ref in plan.stage(name).tags]
         if plan.sha:
-            # A dirty tree's label names no commit: reuse and push check it.
-            label = plan.sha if plan.committed else f"{plan.sha}{tags.DIRTY}"
+            # A dirty tree's label names no commit, nor does a build with inputs the
+            # commit does not pin (-custom, -nosas): reuse and push check it.
+            label = plan.sha + ("" if plan.committed else tags.DIRTY) + plan.variant
             argv.append(f"--set={name}.labels.{REVISION_LABEL}={label}")
         argv += _parent_links(stage, reused)
         if name in upstream:
@@ -84,9 +85,11 @@ def invocation(
 
 def _parent_links(stage: Stage, reused: dict[str, str]) -> list[str]:
     """Each parent reaches the child through a named context: the parent target built in
-    this same bake, or its image from the registry. A parent named only by a build arg
-    gets the link here (the arg set to the context's key), so the child is never built
-    FROM a stale local tag or a Docker Hub image that happens to have the same name."""
+    this same bake, or its image from the registry, by the digest reuse checked
+    (REPO/STAGE@sha256:..., never a tag, which may have moved since). A parent named only
+    by a build arg gets the link here (the arg set to the context's key), so the child is
+    never built FROM a stale local tag or a Docker Hub image that happens to have the same
+    name."""
     flags = []
     for link in stage.links:
         key = link.context_key or link.parent

@@ -48,16 +48,19 @@ class Context:
 
     @functools.cached_property
     def tagging(self) -> Revision:
-        """The branch and commit that name the images built here, and the paths that make
-        the tree dirty (tags.Revision)."""
-        from tasks import tags
+        """The branch and commit that name the images built here, the paths that make
+        the tree dirty, and the inputs the commit does not pin (tags.Revision)."""
+        from tasks import tags, unpinned
 
-        return tags.revision(self.checkout)
+        raw = self.raw if getattr(self.args, "command", None) == "bake" else ()
+        found = unpinned.find(self.settings, self.graph, raw)
+        return tags.revision(self.checkout, unpinned=found.what, variant=found.variant)
 
     @functools.cached_property
     def revision(self) -> str:
         """The revision label of images built here: HEAD's SHA, `<sha>-dirty` for a dirty
-        tree (it names no commit), "" outside git."""
+        tree, `<sha>-custom` or `-nosas` for inputs it does not pin (these name no
+        commit), "" outside git."""
         return self.tagging.label or ""
 
     @functools.cached_property

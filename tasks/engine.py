@@ -228,8 +228,8 @@ class Lookups:
     backoff: float
     refusal_is_error: bool
 
-    def has(self, ref: str) -> bool:
-        return self._look(lambda: registry_digest(ref), ref) is not None
+    def digest(self, ref: str) -> str | None:
+        return self._look(lambda: registry_digest(ref), ref)
 
     def revision(self, ref: str) -> str | None:
         return self._look(lambda: image_revision(ref), ref)

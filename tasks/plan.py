@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import Mapping
 
-from tasks import bakefile, inputs, tags, upstreams
+from tasks import bakefile, inputs, tags, unpinned, upstreams
 from tasks.bakefile import BakeGraph, Stage
 from tasks.changes import Checkout, find_base
 from tasks.console import ZoneError
@@ -57,6 +57,7 @@ class Plan:
     notes: list[str]  # about tags
     warnings: list[str]  # about change detection
     committed: bool = False  # the working tree is HEAD: the SHA tag names exactly these files
+    variant: str = ""  # tags.CUSTOM or tags.NO_SAS: inputs the commit does not pin
 
     @functools.cached_property
     def _by_name(self) -> dict[str, StagePlan]:
@@ -198,12 +199,15 @@ def make(
             retest = _retested(graph, with_tests, paths)
     if merge_base is None:
         direct = {name: [unknown] for name in graph.stages}
-    overridden = _upstream_overridden(settings, graph)
-    for name, image in overridden.items():
+    for name, image in unpinned.upstream_replaced(settings, graph).items():
         direct.setdefault(name, []).append(f"--base-image {image}")
     said = upstreams.note(graph, upstreams.overrides(graph, settings.base_image))
     warnings += [said] if said else []
     warnings += orphan_tests(settings, graph)
+    overridden = unpinned.overridden_variables(settings, environ)
+    for name in unpinned.environment(settings, graph, environ):
+        shown = ", ".join(f"{key}={value}" for key, value in overridden.items())
+        direct.setdefault(name, []).append(f"{shown} (environment, not this commit's pins)")
 
     stage_tags = revision.tags(settings, extra_tags)
     stages: list[StagePlan] = []
@@ -237,6 +241,7 @@ def make(
         notes=notes,
         warnings=warnings,
         committed=checkout is not None and not revision.dirty,
+        variant=revision.variant,
     )
 
 
@@ -247,19 +252,9 @@ def changed_since(
     descendants: what an image built from `revision` would not have."""
     paths = checkout.changed_paths(revision)
     direct = set(_changed_stages(settings, graph, checkout, revision, paths))
-    direct.update(_upstream_overridden(settings, graph))
+    direct.update(unpinned.upstream_replaced(settings, graph))
+    direct.update(unpinned.environment(settings, graph, os.environ))
     return set(graph.with_descendants(direct))
-
-
-def _upstream_overridden(settings: Settings, graph: BakeGraph) -> dict[str, str]:
-    """Root stage -> the upstream image the base-image setting gives it, for the roots it
-    changes (those built on another image in the bake file): they must be rebuilt."""
-    changed = upstreams.overrides(graph, settings.base_image)
-    return {
-        name: image
-        for name, image in changed.items()
-        if upstreams.upstream_of(graph, name) != image
-    }
 
 
 def _changed_stages(

@@ -5,9 +5,10 @@ name exactly this build) and never moved `v2` or `latest` onto an image whose SH
 missing. Credentials are the engine's own login; nothing here reads or prints them.
 
 A SHA tag names one build of one commit: a push never overwrites a SHA tag that the
-registry serves as another image, and an image built from a dirty tree (its revision
-label is not a commit) goes up only with --allow-dirty, never in CI, and never under a
-SHA or release tag.
+registry serves as another image, and an image built from a dirty tree or from inputs
+its commit does not pin (its revision label is not a commit: `-dirty`, `-custom`,
+`-nosas`) goes up only with --allow-dirty, never in CI, and never under a SHA or release
+tag.
 """
 
 from __future__ import annotations
@@ -186,9 +187,10 @@ def run(
             hint="commit the changes; or, off CI, push a dirty build with --allow-dirty",
         )
     stages = list(dict.fromkeys(name for image in images for name in graph.resolve(image)))
-    # A dirty tree's bake tagged <sha8>-dirty; an image baked before the edits: the SHA.
-    dirty_tag = f"{revision.short_sha}{tags.DIRTY}" if revision.dirty else None
-    anchors = [tag] if tag else [t for t in (dirty_tag, revision.sha or revision.branch) if t]
+    # A dirty tree's bake tagged <sha8>-dirty (a custom build's <sha8>-custom, ...); an
+    # image baked before the edits: the SHA.
+    own_tag = revision.own_tag
+    anchors = [tag] if tag else [t for t in (own_tag, revision.sha or revision.branch) if t]
     client = engine.client()
     found = {}
     stage_of = {}

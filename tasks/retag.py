@@ -141,10 +141,8 @@ def _retag(
     def digest_of(ref: str) -> str | None:
         return retried(lambda: engine.registry_digest(ref), f"looking up {ref}", ref)
 
-    digest = found.digest or digest_of(source)  # the verified digest, when it was checked
-    if digest is None:
-        raise ZoneError(f"{source} went away before it could be retagged", exit_code=FAILURE)
-    pinned = str(name.with_digest(digest))  # the source tag may move; the digest cannot
+    digest = found.digest  # the one checked (signature, revision label)
+    pinned = found.pinned  # the source tag may move; the digest cannot
     for _, grouped in itertools.groupby(new_tags, key=lambda tag: tags.group(tag, settings)):
         targets = [str(name.with_tag(tag)) for tag in grouped]
 

@@ -11,8 +11,10 @@ label, is never taken.
 
 With verify-reuse on (the default), an image is also taken only if its signature verifies
 against the trusted identity (tasks/signing.py), checked by the digest the registry serves,
-and claims this stage, this repository and the commit of its label (tasks/claims.py);
-that digest is the one reused. Off, every reuse says it was not checked.
+and claims this stage, this repository and the commit of its label (tasks/claims.py).
+Off, every reuse says it was not checked. Either way an image is taken by digest: the one
+whose signature and revision label were checked is the one reused and built on
+(`REPO/STAGE@sha256:...`), whatever its tag serves by then.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from tasks.settings import Settings
 class Lookups(Protocol):
     """What reuse asks the registry (tasks.engine.Lookups answers it there)."""
 
-    def has(self, ref: str) -> bool: ...
+    def digest(self, ref: str) -> str | None: ...  # what the tag serves; None: no such tag
 
     def revision(self, ref: str) -> str | None: ...  # its revision label, None without one
 
@@ -43,8 +45,13 @@ class Lookups(Protocol):
 class Source:
     ref: str
     why: str
-    digest: str = ""  # once verified: the digest whose signature was checked
+    digest: str = ""  # once found: the digest checked (signature, revision label)
     commit: str = ""  # the one commit whose build will do; "": any its label passes
+
+    @property
+    def pinned(self) -> str:
+        """REPO/STAGE@sha256:...: the image checked, whatever its tag serves by now."""
+        return str(ImageRef.parse(self.ref).with_digest(self.digest))
 
 
 class Reuse:
@@ -76,9 +83,9 @@ class Reuse:
         plan = self.plan
         candidates = []
         if plan.stage(stage).action == Action.BUILD:
-            # Changed: only this very commit's build will do. Uncommitted edits or another
-            # upstream make it another image.
-            if plan.sha and plan.committed and not self.settings.base_image:
+            # Changed: only this very commit's build will do. Uncommitted edits, or inputs
+            # the commit does not pin (another upstream, ...), make it another image.
+            if plan.sha and plan.committed and not plan.variant:
                 why = "this commit's SHA tag: built from these same files"
                 candidates.append(Source(self._ref(stage, plan.sha), why, commit=plan.sha))
             return candidates
@@ -100,12 +107,14 @@ class Reuse:
         """The first source the registry has whose image was built from a clean commit
         where the stage's inputs were ours."""
         for source in self.sources(stage):
-            if not self.lookups.has(source.ref):
+            served = self.lookups.digest(source.ref)
+            if served is None:
                 continue
             if self.identity is None:
-                if self._same(stage, source):
+                pinned = dataclasses.replace(source, digest=served)
+                if self._same(stage, pinned):
                     warn(f"{source.ref}: reused without checking its signature (verify-reuse off)")
-                    return source
+                    return pinned
                 continue
             found = verify.signed(source.ref, self.identity, self.settings, stage, source.commit)
             if isinstance(found, str):
@@ -119,7 +128,8 @@ class Reuse:
 
     def parents(self, targets: list[str]) -> tuple[list[str], dict[str, str]]:
         """Every ancestor of the targets either comes from the registry or is built too,
-        and then its own parents are looked for in turn. Returns (to build, reused)."""
+        and then its own parents are looked for in turn. Returns (to build, reused), each
+        reused image by the digest that was checked (REPO/STAGE@sha256:...)."""
         building = set(targets)
         reused: dict[str, str] = {}
         pending = [p for name in targets for p in self.graph.stages[name].parents]
@@ -130,15 +140,16 @@ class Reuse:
             found = self.find(parent)
             changed = self.plan.stage(parent).action == Action.BUILD
             if found:
-                reused[parent] = found.ref
+                reused[parent] = found.pinned
                 state = "built already" if changed else "unchanged"
-                note(f"{parent} is {state}: reusing {found.ref} ({found.why})")
+                note(f"{parent} is {state}: reusing {found.ref} ({found.why}): {found.pinned}")
                 continue
             if parent in self.refused:
                 why = "; ".join(self.refused[parent])
                 note(f"{parent}: no image in the registry is verified ({why}): building it")
             elif changed and not self.sources(parent):
-                note(f"{parent} changed, and uncommitted edits make it another image: building it")
+                why = "uncommitted edits" if not self.plan.committed else "unpinned inputs"
+                note(f"{parent} changed, and {why} make it another image: building it")
             elif changed:
                 note(f"{parent} changed and the registry has no image of this commit: building it")
             else:
@@ -151,12 +162,15 @@ class Reuse:
         return tags.image_refs(self.settings.registry, stage, [tag])[0]
 
     def _same(self, stage: str, source: Source) -> bool:
-        at = source.ref
-        if source.digest:  # the verified image itself, whatever its tag names by now
-            at = str(ImageRef.parse(source.ref).with_digest(source.digest))
-        revision = self.lookups.revision(at)
+        revision = self.lookups.revision(source.pinned)  # the image found, not its tag
         if revision and revision.endswith(tags.DIRTY):
             note(f"{source.ref} was built from uncommitted files ({revision}): not reused")
+            return False
+        if revision and revision.endswith((tags.CUSTOM, tags.NO_SAS)):
+            note(
+                f"{source.ref} was built from inputs its commit does not pin ({revision}): "
+                "not reused"
+            )
             return False
         with self._git:
             return self._built_from_our_inputs(stage, source, revision)

@@ -15,8 +15,9 @@ from tasks.console import ZoneError
 from tasks.dockerfile import parse
 from tasks.retry import Transient
 from tasks.settings import Settings
+from tasks.unpinned import SAS_IMAGE
 
-ARG = "SAS_IMAGE"
+ARG = SAS_IMAGE
 _USES = re.compile(rf"\$(?:\{{{ARG}\}}|{ARG}(?![A-Za-z0-9_]))")
 
 

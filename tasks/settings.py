@@ -318,3 +318,12 @@ def pull_budgets(value: object, where: str) -> dict[str, int | None]:
     if not isinstance(value, dict):
         return {DEFAULT_BUDGET: parse_size(value, where)}
     return {str(stage): parse_size(size, f"{where}.{stage}") for stage, size in value.items()}
+
+
+def from_pyproject(root: Path, key: str) -> object:
+    """The value pyproject.toml (committed with the project) gives [tool.zone] `key`,
+    without the environment's; None when it sets none."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return None
+    return _zone_table(pyproject, _read(pyproject)).get(key)

@@ -1,9 +1,11 @@
 """Which tags an image gets (branch, full and short SHA, the release branch's moving tags),
 and in which order they go up: immutable first, then branch, moving last.
 
-A SHA tag names exactly one commit's files: a build from a dirty tree (uncommitted,
-staged or untracked-not-ignored changes) gets `<short sha>-dirty` instead, and no
-release tags.
+A SHA tag names exactly one commit's build from its pinned inputs: a build from a dirty
+tree (uncommitted, staged or untracked-not-ignored changes) gets `<short sha>-dirty`
+instead, and no release tags; so does a build with inputs the commit does not pin
+(tasks/unpinned.py), under `<short sha>-custom`, or, built without SAS alone, under
+`<branch>-nosas` and `<short sha>-nosas` (never the default image's tags).
 
 The order is the safety rule of push and retag: one that fails part-way has written the
 SHA tags (which name exactly this build) and never moved `v2` or `latest` onto an image
@@ -25,6 +27,8 @@ from tasks.settings import Settings
 SHORT_SHA_LENGTH = 8
 NO_GIT_TAG = "local"
 DIRTY = "-dirty"  # the suffix of a dirty build's tag and revision label
+CUSTOM = "-custom"  # ... of a build with inputs its commit does not pin (tasks/unpinned.py)
+NO_SAS = "-nosas"  # ... of a build without SAS (SAS_IMAGE=), its only difference
 SHOWN_DIRTY_PATHS = 3  # how many of the paths that made a tree dirty a note names
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 _SHORT_SHA = re.compile(f"[0-9a-f]{{{SHORT_SHA_LENGTH}}}")
@@ -47,23 +51,44 @@ class Revision:
     note: str = ""  # why the branch tag is not simply the branch's name
     pull_request: bool = False  # never gets the release tags, whatever its branch's name
     dirty: tuple[str, ...] = ()  # root-relative paths that differ from the commit
+    variant: str = ""  # CUSTOM or NO_SAS: inputs the commit does not pin (tasks/unpinned.py)
 
     @property
     def short_sha(self) -> str | None:
         return self.sha[:SHORT_SHA_LENGTH] if self.sha else None
 
     @property
+    def suffix(self) -> str:
+        """What the build's own tag and label add to the commit: "", -dirty, -custom,
+        -nosas, -dirty-custom, ..."""
+        return (DIRTY if self.dirty else "") + self.variant
+
+    @property
+    def own_tag(self) -> str | None:
+        """The tag only this kind of build gets (`<short sha>-dirty`, ...); None for a
+        clean commit's build, whose tags are its SHA."""
+        return f"{self.short_sha}{self.suffix}" if self.sha and self.suffix else None
+
+    @property
+    def branch_tag(self) -> str:
+        """The branch tag images built here get: a build without SAS has its own."""
+        return f"{self.branch}{NO_SAS}"[:128] if self.variant == NO_SAS else self.branch
+
+    @property
     def label(self) -> str | None:
-        """The revision label of images built here: the commit, or `<sha>-dirty`, which
-        names no commit (reuse and push check it)."""
-        return f"{self.sha}{DIRTY}" if self.sha and self.dirty else self.sha
+        """The revision label of images built here: the commit, or `<sha>-dirty` (or
+        -custom, -nosas), which names no commit (reuse and push check it)."""
+        return f"{self.sha}{self.suffix}" if self.sha else None
 
     def tags(self, settings: Settings, extra: tuple[str, ...] = ()) -> list[str]:
-        if self.dirty and self.sha:
-            # No SHA tag and no release tag: neither may name uncommitted files. A detached
-            # HEAD's branch tag is the short SHA, so it goes too.
+        if self.own_tag:
+            # No SHA tag and no release tag: neither may name uncommitted files or inputs
+            # the commit does not pin. A detached HEAD's branch tag is the short SHA, so it
+            # goes too; a build without SAS gets a branch tag of its own.
             branch = [] if self.branch == self.short_sha else [self.branch]
-            return list(dict.fromkeys([*branch, f"{self.short_sha}{DIRTY}", *extra]))
+            if self.variant == NO_SAS:
+                branch = [self.branch_tag]
+            return list(dict.fromkeys([*branch, self.own_tag, *extra]))
         tags = [self.branch]
         if self.sha:
             tags += [self.sha, self.sha[:SHORT_SHA_LENGTH]]
@@ -72,19 +97,35 @@ class Revision:
         return list(dict.fromkeys([*tags, *extra]))
 
 
-def revision(checkout: Checkout | None, environ: Mapping[str, str] = os.environ) -> Revision:
+def revision(
+    checkout: Checkout | None,
+    environ: Mapping[str, str] = os.environ,
+    unpinned: tuple[str, ...] = (),
+    variant: str = "",
+) -> Revision:
+    """The commit and branch; `unpinned` names the inputs of a build here that the commit
+    does not pin, and `variant` (CUSTOM or NO_SAS) is then the suffix its tags get."""
     if checkout is None:
         return Revision(
             NO_GIT_TAG, None, f"not a git repository: images get the tag {NO_GIT_TAG!r}"
         )
     clean = _branch_revision(checkout, environ)
+    if unpinned:
+        custom = dataclasses.replace(clean, variant=variant)
+        own = f"{custom.own_tag}" + (f" and {clean.branch}{NO_SAS}" if variant == NO_SAS else "")
+        why = (
+            f"inputs this commit does not pin ({', '.join(unpinned)}): images get the tag "
+            f"{own}, not this commit's SHA tags"
+        )
+        clean = dataclasses.replace(custom, note="; ".join(filter(None, [clean.note, why])))
     dirty = checkout.dirty_paths()
     if not dirty:
         return clean
     shown = ", ".join(dirty[:SHOWN_DIRTY_PATHS])
     more = f" and {len(dirty) - SHOWN_DIRTY_PATHS} more" if len(dirty) > SHOWN_DIRTY_PATHS else ""
     why = (
-        f"uncommitted changes ({shown}{more}): images get the tag {clean.short_sha}{DIRTY}, "
+        f"uncommitted changes ({shown}{more}): images get the tag "
+        f"{clean.short_sha}{DIRTY}{clean.variant}, "
         "not this commit's SHA tags; commit them for SHA tags"
     )
     note = "; ".join(filter(None, [clean.note, why]))

@@ -143,12 +143,14 @@ def _show_built(the_plan: Plan, targets: list[str], reused: dict[str, str], push
     table = Table(title="Built")
     table.add_column("stage")
     table.add_column("images")
-    # Several images a stage: a list, one line each in the terminal and in the summary.
-    rows = [(name, "built", the_plan.stage(name).tags) for name in targets]
-    rows += [(name, "reused", [ref]) for name, ref in reused.items()]
-    for name, how, images in rows:
-        lines = "\n".join(one_line(image) for image in images)
-        table.add_row(shown(name), shown(lines if how == "built" else f"reused {lines}"))
+    # Several images a stage: a list, one line each in the terminal and in the summary. A
+    # reused parent is the digest it was built on (REPO/STAGE@sha256:...): code in the summary.
+    built = [(name, "built", the_plan.stage(name).tags) for name in targets]
+    for name, _, images in built:
+        table.add_row(shown(name), shown("\n".join(one_line(image) for image in images)))
+    for name, ref in reused.items():
+        table.add_row(shown(name), shown(f"reused {one_line(ref)}"))
+    rows = [*built, *((name, "reused", summary.Code(ref)) for name, ref in reused.items())]
     err.print(table)
     title = "Built and pushed" if pushed else "Built"
     summary.table(title, ["stage", "", "images"], rows)

@@ -73,5 +73,6 @@ def image_options(parser: argparse.ArgumentParser) -> None:
 
 
 def tag_to_use(context: Context) -> str:
-    """--tag, else the branch tag that `nox -s bake` gives images built from this checkout."""
-    return context.args.tag or context.tagging.branch
+    """--tag, else the branch tag that `nox -s bake` gives images built from this checkout
+    (with SAS_IMAGE= set, the build without SAS: BRANCH-nosas)."""
+    return context.args.tag or context.tagging.branch_tag

@@ -18,7 +18,15 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from tasks.tests.support import PROJECT, clean_env, commit_all, git, run_tasks, write
+from tasks.tests.support import (
+    PROJECT,
+    clean_env,
+    commit_all,
+    git,
+    pin_upstream,
+    run_tasks,
+    write,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "jupyter"
 DEBIAN = "zone-fixture/debian:bookworm"  # made by .ci/provision-docker.sh
@@ -95,7 +103,7 @@ def stack(engine: docker.DockerClient) -> str:
     with tempfile.TemporaryDirectory() as folder:
         repo = Path(folder) / "stack"
         repo.mkdir()
-        shutil.copy(PROJECT / "docker-bake.hcl", repo)
+        pin_upstream(repo / "docker-bake.hcl", base)
         shutil.copytree(FIXTURE / "images", repo / "images")
         write(repo, "README.md", "# JupyterLab fixture stack\n")
         git(repo, "init", "-q", "-b", "fixture")

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -82,7 +83,7 @@ def make_stack(path: Path, with_runner: bool = False) -> Path:
     tasks/ so that sessions run in it exactly as they do here.
     """
     path.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PROJECT / "docker-bake.hcl", path)
+    pin_upstream(path / "docker-bake.hcl", UPSTREAM)
     shutil.copytree(FIXTURE_IMAGES, path / "images")
     write(path, "tests/general/test_general.py", "def test_ok():\n    pass\n")
     write(path, "README.md", "# fixture stack\n")
@@ -98,6 +99,18 @@ def make_stack(path: Path, with_runner: bool = False) -> Path:
     git(path, "init", "-q", "-b", "master")
     commit_all(path, "initial stack")
     return path
+
+
+def pin_upstream(bake_file: Path, image: str) -> None:
+    """The project's bake file, with `image` as UPSTREAM_IMAGE's default: the stand-in is
+    then the commit's own pin, and UPSTREAM_IMAGE=image in the environment changes nothing
+    (another value would make every build custom: tasks/unpinned.py)."""
+    text = (PROJECT / "docker-bake.hcl").read_text()
+    pinned, count = re.subn(
+        r'(variable "UPSTREAM_IMAGE" \{\s*default = )"[^"]*"', rf'\1"{image}"', text
+    )
+    assert count == 1, "docker-bake.hcl has no UPSTREAM_IMAGE default to pin"
+    bake_file.write_text(pinned)
 
 
 def provisioned(engine: docker.DockerClient, ref: str) -> str:

@@ -302,12 +302,13 @@ def test_print_shows_the_resolved_definition_and_builds_nothing(
     definition = json.loads(result.stdout)["target"]
     assert set(definition) == {"base", "mid", "sas-kernel", "sas"}
     sha = git(repo, "rev-parse", "HEAD")
+    # Another upstream is not this commit's pin: no SHA or release tag names the build.
     assert definition["sas"]["tags"] == [
-        f"{registry}/sas:{t}" for t in ("master", sha, sha[:8], "v2", "latest", "extra")
+        f"{registry}/sas:{t}" for t in ("master", f"{sha[:8]}-custom", "extra")
     ]
     assert definition["base"]["args"]["BASE_IMAGE"] == "example.org/other:1"
     assert definition["sas"]["contexts"] == {"sas-kernel": "target:sas-kernel"}
-    assert definition["sas"]["labels"]["org.opencontainers.image.revision"] == sha
+    assert definition["sas"]["labels"]["org.opencontainers.image.revision"] == f"{sha}-custom"
     assert definition["sas"]["secret"] == ["id=sas_storage,env=SAS_STORAGE_KEY"]
     assert tags_of(engine, f"{registry}/sas:{sha}") == set()
 

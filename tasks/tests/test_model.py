@@ -11,6 +11,7 @@ registry, test_verified_reuse.py). Push order has its unit tests beside the tag 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -239,12 +240,24 @@ class Registry:
     images: dict[str, str | None]
     asked: list[str] = dataclasses.field(default_factory=list)
 
-    def has(self, ref: str) -> bool:
+    def digest(self, ref: str) -> str | None:
         self.asked.append(ref)
-        return ref in self.images
+        return served(ref) if ref in self.images else None
 
     def revision(self, ref: str) -> str | None:
-        return self.images.get(ref)
+        """Asked by digest only: reuse reads the label of the image it found."""
+        by_digest = {pinned(tagged): label for tagged, label in self.images.items()}
+        return by_digest[ref]
+
+
+def served(ref: str) -> str:
+    """The digest the stand-in registry serves for `ref`: one of its own a tag."""
+    return "sha256:" + hashlib.sha256(ref.encode()).hexdigest()
+
+
+def pinned(ref: str) -> str:
+    """REPO@DIGEST of what `ref` serves: how reuse hands a parent to bake."""
+    return f"{ref.rsplit(':', 1)[0]}@{served(ref)}"
 
 
 @pytest.fixture
@@ -278,7 +291,7 @@ def test_an_unchanged_parent_comes_from_the_merge_base_tag(history) -> None:
         "r/sas-kernel:master",
         "r/sas-kernel:feature",
     ]
-    assert finder.parents(["sas"]) == (["sas"], {"sas-kernel": f"r/sas-kernel:{second}"})
+    assert finder.parents(["sas"]) == (["sas"], {"sas-kernel": pinned(f"r/sas-kernel:{second}")})
     assert registry.asked == [f"r/sas-kernel:{second}"]  # found: its parents are not asked
 
 
@@ -297,10 +310,11 @@ def test_an_image_is_taken_only_when_its_label_names_a_commit_with_our_inputs(
     )
     finder = reuse_of(repo, registry)
     assert finder.find("mid") is None
-    assert finder.find("base") == reuse.Source("r/base:master", finder.sources("base")[1].why)
+    why = finder.sources("base")[1].why
+    assert finder.find("base") == reuse.Source("r/base:master", why, served("r/base:master"))
     to_build, reused = finder.parents(["jupyterlab-cpu"])
     assert to_build == ["mid", "sas-kernel", "jupyterlab-cpu"]
-    assert reused == {"base": "r/base:master"}
+    assert reused == {"base": pinned("r/base:master")}
 
 
 def test_a_changed_parent_comes_only_from_this_commits_build(history) -> None:
@@ -310,8 +324,8 @@ def test_a_changed_parent_comes_only_from_this_commits_build(history) -> None:
     head = commit_all(repo, "kernel changes")
     finder = reuse_of(repo, Registry({f"r/sas-kernel:{head}": head}))
     assert [s.ref for s in finder.sources("sas-kernel")] == [f"r/sas-kernel:{head}"]
-    assert finder.parents(["sas"]) == (["sas"], {"sas-kernel": f"r/sas-kernel:{head}"})
+    assert finder.parents(["sas"]) == (["sas"], {"sas-kernel": pinned(f"r/sas-kernel:{head}")})
     write(repo, "images/sas_kernel/stage.txt", "kernel 3\n")  # uncommitted: another image
     finder = reuse_of(repo, Registry({f"r/sas-kernel:{head}": head, f"r/mid:{second}": second}))
     assert finder.sources("sas-kernel") == []
-    assert finder.parents(["sas"]) == (["sas-kernel", "sas"], {"mid": f"r/mid:{second}"})
+    assert finder.parents(["sas"]) == (["sas-kernel", "sas"], {"mid": pinned(f"r/mid:{second}")})

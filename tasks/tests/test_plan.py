@@ -12,7 +12,15 @@ import pytest
 from tasks import bakefile, changes, plan, tags
 from tasks.console import ZoneError
 from tasks.settings import load
-from tasks.tests.support import clean_env, commit_all, git, run_nox, run_tasks, write
+from tasks.tests.support import (
+    UPSTREAM,
+    clean_env,
+    commit_all,
+    git,
+    run_nox,
+    run_tasks,
+    write,
+)
 
 ALL = ["base", "mid", "sas-kernel", "jupyterlab-cpu", "sas"]
 
@@ -93,7 +101,7 @@ SCENARIOS = {
     "outside every stage": (lambda r: write(r, "docs/notes.txt", "x\n"), [], []),
     "bake file: one target": (sas_gets_a_build_arg, ["sas"], ["sas"]),
     "bake file: variable default": (
-        lambda r: edit_bake_file(r, "datascience-notebook:", "datascience-notebook:new-"),
+        lambda r: edit_bake_file(r, UPSTREAM, f"{UPSTREAM}-new"),
         ALL,
         SERVED,
     ),

@@ -104,3 +104,26 @@ def test_stage_image_names_and_their_tags() -> None:
     assert tags.tag_names(refs) == [SHA, "v2"]
     with pytest.raises(ZoneError, match="its tag 'a b' is not valid"):
         tags.image_refs("zone", "base", ["a b"])
+
+
+@pytest.mark.parametrize("branch", ["master", "feature-x"])
+def test_a_build_with_unpinned_inputs_claims_no_commit(branch: str) -> None:
+    """Another upstream, an overridden bake variable, raw --set: like a dirty build, the
+    branch tag and a tag of its own, no SHA and no release tag, a label naming no commit."""
+    custom = Revision(branch, SHA, variant=tags.CUSTOM)
+    assert custom.tags(SETTINGS, extra=("x",)) == [branch, f"{SHA[:8]}-custom", "x"]
+    assert custom.label == f"{SHA}-custom"
+    both = Revision(branch, SHA, dirty=("a",), variant=tags.CUSTOM)
+    assert both.tags(SETTINGS) == [branch, f"{SHA[:8]}-dirty-custom"]
+    assert both.label == f"{SHA}-dirty-custom"
+    for tag in [*custom.tags(SETTINGS), *both.tags(SETTINGS)]:
+        assert tags.group(tag, SETTINGS) == Group.BRANCH  # push keeps only these
+
+
+def test_a_build_without_sas_has_tags_of_its_own() -> None:
+    """Never the default image's tags: not even the branch tag."""
+    no_sas = Revision("master", SHA, variant=tags.NO_SAS)
+    assert no_sas.tags(SETTINGS) == ["master-nosas", f"{SHA[:8]}-nosas"]
+    assert no_sas.label == f"{SHA}-nosas"
+    assert no_sas.branch_tag == "master-nosas"  # what `nox -s test` and `dev` then use
+    assert tags.dirty_build_tags(no_sas.tags(SETTINGS), SETTINGS) == no_sas.tags(SETTINGS)

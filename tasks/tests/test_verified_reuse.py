@@ -5,6 +5,9 @@ tags (one unsigned, one signed with another key), and reuse must refuse both."""
 from __future__ import annotations
 
 import io
+import json
+import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from tasks.tests.support import (
     run_tasks,
     write,
 )
+from tasks.tests.test_bake import chain_in
 from tasks.tests.test_signing import PASSWORD, key_pair
 
 STAGES = ["base", "mid", "sas-kernel", "jupyterlab-cpu", "sas"]
@@ -100,6 +104,75 @@ def test_verification_off_warns_on_every_reuse(signed_master) -> None:
     env = {**env, "ZONE_VERIFY_REUSE": "false"}
     output = _ok(run_tasks(repo, "retag", "--repo", prefix, "--dry-run", env=env))
     assert output.count("reused without checking its signature (verify-reuse off)") == 4
+
+
+def _moving_docker(folder: Path, tag_ref: str, forged: str) -> str:
+    """A `docker` first on PATH that, the moment bake starts (after every check), moves
+    `tag_ref` onto `forged`, registry-side: the race a registry writer can win."""
+    real = shutil.which("docker")
+    assert real is not None
+    folder.mkdir()
+    script = folder / "docker"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1 $2" = "buildx bake" ]; then "{real}" buildx imagetools create '
+        f'--tag "{tag_ref}" "{forged}" >&2 || exit 99; fi\n'
+        f'exec "{real}" "$@"\n'
+    )
+    script.chmod(0o755)
+    return str(folder)
+
+
+def test_bake_builds_on_the_verified_digest_not_the_tag(
+    signed_master, engine, upstream: str, tmp_path: Path
+) -> None:
+    """Verified, then moved: the child is built on the digest that verified, whether the
+    tag was moved in the registry between the check and the build, or a stale local image
+    carries the same name (the docker driver may prefer it)."""
+    repo, prefix, env, master = signed_master
+    host, path = prefix.split("/", 1)
+    tag_ref = f"{prefix}/sas-kernel:{master}"
+    verified = manifest_digest(host, f"{path}/sas-kernel", master)
+    pinned = f"{prefix}/sas-kernel@{verified}"
+
+    # Someone else's image, pushed where it can be moved behind the tag; and locally under
+    # the very name and tag, as a stale image would be.
+    dockerfile = f"FROM {upstream}\nRUN mkdir -p /stages && echo forged > /stages/forged.txt\n"
+    engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=f"{prefix}/forged:x", rm=True)
+    engine.images.push(f"{prefix}/forged", "x")
+    engine.images.get(f"{prefix}/forged:x").tag(f"{prefix}/sas-kernel", master)
+    forged = f"{prefix}/forged@{manifest_digest(host, f'{path}/forged', 'x')}"
+
+    printed = run_tasks(repo, "bake", "sas", "--changed", "--repo", prefix, "--print", env=env)
+    _ok(printed)
+    definition = json.loads(printed.stdout)  # bake's own --print: the resolved definition
+    assert definition["target"]["sas"]["contexts"] == {"sas-kernel": f"docker-image://{pinned}"}
+
+    summary = tmp_path / "summary.md"
+    moving = {
+        **env,
+        "PATH": f"{_moving_docker(tmp_path / 'bin', tag_ref, forged)}:{env['PATH']}",
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    output = _ok(run_tasks(repo, "bake", "sas", "--changed", "--repo", prefix, env=moving))
+    assert f"reusing {tag_ref} (the merge base's SHA tag): {pinned}" in output
+    moved = manifest_digest(host, f"{path}/sas-kernel", master)
+    assert moved != verified  # the wrapper did move the tag before bake read it
+    feature = git(repo, "rev-parse", "HEAD")
+    chain = chain_in(engine, f"{prefix}/sas:{feature}")
+    assert "forged" not in chain
+    assert chain == "base\nmid\nsas on feature\nsas_kernel\n"
+    assert verified in summary.read_text()  # the job summary names the digest built on
+
+    # Put the tag back for the tests after this one.
+    restored = subprocess.run(
+        ["docker", "buildx", "imagetools", "create", "--tag", tag_ref, pinned],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert restored.returncode == 0, restored.stderr
+    assert manifest_digest(host, f"{path}/sas-kernel", master) == verified
 
 
 def test_retag_takes_only_verified_images(
