@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import nox
+import nox.virtualenv
 
 nox.needs_version = ">=2025.2.9"
-# uv makes the venvs and installs them from uv.lock.
+# uv makes the venvs and installs them from uv.lock. Without it nox would end every
+# session in a traceback ("No backends present"): one line that says what to do instead.
+if not nox.virtualenv.HAS_UV:
+    sys.exit("nox here needs uv, which is not installed: pip install uv (or pipx inject nox uv)")
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["plan"]
@@ -24,6 +29,12 @@ def _install(session: nox.Session, *groups: str) -> None:
     starts fast; as uv compiles the whole venv again on every sync, a venv already synced
     from these very files is left as it is.
     """
+    missing = [name for name in LOCKED_FROM if not Path(name).is_file()]
+    if missing:
+        session.error(
+            f"{' and '.join(missing)} must be beside the noxfile: the sessions install what "
+            "uv.lock pins (copy both from the runner's repository, or run `uv lock` here)"
+        )
     venv = Path(session.virtualenv.location)
     stamp = venv / ".zone-synced"
     synced = hashlib.sha256(" ".join(groups).encode())

@@ -138,14 +138,25 @@ def imagetools(*args: str) -> subprocess.CompletedProcess[str]:
     finally:
         with _children_lock:
             _children.discard(child)
-    # The docker CLI answers a signal by cancelling its requests and exiting 1.
-    if _stopping.is_set() or child.returncode < 0 or _CANCELLED in stderr:
+    if _stopping.is_set() or _cancelled(child.returncode, stderr):
         _stopping.set()
         raise Stopped
     return subprocess.CompletedProcess(argv, child.returncode, stdout, stderr)
 
 
-_CANCELLED = "context canceled"
+def _cancelled(returncode: int, stderr: str) -> bool:
+    """Whether a docker child ended because a signal reached it (Ctrl-C reaches the whole
+    process group), not because the registry failed. This is decided from the child
+    alone: the thread that waits on it may see it end before the main thread has handled
+    the same signal and called stop_registry_work. The CLI, by how far it had got: killed
+    before its handlers were in (a negative code), 255 or 128+signal with nothing said, or
+    exit 1 saying its requests were cancelled or that it is "forcing shutdown"."""
+    if returncode < 0 or _CANCELLED.search(stderr):
+        return True
+    return returncode in (130, 143, 255) and not stderr.strip()
+
+
+_CANCELLED = re.compile(r"context canceled|SIGTERM/SIGINTs, forcing shutdown")
 
 
 def last_line(result: subprocess.CompletedProcess[str]) -> str:
