@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tasks.tests.cli.test_errors import assert_one_clear_error
 from tasks.tests.support import clean_env, run_in_process, run_tasks, write
-from tasks.tests.test_errors import assert_one_clear_error
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tasks.tests.support import clean_env, commit_all, git, run_nox, run_tasks, write
-from tasks.tests.test_plan import (
+from tasks.tests.unit.test_plan import (
     ALL,
     SERVED,
     edit_bake_file,

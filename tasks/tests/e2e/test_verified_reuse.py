@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tasks import signing
+from tasks.tests.e2e.test_signing import PASSWORD, key_pair
 from tasks.tests.support import (
     clean_env,
     commit_all,
@@ -21,7 +22,6 @@ from tasks.tests.support import (
     run_tasks,
     write,
 )
-from tasks.tests.test_signing import PASSWORD, key_pair
 
 STAGES = ["base", "mid", "sas-kernel", "jupyterlab-cpu", "sas"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.references import ImageRef
-from tasks.tests.test_references import DIGEST
+from tasks.tests.unit.test_references import DIGEST
 
 
 @pytest.mark.parametrize(
