@@ -108,9 +108,10 @@ _children_lock = threading.RLock()  # stop_registry_work may interrupt a holder
 
 def stop_registry_work(grace: float = 10.0) -> None:
     """After an interrupt: start no more registry commands, and end the running ones:
-    asked to (SIGTERM), then, still running after `grace` seconds, killed. The docker
-    CLI does not always answer SIGTERM while buildx waits on a registry that does not
-    answer, and a child left running could write a tag after the interrupt."""
+    each child's process group asked to stop (SIGTERM), then whatever of it still runs
+    after `grace` seconds killed. The docker CLI may exit on SIGTERM while the buildx it
+    started lives on, waiting on the registry (and holding the CLI's output open): left
+    running, it could write a tag after the interrupt."""
     with _children_lock:
         _stopping.set()
         running = list(_children)
@@ -118,10 +119,22 @@ def stop_registry_work(grace: float = 10.0) -> None:
             _end(child, signal.SIGTERM)
     deadline = time.monotonic() + grace
     for child in running:
-        try:
-            child.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            _end(child, signal.SIGKILL)
+        while _group_alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _end(child, signal.SIGKILL)
+
+
+def _group_alive(child: subprocess.Popen[str]) -> bool:
+    """Whether a process of the child's group still runs. Zombies are not counted: where
+    nothing reaps orphans (a container's first process may not), they stay for good."""
+    import psutil  # only after an interrupt
+
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(psutil.Error, OSError):
+            zombie = process.info["status"] == psutil.STATUS_ZOMBIE
+            if not zombie and os.getpgid(process.pid) == child.pid:
+                return True
+    return False
 
 
 def _end(child: subprocess.Popen[str], how: signal.Signals) -> None:
