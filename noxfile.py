@@ -102,8 +102,12 @@ def release_notes(session: nox.Session) -> None:
 def selftest(session: nox.Session) -> None:
     """The runner's own tests, against a real Docker engine, buildx and registry."""
     _install(session, "selftest")
+    # The whole suite on two workers, a test file on one of them (its module fixtures made
+    # once): the engine's tiers wait on builds and registries while the others use the CPU.
+    # With arguments (a tier, -k, -x), pytest runs as they say, in this process.
+    workers = [] if session.posargs else ["-n", "2", "--dist", "loadfile"]
     # The slowest tests at the end of every run: CI's log says what dominates.
-    session.run("pytest", "--durations=25", *session.posargs)
+    session.run("pytest", "--durations=25", *workers, *session.posargs)
 
 
 @nox.session
