@@ -8,12 +8,17 @@ every repository that uses the runner; below its last session, this repository's
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import nox
+import nox.virtualenv
 
 nox.needs_version = ">=2025.2.9"
-# uv makes the venvs and installs them from uv.lock.
+# uv makes the venvs and installs them from uv.lock. Without it nox would end every
+# session in a traceback ("No backends present"): one line that says what to do instead.
+if not nox.virtualenv.HAS_UV:
+    sys.exit("nox here needs uv, which is not installed: pip install uv (or pipx inject nox uv)")
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["plan"]
@@ -29,6 +34,12 @@ def _install(session: nox.Session, *groups: str) -> None:
     starts fast; as uv compiles the whole venv again on every sync, a venv already synced
     from these very files is left as it is.
     """
+    missing = [name for name in LOCKED_FROM if not Path(name).is_file()]
+    if missing:
+        session.error(
+            f"{' and '.join(missing)} must be beside the noxfile: the sessions install what "
+            "uv.lock pins (run `uv lock` here)"
+        )
     venv = Path(session.virtualenv.location)
     stamp = venv / ".zone-synced"
     synced = hashlib.sha256(" ".join(groups).encode())
@@ -143,4 +154,9 @@ def pins(session: nox.Session) -> None:
 def selftest(session: nox.Session) -> None:
     """The runner's own tests, against a real Docker engine, buildx and registry."""
     _install(session, "selftest")
-    session.run("pytest", *session.posargs)
+    # The whole suite on two workers, a test file on one of them (its module fixtures made
+    # once): the engine's tiers wait on builds and registries while the others use the CPU.
+    # With arguments (a tier, -k, -x), pytest runs as they say, in this process.
+    workers = [] if session.posargs else ["-n", "2", "--dist", "loadfile"]
+    # The slowest tests at the end of every run: CI's log says what dominates.
+    session.run("pytest", "--durations=25", *workers, *session.posargs)

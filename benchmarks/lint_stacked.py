@@ -3,7 +3,7 @@
     python benchmarks/lint_stacked.py [--runner CHECKOUT] [REPOSITORY]
 
 REPOSITORY: a repository with images/ and its bake file (default: the sister-shaped set
-of tasks/tests/test_lint_stacked.py, made in a temp folder). CHECKOUT: the runner to lint
+of tasks/tests/cli/test_lint_stacked.py, made in a temp folder). CHECKOUT: the runner to lint
 with (default: this one; an older commit's `git archive` to compare before and after).
 Prints one line per finding (check, folder:line, message) and then the count per check and
 rule, so that two runs can be compared line by line.
@@ -22,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
 from tasks.tests.support import clean_env  # noqa: E402
-from tasks.tests.test_lint_stacked import sister_shape  # noqa: E402
+from tasks.tests.cli.test_lint_stacked import sister_shape  # noqa: E402
 
 _HOOK = re.compile(r"^(\S[^.]*)\.{3,}(?:Passed|Failed|Skipped)")
 _FINDING = re.compile(r"^\s*\S+/images/([\w.-]+)/Dockerfile:(\d+):? (.*)$")

@@ -8,8 +8,10 @@ import functools
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -104,27 +106,66 @@ _children: set[subprocess.Popen[str]] = set()
 _children_lock = threading.RLock()  # stop_registry_work may interrupt a holder
 
 
-def stop_registry_work() -> None:
-    """After an interrupt: start no more registry commands, and end the running ones."""
+def stop_registry_work(grace: float = 10.0) -> None:
+    """After an interrupt: start no more registry commands, and end the running ones:
+    each child's process group asked to stop (SIGTERM), then whatever of it still runs
+    after `grace` seconds killed. The docker CLI may exit on SIGTERM while the buildx it
+    started lives on, waiting on the registry (and holding the CLI's output open): left
+    running, it could write a tag after the interrupt."""
     with _children_lock:
         _stopping.set()
-        for child in _children:
-            with contextlib.suppress(ProcessLookupError):
-                child.terminate()
+        running = list(_children)
+        for child in running:
+            _end(child, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in running:
+        while _group_alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _end(child, signal.SIGKILL)
+
+
+def _group_alive(child: subprocess.Popen[str]) -> bool:
+    """Whether a process of the child's group still runs. Zombies are not counted: where
+    nothing reaps orphans (a container's first process may not), they stay for good."""
+    import psutil  # only after an interrupt
+
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(psutil.Error, OSError):
+            zombie = process.info["status"] == psutil.STATUS_ZOMBIE
+            if not zombie and os.getpgid(process.pid) == child.pid:
+                return True
+    return False
+
+
+def _end(child: subprocess.Popen[str], how: signal.Signals) -> None:
+    """Signal a docker child's whole process group: the CLI runs buildx as a child of its
+    own, which a signal to the CLI alone may leave behind (still writing a tag, and
+    holding the pipes the CLI's output is read from)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, how)
 
 
 def imagetools(*args: str) -> subprocess.CompletedProcess[str]:
     """`docker buildx imagetools ...`: registry work with the user's docker login, which
     needs no engine (remote builders) and moves no layers. Safe to call from worker
-    threads: an interrupt (stop_registry_work, or Ctrl-C reaching the child) raises
-    Stopped instead of returning a failure that looks like the registry's."""
+    threads: an interrupt (stop_registry_work, or a signal reaching the child) raises
+    Stopped instead of returning a failure that looks like the registry's.
+
+    Each child leads a process group of its own, so Ctrl-C reaches this process alone,
+    which stops the children (stop_registry_work) once it has marked the run as stopping:
+    a worker thread never sees a child cancelled by a signal its main thread has not
+    handled yet (and retries it as a registry failure)."""
     argv = ["docker", "buildx", "imagetools", *args]
     with _children_lock:
         if _stopping.is_set():
             raise Stopped
         try:
             child = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise ZoneError("the docker command is not installed", exit_code=FAILURE) from None
@@ -132,20 +173,31 @@ def imagetools(*args: str) -> subprocess.CompletedProcess[str]:
     try:
         stdout, stderr = child.communicate()
     except BaseException:  # an interrupt in this thread: the child must not live on
-        child.kill()
+        _end(child, signal.SIGKILL)
         child.wait()
         raise
     finally:
         with _children_lock:
             _children.discard(child)
-    # The docker CLI answers a signal by cancelling its requests and exiting 1.
-    if _stopping.is_set() or child.returncode < 0 or _CANCELLED in stderr:
+    if _stopping.is_set() or _cancelled(child.returncode, stderr):
         _stopping.set()
         raise Stopped
     return subprocess.CompletedProcess(argv, child.returncode, stdout, stderr)
 
 
-_CANCELLED = "context canceled"
+def _cancelled(returncode: int, stderr: str) -> bool:
+    """Whether a docker child ended because a signal reached it from elsewhere (e.g. a CI
+    runner ending the whole process tree), not because the registry failed, decided from
+    the child alone, as its waiting thread may see it end before the main thread has
+    handled the same signal. The CLI answers, by how far it had got: killed
+    before its handlers were in (a negative code), 255 or 128+signal with nothing said, or
+    exit 1 saying its requests were cancelled or that it is "forcing shutdown"."""
+    if returncode < 0 or _CANCELLED.search(stderr):
+        return True
+    return returncode in (130, 143, 255) and not stderr.strip()
+
+
+_CANCELLED = re.compile(r"context canceled|SIGTERM/SIGINTs, forcing shutdown")
 
 
 def last_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -32,7 +32,7 @@ ANNOTATION = "io.zone."  # our annotations: revision, stage, signed-at
 SBOM_TYPE = "spdxjson"  # cosign's predicate type for an SPDX JSON SBOM
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 # The one workflow whose jobs push and sign (keyless): the only one trusted. Its job with
-# `id-token: write` is the only one that runs `nox -s push` (tasks/tests/test_identity.py).
+# `id-token: write` is the only one that runs `nox -s push` (tasks/tests/unit/test_identity.py).
 SIGNING_WORKFLOW = "build-stage.yaml"
 # cosign's reason when the attestations attached to a digest are about other digests.
 _OTHER_SUBJECT = "no matching subject digest"

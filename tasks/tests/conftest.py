@@ -3,6 +3,7 @@ they and the tests share are in support.py."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,35 @@ from tasks.tests.support import (
 
 # Fixture files are data (e.g. a small image suite the workflow replay copies), not tests.
 collect_ignore = ["fixtures"]
+
+# The tiers: a test's folder says what it needs, and gives it the marker of that name
+# (`-m unit`, `-m "not e2e"`). README.md says how to run each.
+HERE = Path(__file__).parent
+TIERS = ("unit", "cli", "engine", "e2e")
+# What reaches the engine or a registry: never in the unit tier (unit/conftest.py).
+ENGINE_FIXTURES = {"engine", "upstream", "registry", "auth_registry", "fixture_tag"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = item.path.relative_to(HERE).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(
+                f"{item.path.relative_to(HERE)} is outside the tiers: move it into one of "
+                f"tasks/tests/{{{','.join(TIERS)}}}/"
+            )
+        item.add_marker(tier)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """In CI (CI=true) a skipped test is a failed one: every tier runs there, the engine's
+    included, and nothing may quietly not run."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and os.environ.get("CI") == "true":
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where every test must run: {report.longrepr}"
 
 
 @pytest.fixture

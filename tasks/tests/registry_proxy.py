@@ -7,7 +7,10 @@ reaches its manifest; from then on it refuses every request and connection, as a
 registry that went down does. It can also be slow (`delay` seconds before each request
 goes on), so that a command is surely mid-way when a test interrupts it, and it records
 every request (`requests`: method and path, in order of arrival) and what it answered
-(`answered`: method, path and the bytes of the body sent back).
+(`answered`: method, path and the bytes of the body sent back). With `hold_writes` it
+never answers a manifest write: each one waits (`held` is set when the first arrives)
+until the proxy is closed, and is then dropped, so a command is surely mid-way, and stays
+so, when a test interrupts it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ class CuttingProxy:
         self.delay = 0.0  # seconds each request waits before it goes on
         self.requests: list[tuple[str, str]] = []  # (method, path), as they arrived
         self.answered: list[tuple[str, str, int]] = []  # (method, path, body bytes sent)
+        self.hold_writes = False  # manifest writes wait, unanswered, until close()
+        self.held = threading.Event()  # a manifest write is waiting
+        self._release = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -62,6 +68,7 @@ class CuttingProxy:
         self._server.server_close()
 
     def close(self) -> None:
+        self._release.set()
         if not self.cut.is_set():
             self._stop_listening()
 
@@ -98,6 +105,11 @@ def _handler(proxy: CuttingProxy) -> type[BaseHTTPRequestHandler]:
             body = self._body()
             proxy.requests.append((self.command, self.path))
             time.sleep(proxy.delay)
+            if proxy.hold_writes and self.command == "PUT" and "/manifests/" in self.path:
+                proxy.held.set()
+                proxy._release.wait(timeout=900)
+                self.close_connection = True  # dropped without an answer
+                return
             if not proxy._lets_through(self.path):
                 proxy.refused += 1
                 self.close_connection = True  # dropped without an answer

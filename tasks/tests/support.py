@@ -26,7 +26,9 @@ import docker.errors
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[2]
-FIXTURE_IMAGES = Path(__file__).parent / "fixtures" / "images"
+# Data the tests read (not tests), beside the tier folders.
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE_IMAGES = FIXTURES / "images"
 # The stand-in for quay.io/jupyter/datascience-notebook: a busybox rootfs, made here.
 UPSTREAM = "zone-fixture/busybox:latest"  # made by .ci/provision-docker.sh
 GIT_ENV = {
@@ -321,3 +323,28 @@ def run_tasks(
         text=True,
         timeout=600,
     )
+
+
+def run_in_process(
+    repo: Path,
+    *args: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m tasks ...` called in this process (tasks.cli.main, in `repo`, with only
+    `env` in the environment), answered as run_tasks answers: for tests of how arguments
+    and settings are read, which need no process of their own. The exit path itself (exit
+    code, no traceback, nothing half-written) is run_tasks's to test."""
+    from tasks import cli
+
+    environ = env or clean_env()
+    monkeypatch.chdir(repo)
+    for key in set(os.environ) - set(environ):
+        monkeypatch.delenv(key)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["python", "-m", "tasks", *args], code, out, err)

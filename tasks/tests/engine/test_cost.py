@@ -28,7 +28,7 @@ from tasks.tests.support import (
     remove_images,
     run_tasks,
 )
-from tasks.tests.test_errors import assert_one_clear_error
+from tasks.tests.cli.test_errors import assert_one_clear_error
 
 PACKAGE = ("python", "zone-demo-pkg", "1.2.3")
 BLOB_BYTES = 300_000  # random, so its compressed size is about the same

@@ -50,3 +50,35 @@ def test_a_stale_lock_stops_the_session_with_uv_lock(tmp_path: Path) -> None:
     planned = run_nox(repo, tmp_path / "envs", "plan", "--json", env=clean_env())
     assert planned.returncode == 0, planned.stderr
     assert '"stages"' in planned.stdout
+
+
+# --- what a newcomer sees first ---------------------------------------------------------
+
+
+def _nox(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "nox", "--envdir", str(folder / "envs"), *args]
+    return subprocess.run(
+        argv, cwd=folder, env=clean_env(**env), capture_output=True, text=True, timeout=300
+    )
+
+
+def test_no_uv_is_one_line_saying_what_to_install(tmp_path: Path) -> None:
+    repo = make_stack(tmp_path / "stack", with_runner=True)
+    # UV names the uv nox must use, and nox then looks nowhere else: here, none.
+    result = _nox(repo, "-s", "plan", UV=str(tmp_path / "no-uv-here"))
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output and "No backends present" not in output
+    assert "nox here needs uv, which is not installed: pip install uv" in result.stderr
+    assert not (repo / "envs").exists()  # stopped before any venv was made
+
+
+def test_a_noxfile_without_its_lock_is_one_line(tmp_path: Path) -> None:
+    repo = make_stack(tmp_path / "stack", with_runner=True)
+    (repo / "uv.lock").unlink()
+    result = _nox(repo, "-s", "plan")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output and "FileNotFoundError" not in output
+    assert "uv.lock must be beside the noxfile" in result.stderr
+    assert "run `uv lock` here" in result.stderr

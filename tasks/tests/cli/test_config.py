@@ -1,8 +1,9 @@
 """Bad configuration is refused when it is read: one message naming the setting (or the
 file and line), exit 2, no traceback, and nothing on stdout or in GITHUB_OUTPUT.
 
-Each case is a real repository (make_stack) with one bad setting or bake file, run
-through `python -m tasks plan --json --github-output` as CI runs it.
+Each case is a real repository (make_stack) with one bad setting or bake file, read
+by `plan --json --github-output` as CI runs it: in this process, where what is tested is
+the reading; a few cases go through `python -m tasks` for the exit path.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.tests.support import clean_env, run_tasks, write
-from tasks.tests.test_errors import assert_one_clear_error
+from tasks.tests.cli.test_errors import assert_one_clear_error
+from tasks.tests.support import clean_env, run_in_process, run_tasks, write
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,11 +164,15 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", BAD.values(), ids=BAD.keys())
-def test_bad_configuration_is_one_error_at_load(stack: Path, tmp_path: Path, case: Case) -> None:
+def test_bad_configuration_is_one_error_at_load(
+    stack: Path, tmp_path: Path, case: Case, monkeypatch, capsys
+) -> None:
     case.setup(stack)
     output = tmp_path / "github_output"
     env = clean_env(GITHUB_OUTPUT=str(output), **dict(case.env))
-    result = run_tasks(stack, "plan", "--json", "--github-output", env=env)
+    result = run_in_process(
+        stack, "plan", "--json", "--github-output", env=env, monkeypatch=monkeypatch, capsys=capsys
+    )
     assert_one_clear_error(result, case.message)
     assert not output.exists(), output.read_text()  # no half-written outputs for CI
 
@@ -207,9 +212,12 @@ HIDDEN = "hunter2-5f3a"  # stands for a secret typed where a name was expected
         (f"id=sas,src=/nonexistent/{HIDDEN}", "--secret id=sas: its src is no file"),
     ],
 )
-def test_bad_secret_is_refused_and_never_echoed(stack: Path, secret: str, message: str) -> None:
+def test_bad_secret_is_refused_and_never_echoed(
+    stack: Path, secret: str, message: str, monkeypatch, capsys
+) -> None:
     env = clean_env(ZONE_TEST_EMPTY="")
-    result = run_tasks(stack, "bake", "sas", "--print", "--secret", secret, env=env)
+    argv = ("bake", "sas", "--print", "--secret", secret)
+    result = run_in_process(stack, *argv, env=env, monkeypatch=monkeypatch, capsys=capsys)
     assert_one_clear_error(result, message)
     assert HIDDEN not in result.stderr + result.stdout
 

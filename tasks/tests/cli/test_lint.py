@@ -14,10 +14,9 @@ import pytest
 
 from tasks import bakefile, dockerfile
 from tasks.lint import CHECKS, HOOKS, allowlist, files, hadolint_config, layers, secrets, tools
-from tasks.tests.support import clean_env, git, make_stack, run_tasks, write
+from tasks.tests.support import FIXTURES, PROJECT, clean_env, git, make_stack, run_tasks, write
 
-BAD = Path(__file__).parent / "fixtures" / "lint"
-PROJECT = Path(__file__).resolve().parents[2]
+BAD = FIXTURES / "lint"
 # The workflows written with the lint checks; others in the folder are checked by `nox -s lint`.
 OUR_WORKFLOWS = [
     f".github/workflows/{name}.yaml"

@@ -24,7 +24,7 @@ from tasks import bake, bakefile, changes, plan
 from tasks.console import ZoneError
 from tasks.settings import load
 from tasks.tests.support import clean_env, commit_all, git, run_tasks, write
-from tasks.tests.test_errors import assert_one_clear_error
+from tasks.tests.cli.test_errors import assert_one_clear_error
 
 JUPYTER = "quay.io/jupyter/datascience-notebook:2024-07-01"
 ROCKER = "rocker/rstudio:4.3.2"

@@ -25,6 +25,7 @@ import docker
 import pytest
 
 from tasks.tests.support import (
+    FIXTURES,
     clean_env,
     commit_all,
     git,
@@ -33,7 +34,7 @@ from tasks.tests.support import (
     run_tasks,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "secrets"
+SECRETS = FIXTURES / "secrets"
 SECRET_FLAG = "id=sas_storage,env=SAS_STORAGE_KEY"
 LABELS = {"io.zone.test": "1", "io.zone.test.suite": "secrets"}
 
@@ -45,7 +46,7 @@ def repo(tmp_path: Path) -> Path:
 
 def use_base_dockerfile(repo: Path, fixture: str) -> None:
     """Committed: a build of uncommitted files gets no SHA tag (only `<sha8>-dirty`)."""
-    shutil.copy(FIXTURES / fixture, repo / "images" / "base" / "Dockerfile")
+    shutil.copy(SECRETS / fixture, repo / "images" / "base" / "Dockerfile")
     commit_all(repo, f"base: {fixture}")
 
 

@@ -14,6 +14,7 @@ from markdown_it import MarkdownIt
 
 from tasks import release_notes, sbom
 from tasks.cost import Cost
+from tasks.tests.e2e.test_signing import PASSWORD, key_pair
 from tasks.tests.support import (
     clean_env,
     commit_all,
@@ -24,7 +25,6 @@ from tasks.tests.support import (
     run_tasks,
     write,
 )
-from tasks.tests.test_signing import PASSWORD, key_pair
 
 STAGES = ("base", "mid", "sas-kernel", "jupyterlab-cpu", "sas")
 BLOB_BYTES = 200_000  # random: it compresses to about its own size

@@ -7,6 +7,7 @@ docker-registry processes started (and stopped) here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import psutil
 import pytest
 
 from tasks.tests.registry_proxy import CuttingProxy
@@ -272,7 +274,7 @@ def test_an_interrupted_retag_writes_no_tag_after_it(
     sha = commit_all(repo)
     assert all("latest" not in own_registry.tags(stage) for stage in STAGES)
     proxy = CuttingProxy(own_registry.port)
-    proxy.delay = 0.3  # each request: so the retag is surely mid-way when interrupted
+    proxy.hold_writes = True  # no tag write is answered: the retag is mid-way, and stays so
     prefix = f"127.0.0.1:{proxy.port}/{own_registry.prefix.split('/', 1)[1]}"
     # feature is the release branch this time: its tags end with v2 and latest.
     retag_env = {**env, "ZONE_RELEASE_BRANCH": "feature", "PYTHONPATH": str(PROJECT)}
@@ -286,17 +288,16 @@ def test_an_interrupted_retag_writes_no_tag_after_it(
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 300
-        while not any(m == "PUT" and "/manifests/" in p for m, p in proxy.requests):
-            assert process.poll() is None and time.monotonic() < deadline, "no tag was written"
-            time.sleep(0.05)
+        # The look-ups, then the first tag write (a loaded machine takes its time).
+        assert proxy.held.wait(timeout=300), "the retag wrote no tag within 300 s"
+        assert process.poll() is None, process.communicate()[1]
         if to == "process group":  # Ctrl-C in a terminal
             os.killpg(process.pid, signal.SIGINT)
         else:  # e.g. a CI runner's cancel
             process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
         at_exit = len(proxy.requests)
-        time.sleep(3)  # any child left behind would write now
+        left = _left_in_session(process.pid)  # a docker child left behind would write
         late = proxy.requests[at_exit:]
     finally:
         if process.poll() is None:
@@ -305,34 +306,69 @@ def test_an_interrupted_retag_writes_no_tag_after_it(
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert "try 2" not in stderr and "failed" not in stderr  # a cancelled child is no error
-    assert late == []
+    assert left == [] and late == []
     for stage in STAGES:
         assert {"latest", "v2"}.isdisjoint(own_registry.tags(stage)), stage
     assert own_registry.digest("sas", sha) is None  # rebuilt, never retagged
 
 
+def _left_in_session(session: int) -> list[str]:
+    """The processes still in the session the retag led, once it has exited: its docker
+    children end with it, though a child's own children may take a moment to follow."""
+    deadline = time.monotonic() + 30
+    while True:
+        left = []
+        for process in psutil.process_iter(["pid", "cmdline", "status"]):
+            with contextlib.suppress(OSError, psutil.Error):
+                if os.getsid(process.pid) == session and process.info["status"] != "zombie":
+                    left.append(" ".join(process.info["cmdline"] or []))
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+# `python -m tasks plan`, held at the import of tasks.bakefile until a signal comes: the
+# runner is surely mid-way through loading its modules when it is interrupted, however
+# loaded the machine (it cannot have finished first). Then the same __main__ runs.
+HELD_AT_BAKEFILE = """
+import runpy, signal, sys
+
+class Hold:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tasks.bakefile":
+            sys.meta_path.remove(self)
+            sys.stderr.write("held at tasks.bakefile\\n")
+            sys.stderr.flush()
+            signal.pause()
+        return None
+
+sys.meta_path.insert(0, Hold())
+sys.argv = ["tasks", "plan"]
+runpy.run_module("tasks", run_name="__main__", alter_sys=True)
+"""
+
+
 def test_ctrl_c_while_the_runner_starts_ends_quietly(repo: Path) -> None:
-    """The signal lands while the runner's modules load: `-X importtime` reports each
-    module as it is imported, and the SIGINT goes out once tasks.bakefile is in, while
-    git, docker and the rest still load."""
+    """The signal lands while the runner's modules load (tasks.bakefile is being imported;
+    git, docker and the rest still to come), once the runner has said it is there."""
     process = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", "tasks", "plan"],
+        [sys.executable, "-c", HELD_AT_BAKEFILE],
         cwd=repo,
         env={**clean_env(), "PYTHONPATH": str(PROJECT)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    lines = []
-    for line in process.stderr:
-        lines.append(line)
-        if line.rstrip().endswith("tasks.bakefile"):
-            process.send_signal(signal.SIGINT)
-            break
-    lines += process.stderr.readlines()
-    process.wait(timeout=60)
-    output = "".join(line for line in lines if not line.startswith("import time:"))
-    assert any(line.rstrip().endswith("tasks.bakefile") for line in lines)
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()  # blocks until the runner is held there
+        assert first == "held at tasks.bakefile\n", first + process.stderr.read()
+        process.send_signal(signal.SIGINT)
+        output = process.stderr.read()
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
     assert process.returncode == 130, output
     assert output == "interrupted\n"
 

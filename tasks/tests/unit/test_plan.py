@@ -12,15 +12,7 @@ import pytest
 from tasks import bakefile, changes, plan, tags
 from tasks.console import ZoneError
 from tasks.settings import load
-from tasks.tests.support import (
-    UPSTREAM,
-    clean_env,
-    commit_all,
-    git,
-    run_nox,
-    run_tasks,
-    write,
-)
+from tasks.tests.support import PROJECT, commit_all, git, write
 
 ALL = ["base", "mid", "sas-kernel", "jupyterlab-cpu", "sas"]
 
@@ -64,72 +56,6 @@ def new_target(repo: Path) -> None:
 
 
 SERVED = ["jupyterlab-cpu", "sas"]
-
-# (change made on a feature branch, committed or not) -> (build, test). Only served images
-# (tests/general/) and stages with a tests/<stage>/ folder have tests to run.
-SCENARIOS = {
-    "leaf": (lambda r: write(r, "images/sas/stage.txt", "sas 2\n"), ["sas"], ["sas"]),
-    "middle stage": (
-        lambda r: write(r, "images/mid/stage.txt", "mid 2\n"),
-        ["mid", "sas-kernel", "jupyterlab-cpu", "sas"],
-        SERVED,
-    ),
-    "a file in a stage folder that nothing copies": (
-        lambda r: write(r, "images/mid/new-tool.sh", "echo\n"),
-        [],
-        [],
-    ),
-    "folder alias": (
-        lambda r: write(r, "images/jupyterlab/stage.txt", "2\n"),
-        ["jupyterlab-cpu"],
-        ["jupyterlab-cpu"],
-    ),
-    "markdown only": (lambda r: write(r, "images/mid/README.md", "# mid\n"), [], []),
-    "image tests only": (lambda r: write(r, "tests/sas/test_sas.py", "x = 1\n"), [], ["sas"]),
-    "tests by folder name": (
-        lambda r: write(r, "tests/jupyterlab/test_lab.py", "x = 1\n"),
-        [],
-        ["jupyterlab-cpu"],
-    ),
-    "tests of an intermediate stage": (
-        lambda r: write(r, "tests/mid/test_mid.py", "x = 1\n"),
-        [],
-        ["mid"],
-    ),
-    "general tests": (lambda r: write(r, "tests/general/test_more.py", "x = 1\n"), [], SERVED),
-    "conftest": (lambda r: write(r, "tests/conftest.py", "x = 1\n"), [], SERVED),
-    "outside every stage": (lambda r: write(r, "docs/notes.txt", "x\n"), [], []),
-    "bake file: one target": (sas_gets_a_build_arg, ["sas"], ["sas"]),
-    "bake file: variable default": (
-        lambda r: edit_bake_file(r, UPSTREAM, f"{UPSTREAM}-new"),
-        ALL,
-        SERVED,
-    ),
-    "bake file: comment only": (
-        lambda r: edit_bake_file(r, "# The upstream image", "# The upstream (pinned) image"),
-        [],
-        [],
-    ),
-    "bake file: new target": (new_target, ["rstudio"], ["rstudio"]),
-}
-
-
-@pytest.mark.parametrize("committed", [True, False], ids=["committed", "uncommitted"])
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_scenarios(stack: Path, scenario: str, committed: bool) -> None:
-    change, build, test = SCENARIOS[scenario]
-    on_branch(stack)
-    change(stack)
-    if committed:
-        commit_all(stack)
-    result = run_tasks(stack, "plan", "--json", "--base", "master")
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
-    assert document["build"] == build
-    assert document["test"] == test
-    assert [s["name"] for s in document["stages"] if s["changed"]] == build
-    assert document["base_ref"] == "master"
-    assert document["merge_base"] == git(stack, "rev-parse", "master")
 
 
 def test_reasons_name_the_paths_and_the_parent(stack: Path) -> None:
@@ -393,57 +319,12 @@ def test_shallow_clone_without_the_merge_base(stack: Path, tmp_path: Path) -> No
 def test_no_git_repository(tmp_path: Path) -> None:
     folder = tmp_path / "plain"
     folder.mkdir()
-    (folder / "docker-bake.hcl").write_text(
-        (Path(__file__).parents[2] / "docker-bake.hcl").read_text()
-    )
+    (folder / "docker-bake.hcl").write_text((PROJECT / "docker-bake.hcl").read_text())
     result = make_plan(folder, base=None)
     assert result.build == ALL
     assert result.sha is None
     assert result.stage("sas").tags == ["k8scc01covidacr.azurecr.io/sas:local"]
     assert any("not a git repository" in n for n in result.notes)
-
-
-def test_json_on_stdout_alone(stack: Path) -> None:
-    on_branch(stack, "feature/x")
-    write(stack, "images/sas/stage.txt", "2\n")
-    result = run_tasks(stack, "plan", "--json", "--base", "master", "--repo", "localhost:5000/z")
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
-    assert set(document) >= {"base_ref", "merge_base", "branch", "sha", "stages", "build", "test"}
-    assert document["branch"] == "feature-x"
-    assert document["build"] == ["sas"]
-    sas = document["stages"][-1]
-    assert set(sas) >= {"name", "context", "parent", "changed", "reasons", "action", "tags"}
-    assert sas["parent"] == "sas-kernel"
-    assert sas["context"] == "images/sas"
-    assert sas["tags"][0] == "localhost:5000/z/sas:feature-x"
-    assert "Plan for feature-x" in result.stderr
-
-
-def test_github_output(stack: Path, tmp_path: Path) -> None:
-    on_branch(stack)
-    write(stack, "images/sas_kernel/stage.txt", "2\n")
-    output = tmp_path / "github_output"
-    output.write_text("earlier=1\n")
-    env = clean_env(GITHUB_OUTPUT=str(output))
-    result = run_tasks(stack, "plan", "--github-output", "--base", "master", env=env)
-    assert result.returncode == 0, result.stderr
-    lines = dict(line.split("=", 1) for line in output.read_text().splitlines())
-    assert lines["earlier"] == "1"
-    assert json.loads(lines["build"]) == ["sas-kernel", "jupyterlab-cpu", "sas"]
-    assert json.loads(lines["test"]) == ["jupyterlab-cpu", "sas"]
-    matrix = json.loads(lines["matrix"])
-    assert [job["stage"] for job in matrix["include"]] == ["sas-kernel", "jupyterlab-cpu", "sas"]
-    assert matrix["include"][0]["parent"] == "mid"
-    # One matrix per build level, in graph order; served images are tested in their job.
-    level1 = json.loads(lines["level1"])["include"]
-    level2 = json.loads(lines["level2"])["include"]
-    assert [(j["stage"], j["test"]) for j in level1] == [("sas-kernel", False)]
-    assert [(j["stage"], j["test"]) for j in level2] == [("jupyterlab-cpu", True), ("sas", True)]
-    assert all(lines[f"level{n}"] == "" for n in range(3, 7))
-    assert json.loads(lines["reuse"]) == ["base", "mid"]
-    assert json.loads(lines["retest"]) == []
-    assert lines["sha"] == git(stack, "rev-parse", "HEAD")
 
 
 def test_levels_follow_the_graph() -> None:
@@ -484,19 +365,6 @@ def test_levels_follow_the_graph() -> None:
     assert the_plan.reuse == ["p0", "z"]
 
 
-def test_retest_lists_served_images_whose_tests_alone_changed(stack: Path, tmp_path: Path) -> None:
-    on_branch(stack)
-    write(stack, "tests/sas/test_more.py", "def test_x():\n    pass\n")
-    output = tmp_path / "github_output"
-    env = clean_env(GITHUB_OUTPUT=str(output))
-    result = run_tasks(stack, "plan", "--github-output", "--base", "master", env=env)
-    assert result.returncode == 0, result.stderr
-    lines = dict(line.split("=", 1) for line in output.read_text().splitlines())
-    assert json.loads(lines["retest"]) == ["sas"]
-    assert json.loads(lines["build"]) == []
-    assert lines["level1"] == ""
-
-
 def _push_event(tmp_path: Path, before: str) -> dict[str, str]:
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"before": before, "after": "x"}))
@@ -526,24 +394,6 @@ def test_a_new_branch_push_falls_back_to_the_default_branch(stack: Path, tmp_pat
     result = make_plan(stack, base=None, environ=_push_event(tmp_path, "0" * 40))
     assert result.base_ref == "master"
     assert result.build == ["sas"]
-
-
-def test_github_output_outside_github_is_refused(stack: Path) -> None:
-    result = run_tasks(stack, "plan", "--github-output")
-    assert result.returncode == 2
-    assert "GITHUB_OUTPUT" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def test_plan_session_through_nox(tmp_path: Path, nox_envdir: Path) -> None:
-    from tasks.tests.support import make_stack
-
-    repo = make_stack(tmp_path / "with-runner", with_runner=True)
-    on_branch(repo)
-    write(repo, "images/mid/stage.txt", "2\n")
-    result = run_nox(repo, nox_envdir, "plan", "--json")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["build"] == ["mid", "sas-kernel", "jupyterlab-cpu", "sas"]
 
 
 def test_args_only_parents_rebuild_descendants_and_the_migration_rebuilds_nothing(

@@ -11,7 +11,7 @@ from tasks import bakefile, docs
 from tasks.lint import build_levels, run
 from tasks.settings import load
 from tasks.tests.support import write
-from tasks.tests.test_shapes import sister
+from tasks.tests.cli.test_shapes import sister
 
 
 def job(number: int) -> str:

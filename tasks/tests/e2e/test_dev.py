@@ -26,7 +26,9 @@ READY = re.compile(r"ready: (http://\S+)")
 
 
 class _Dev:
-    """A dev server process, its stderr collected line by line as it comes."""
+    """A dev server process, its stderr collected line by line as it comes. Every wait is
+    for an event (the ready line, the exit) with a safety net sized for a loaded machine
+    (the fixture JupyterLab starting beside other work), whose expiry says what it awaited."""
 
     def __init__(self, argv: list[str]) -> None:
         self.process = subprocess.Popen(
@@ -39,32 +41,46 @@ class _Dev:
             start_new_session=True,  # its own process group, as in a terminal
         )
         self.lines: list[str] = []
+        self._ready: str | None = None
+        self._said = threading.Event()  # the ready line came, or the output ended
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         for line in self.process.stderr:
             self.lines.append(line)
+            if self._ready is None and (match := READY.search(line)):
+                self._ready = match.group(1)
+                self._said.set()
+        self._said.set()
 
     def url(self, within: float = 600) -> str:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            for line in self.lines:
-                if match := READY.search(line):
-                    return match.group(1)
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.2)
-        self.process.kill()
-        pytest.fail("dev printed no URL:\n" + "".join(self.lines[-40:]))
+        self._said.wait(timeout=within)
+        if self._ready is None:
+            self.process.kill()
+            pytest.fail(
+                f"dev printed no ready URL within {within:g} s (or ended first):\n"
+                + "".join(self.lines[-40:])
+            )
+        return self._ready
+
+    def ended(self, after: str, within: float = 300) -> int:
+        """The exit code, once dev has stopped its container and exited after `after`."""
+        try:
+            return self.process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(
+                f"dev did not exit within {within:g} s of {after}:\n" + "".join(self.lines[-40:])
+            )
 
     def interrupt(self) -> int:
         """Ctrl-C in a terminal: SIGINT to the whole foreground process group."""
         os.killpg(self.process.pid, signal.SIGINT)
-        return self.process.wait(timeout=90)
+        return self.ended("Ctrl-C (SIGINT to its process group)")
 
     def stop(self, signum: int) -> int:
         self.process.send_signal(signum)
-        return self.process.wait(timeout=90)
+        return self.ended(f"signal {signal.Signals(signum).name}")
 
 
 def _on_port(engine: docker.DockerClient, port: int) -> list:
@@ -144,7 +160,7 @@ def test_sigterm_exits_0_and_a_taken_port_is_said_plainly(engine, fixture_tag: s
             dev.process.kill()
 
 
-def _gone(engine: docker.DockerClient, container_id: str, within: float = 90) -> bool:
+def _gone(engine: docker.DockerClient, container_id: str, within: float = 300) -> bool:
     """Whether the container is removed, polling: after SIGTERM to nox alone, the runner
     notices its parent is gone and then cleans up."""
     deadline = time.monotonic() + within
@@ -181,7 +197,7 @@ def test_every_stop_signal_removes_the_container(
             os.killpg(dev.process.pid, signum)
         else:
             dev.process.send_signal(signum)
-        dev.process.wait(timeout=90)
+        dev.ended(f"{signal.Signals(signum).name} to the {to}")
         assert _gone(engine, container.id), "".join(dev.lines[-20:])
         with pytest.raises(docker.errors.NotFound):
             engine.containers.get(container.id)

@@ -25,8 +25,8 @@ from tasks.tests.support import (
     run_tasks,
     write,
 )
-from tasks.tests.test_bake import registry_tags
-from tasks.tests.test_signing import PASSWORD, key_pair
+from tasks.tests.engine.test_bake import registry_tags
+from tasks.tests.e2e.test_signing import PASSWORD, key_pair
 
 LABEL = "org.opencontainers.image.revision"
 

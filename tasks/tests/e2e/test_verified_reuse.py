@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from tasks import signing
+from tasks.tests.e2e.test_signing import PASSWORD, key_pair
+from tasks.tests.engine.test_bake import chain_in
 from tasks.tests.support import (
     clean_env,
     commit_all,
@@ -24,8 +26,6 @@ from tasks.tests.support import (
     run_tasks,
     write,
 )
-from tasks.tests.test_bake import chain_in
-from tasks.tests.test_signing import PASSWORD, key_pair
 
 STAGES = ["base", "mid", "sas-kernel", "jupyterlab-cpu", "sas"]
 
