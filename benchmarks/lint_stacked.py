@@ -21,8 +21,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
-from tasks.tests.support import clean_env  # noqa: E402
 from tasks.tests.cli.test_lint_stacked import sister_shape  # noqa: E402
+from tasks.tests.support import clean_env  # noqa: E402
 
 _HOOK = re.compile(r"^(\S[^.]*)\.{3,}(?:Passed|Failed|Skipped)")
 _FINDING = re.compile(r"^\s*\S+/images/([\w.-]+)/Dockerfile:(\d+):? (.*)$")

@@ -18,7 +18,7 @@ from tasks.lint import pins as pin_checks
 from tasks.lint.stages import StageImages
 from tasks.tests.support import git, run_tasks, write
 
-PROJECT = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parents[3]
 SUM = "0" * 63 + "1"
 
 BAKE = """\

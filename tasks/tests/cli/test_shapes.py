@@ -23,8 +23,8 @@ import pytest
 from tasks import bake, bakefile, changes, plan
 from tasks.console import ZoneError
 from tasks.settings import load
-from tasks.tests.support import clean_env, commit_all, git, run_tasks, write
 from tasks.tests.cli.test_errors import assert_one_clear_error
+from tasks.tests.support import PROJECT, clean_env, commit_all, git, run_tasks, write
 
 JUPYTER = "quay.io/jupyter/datascience-notebook:2024-07-01"
 ROCKER = "rocker/rstudio:4.3.2"
@@ -418,7 +418,7 @@ def test_a_dockerfile_that_cannot_build_on_its_parent_is_one_error(
 
 
 def test_this_repository_has_no_orphan_tests() -> None:
-    root = Path(__file__).resolve().parents[2]
+    root = PROJECT
     settings = load(root)
     graph = bakefile.load(settings.bake_path, environ={})
     assert plan.orphan_tests(settings, graph) == []

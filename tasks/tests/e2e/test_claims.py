@@ -18,9 +18,9 @@ import pytest
 
 from tasks import claims, signing
 from tasks.signing import ANNOTATION, Attested, Signature, Verified
-from tasks.tests.support import git, manifest_digest, run_tasks
 from tasks.tests.e2e.test_signing import PASSWORD, key_pair, sbom
 from tasks.tests.e2e.test_verified_reuse import push_signed_master
+from tasks.tests.support import git, manifest_digest, run_tasks
 
 SHA, OTHER = "a" * 40, "b" * 40
 DIGEST, OTHER_DIGEST = "sha256:" + "1" * 64, "sha256:" + "2" * 64

@@ -14,6 +14,8 @@ import pytest
 
 from tasks import bakefile, signing, tags, unpinned
 from tasks.settings import Settings, load
+from tasks.tests.e2e.test_signing import PASSWORD, key_pair
+from tasks.tests.engine.test_bake import registry_tags
 from tasks.tests.support import (
     UPSTREAM,
     clean_env,
@@ -25,8 +27,6 @@ from tasks.tests.support import (
     run_tasks,
     write,
 )
-from tasks.tests.engine.test_bake import registry_tags
-from tasks.tests.e2e.test_signing import PASSWORD, key_pair
 
 LABEL = "org.opencontainers.image.revision"
 

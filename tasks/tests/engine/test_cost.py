@@ -20,6 +20,7 @@ from markdown_it import MarkdownIt
 from tasks import cost, sbom, settings, shape
 from tasks.console import ZoneError
 from tasks.layers import Image, Layer
+from tasks.tests.cli.test_errors import assert_one_clear_error
 from tasks.tests.support import (
     MANIFEST_TYPES,
     clean_env,
@@ -28,7 +29,6 @@ from tasks.tests.support import (
     remove_images,
     run_tasks,
 )
-from tasks.tests.cli.test_errors import assert_one_clear_error
 
 PACKAGE = ("python", "zone-demo-pkg", "1.2.3")
 BLOB_BYTES = 300_000  # random, so its compressed size is about the same

@@ -10,8 +10,8 @@ from pathlib import Path
 from tasks import bakefile, docs
 from tasks.lint import build_levels, run
 from tasks.settings import load
-from tasks.tests.support import write
 from tasks.tests.cli.test_shapes import sister
+from tasks.tests.support import PROJECT, write
 
 
 def job(number: int) -> str:
@@ -95,7 +95,7 @@ def test_an_arg_that_looks_like_a_pin_without_one_is_one_finding_each(tmp_path: 
 
 
 def test_this_repository_has_no_unpinned_args() -> None:
-    root = Path(__file__).resolve().parents[2]
+    root = PROJECT
     dockerfiles = sorted(p.relative_to(root).as_posix() for p in root.glob("images/*/Dockerfile"))
     assert dockerfiles
     assert run.check("unpinned args", load(root), dockerfiles) == []
