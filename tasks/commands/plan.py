@@ -32,6 +32,12 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also: which release layers the rebuilds replace, and their size (reads the registry)",
     )
+    parser.add_argument(
+        "--digests",
+        action="store_true",
+        help="also: the image each reused stage is taken from, checked as retag and "
+        "bake --changed check it, by digest (reads the registry)",
+    )
     plan_options(parser)
 
 
@@ -56,10 +62,13 @@ def run(context: Context) -> int:
         except OSError as exc:
             raise ZoneError(f"cannot write to GITHUB_OUTPUT: {exc}", exit_code=FAILURE) from None
     estimates = _estimate(context) if args.estimate else None
+    reused = _reused(context) if args.digests else None
     if args.json:
         document = json.loads(the_plan.to_json())
         if estimates is not None:
             document["estimate"] = [found.to_json() for found in estimates]
+        if reused is not None:
+            document["reused"] = reused
         out(json.dumps(document, indent=2))
     return 0
 
@@ -90,6 +99,26 @@ def _estimate(context: Context) -> list[StageEstimate]:
         err.print("estimate: nothing is rebuilt, nothing to pull again")
     summary.table(title, ["stage", "runs again from", "why", "to pull again"], rows)
     return found
+
+
+def _reused(context: Context) -> dict[str, str | None]:
+    """Reused stage -> REPO/STAGE@sha256:... of the image retag would tag, None where the
+    registry has none that passes (the job then fails, as retag does)."""
+    from tasks import engine  # registry look-ups: only when asked
+    from tasks.reuse import Reuse
+
+    settings, the_plan = context.settings, context.plan
+    lookups = engine.Lookups(settings.push_attempts, settings.push_backoff, True)
+    reuse = Reuse(settings, context.graph, the_plan, lookups, context.checkout)
+    found = {name: reuse.find(name) for name in the_plan.reuse}
+    rows = [
+        (name, source.ref, source.pinned) if source else (name, "-", "none")
+        for name, source in found.items()
+    ]
+    for name, ref, pinned in rows:
+        err.print(shown(f"{name}: reused from {ref}: {pinned}"))
+    summary.table("Reused stages, by the digest that was checked", ["stage", "from", "image"], rows)
+    return {name: source.pinned if source else None for name, source in found.items()}
 
 
 def _show(the_plan: Plan) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
 import docker
 import pytest
+from markdown_it import MarkdownIt
 
 from tasks.tests.support import (
     AuthRegistry,
@@ -103,3 +105,29 @@ def test_wrong_credentials_are_refused_clearly(
     assert "not-the-password" not in result.stderr
     assert f"the registry {auth_registry.host} refused access" in result.stderr
     assert f"docker login {auth_registry.host}" in result.stderr
+
+
+def test_plan_names_the_digest_each_reused_stage_is_taken_from(
+    setup, auth_registry: AuthRegistry
+) -> None:
+    repo, prefix, env, master, _ = setup
+    namespace = prefix.split("/", 1)[1]
+    summary = repo.parent / "summary.md"
+    result = run_tasks(
+        repo,
+        "plan",
+        "--json",
+        "--digests",
+        "--repo",
+        prefix,
+        env={**env, "GITHUB_STEP_SUMMARY": str(summary)},
+    )
+    assert result.returncode == 0, result.stderr
+    reused = json.loads(result.stdout)["reused"]
+    assert set(reused) == {"base", "mid", "sas-kernel", "jupyterlab-cpu"}
+    shown = MarkdownIt("commonmark").enable("table").render(summary.read_text())
+    for stage, pinned in reused.items():
+        digest = auth_registry.digest(f"{namespace}/{stage}", master)
+        assert pinned == f"{prefix}/{stage}@{digest}", stage
+        assert f"{stage}: reused from {prefix}/{stage}:{master}: {pinned}" in result.stderr
+        assert pinned in shown  # the job summary, as GitHub renders its Markdown
