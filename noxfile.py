@@ -18,7 +18,7 @@ nox.needs_version = ">=2025.2.9"
 # uv makes the venvs and installs them from uv.lock. Without it nox would end every
 # session in a traceback ("No backends present"): one line that says what to do instead.
 if not nox.virtualenv.HAS_UV:
-    sys.exit("nox here needs uv, which is not installed: pip install uv (or pipx inject nox uv)")
+    sys.exit("nox here needs uv, which is not installed: pip install uv")
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["plan"]
