@@ -247,10 +247,15 @@ def parse(
     return graph
 
 
+CACHE_FORMAT = "hcl2-checked"  # {"sha256": of the reading, "hcl": the reading}
+
+
 def _hcl(text: str, source: str) -> dict[str, Any]:
     """python-hcl2's raw reading of `text`, kept in a cache by content: importing
     python-hcl2 and lark and running the parser cost more than the rest of a plan."""
-    folder = _cache_folder() / "hcl2"
+    # The entries' format in the folder's name: runners of other releases share the
+    # machine's cache (one venv per repository) and never read each other's entries.
+    folder = _cache_folder() / CACHE_FORMAT
     cached = folder / f"{hashlib.sha256((_parser_stamp() + text).encode()).hexdigest()}.json"
     raw = _read_cached(cached)
     if raw is not None:

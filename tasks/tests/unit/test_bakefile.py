@@ -319,7 +319,7 @@ def test_a_damaged_parse_cache_entry_is_made_again(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     repo = make_stack(tmp_path / "stack")
     first = bakefile.load(repo / "docker-bake.hcl")
-    (entry,) = (tmp_path / "cache" / "zone-kubeflow-containers" / "hcl2").iterdir()
+    (entry,) = (tmp_path / "cache" / "zone-kubeflow-containers" / bakefile.CACHE_FORMAT).iterdir()
     entry.write_bytes(damage)
     again = bakefile.load(repo / "docker-bake.hcl")
     assert {n: s.parents for n, s in again.stages.items()} == {
