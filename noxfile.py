@@ -162,5 +162,6 @@ def selftest(session: nox.Session) -> None:
         session.run("pytest", "--durations=25", *session.posargs)
         return
     session.run("pytest", "--durations=25", "-n", "2", "--dist", "loadfile", "-m", "not serial")
-    # A test that empties the engine's build cache would break a build on the other worker.
+    # Alone: a test that empties the engine's build cache (it would break a build on the
+    # other worker), and the browser-driven image tests (their waits are for a quiet run).
     session.run("pytest", "--durations=5", "-m", "serial")

@@ -15,6 +15,10 @@ import pytest
 from tasks.tests import jupyter_stack
 from tasks.tests.support import PROJECT, clean_env, commit_all, git, run_nox, run_tasks
 
+# A browser drives JupyterLab in two containers at once: its waits are sized for this run
+# alone, not beside the other worker's builds (a notebook cell once missed 120 s there).
+pytestmark = pytest.mark.serial
+
 OURS = "io.zone.project=zone-kubeflow-containers"
 
 
