@@ -98,6 +98,8 @@ def _estimate(context: Context) -> list[StageEstimate]:
     else:
         err.print("estimate: nothing is rebuilt, nothing to pull again")
     summary.table(title, ["stage", "runs again from", "why", "to pull again"], rows)
+    for chart in estimate.served_charts(found, context.graph):
+        summary.append(chart)
     return found
 
 
