@@ -25,7 +25,7 @@ from tasks.settings import Settings
 HELP = "what images cost to pull compared with the release: layers, packages, budget"
 USAGE = "nox -s cost -- IMAGE [IMAGE ...] [--against TAG|DIGEST] [options]"
 TOP = 5  # the largest new layers shown for each image
-BAR_CELLS = 20  # a whole bar: all the bytes a node pulls for the image
+BAR_CELLS = 12  # a whole bar: all the bytes a node pulls for the image
 SHOWN_PACKAGES = 20  # package changes shown in the terminal before "... more"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 A = TypeVar("A")
@@ -228,7 +228,7 @@ def _layer_table(found: Cost) -> Table:
     rest as one "others" row: one layer that is most of it shows as one long bar."""
     table = Table(title=shown(f"{found.stage}: largest new layers"), title_justify="left")
     table.add_column("size")
-    table.add_column("share of new to pull", no_wrap=True)
+    table.add_column("share", no_wrap=True)
     table.add_column("from")
     table.add_column("instruction")
     # Block characters where the output can encode them (a C-locale pipe may not).

@@ -182,8 +182,9 @@ def test_the_terminal_table_has_a_bar_a_layer_and_others() -> None:
     assert "\x1b" not in shown
     rows = [line for line in shown.splitlines() if "%" in line]
     assert len(rows) == 6  # five layers and "others"
-    # 1.5 GB of 1.56 GB: 19 cells and a quarter of 20; each 10 MB an eighth of a cell.
+    # 1.5 GB of 1.56 GB: 11 cells and a half of 12; each 10 MB its smallest mark.
+    assert cost_command.BAR_CELLS == 12
     assert "RUN mamba install big" in rows[0]
-    assert "█" * 19 + "▎" in rows[0] and "96 %" in rows[0]
+    assert "█" * 11 + "▌" in rows[0] and "96 %" in rows[0]
     assert all("▏" in line and "█" not in line and "1 %" in line for line in rows[1:5])
-    assert "others (2 layers)" in rows[5] and "20.00 MB" in rows[5] and "▎" in rows[5]
+    assert "others (2 layers)" in rows[5] and "20.00 MB" in rows[5] and "▏" in rows[5]
