@@ -20,9 +20,8 @@ from typing import NamedTuple
 
 from tasks.console import FAILURE, ZoneError, err, fail
 from tasks.context import Context
-from tasks.references import REPO
 from tasks.retry import Transient
-from tasks.settings import Settings, check_base_image, load
+from tasks.settings import FLAGS, Settings, checked, load
 
 
 class Command(NamedTuple):
@@ -91,20 +90,12 @@ def parser(running: str | None) -> tuple[_Parser, ModuleType | None]:
 
 
 def with_flags(settings: Settings, args: argparse.Namespace) -> Settings:
-    """The settings with the command's --repo and --base-image, checked by their rules."""
+    """The settings with the command's flags that override them (--repo, --base-image...),
+    each checked by its setting's rule."""
     flags = vars(args)
-    repo, base_image = flags.get("repo"), flags.get("base_image")
-    if base_image:
-        check_base_image(base_image, "--base-image")
-    if repo and not REPO.fullmatch(repo):
-        raise ZoneError(
-            f"{repo!r} is not a valid registry/namespace prefix",
-            hint="e.g. k8scc01covidacr.azurecr.io or localhost:5000/team (lowercase names)",
-        )
+    given = {s: flags[s.dest] for s in FLAGS if flags.get(s.dest)}
     return dataclasses.replace(
-        settings,
-        registry=repo or settings.registry,
-        base_image=base_image or settings.base_image,
+        settings, **{s.field: checked(s, value, s.flag) for s, value in given.items()}
     )
 
 

@@ -1,4 +1,5 @@
-"""`nox -s docs`: write the generated pages, docs/stages.md and docs/pins.md."""
+"""`nox -s docs`: write the generated pages, docs/stages.md and docs/pins.md, and the
+README's settings table (tasks/settings_doc.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(context: Context) -> int:
-    from tasks import docs
+    from tasks import docs, settings_doc
 
     settings = context.settings
-    for written in docs.write(settings.root, settings.bake_path, settings.version_tag):
-        note(f"wrote {written.relative_to(settings.root).as_posix()}")
+    written = docs.write(settings.root, settings.bake_path, settings.version_tag)
+    readme = settings_doc.write(settings.root)  # its settings table, when it has one
+    for path in [*written, *([readme] if readme else [])]:
+        note(f"wrote {path.relative_to(settings.root).as_posix()}")
     return 0

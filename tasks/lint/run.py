@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tasks import bakefile, docs
+from tasks import bakefile, docs, settings_doc
 from tasks.console import FAILURE, ZoneError, err, note, shown
 from tasks.lint import (
     CHECKS,
@@ -258,7 +258,9 @@ def _bake_prints(settings: Settings) -> list[Finding]:
 
 def _docs(settings: Settings) -> list[Finding]:
     problem = docs.stale(settings.root, settings.bake_path, settings.version_tag)
-    return [Finding(docs.STAGES_DOC, 1, problem, "docs")] if problem else []
+    table = settings_doc.stale(settings.root)
+    found = [Finding(docs.STAGES_DOC, 1, problem, "docs")] if problem else []
+    return found + ([Finding(settings_doc.README, 1, table, "docs")] if table else [])
 
 
 def _shown(path: Path, root: Path) -> str:
