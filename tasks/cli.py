@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from tasks.console import FAILURE, ZoneError, err, fail
 from tasks.context import Context
+from tasks.lint import HELP as LINT_HELP  # its checks' names (that module imports nothing)
 from tasks.retry import Transient
 from tasks.settings import FLAGS, Settings, checked, load
 
@@ -48,12 +49,11 @@ COMMANDS = {
         "tasks.commands.retag",
         "give the stages this commit reuses its tags, registry-side (no layers moved)",
     ),
-    "lint": Command(
-        "tasks.commands.lint",
-        "prek runs ruff, mypy, hadolint, shellcheck, actionlint, scan allowlist, CI build "
-        "levels, bake --print, layer sizes, credentials, stale docs",
+    "lint": Command("tasks.commands.lint", LINT_HELP),
+    "docs": Command(
+        "tasks.commands.docs",
+        "write docs/stages.md, docs/pins.md and the README's generated tables",
     ),
-    "docs": Command("tasks.commands.docs", "write docs/stages.md and docs/pins.md"),
     "pins": Command("tasks.commands.pins", "check online that every pin resolves"),
     "cost": Command(
         "tasks.commands.cost",

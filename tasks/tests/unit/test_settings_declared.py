@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import cli, settings_doc
+from tasks import cli, readme
 from tasks.commands import options
 from tasks.console import ZoneError
 from tasks.settings import FLAGS, SETTINGS, Settings, checked, load
@@ -109,28 +109,28 @@ def test_a_flag_is_declared_and_applied_from_the_setting() -> None:
 
 def test_the_readme_table_is_the_declarations() -> None:
     text = (PROJECT / "README.md").read_text(encoding="utf-8")
-    assert settings_doc.BEGIN in text and settings_doc.END in text
-    assert settings_doc.stale(PROJECT) is None, "run `nox -s docs`"
-    rows = settings_doc.table().splitlines()[2:]
+    assert readme.PARTS[0].begin in text and readme.PARTS[0].end in text
+    assert readme.stale(PROJECT) is None, "run `nox -s docs`"
+    rows = readme.settings_table().splitlines()[2:]
     assert [row.split(" | ")[0] for row in rows] == [f"| `{key}`" for key in SETTINGS]
     assert all(f"`{s.env}`" in row for s, row in zip(SETTINGS.values(), rows, strict=True))
 
 
 def test_docs_rewrites_only_between_the_markers(tmp_path: Path) -> None:
-    body = f"# X\n\nbefore\n{settings_doc.BEGIN}\n| old |\n{settings_doc.END}\nafter\n"
-    readme = write(tmp_path, "README.md", body)
-    assert settings_doc.stale(tmp_path) is not None
-    assert settings_doc.write(tmp_path) == readme
-    text = readme.read_text()
-    assert text.startswith(f"# X\n\nbefore\n{settings_doc.BEGIN}\n| setting |")
+    body = f"# X\n\nbefore\n{readme.PARTS[0].begin}\n| old |\n{readme.PARTS[0].end}\nafter\n"
+    path = write(tmp_path, "README.md", body)
+    assert readme.stale(tmp_path) is not None
+    assert readme.write(tmp_path) == path
+    text = path.read_text()
+    assert text.startswith(f"# X\n\nbefore\n{readme.PARTS[0].begin}\n| setting |")
     assert text.endswith(
-        f"| {SETTINGS['pins-timeout'].help} (1-600) |\n{settings_doc.END}\nafter\n"
+        f"| {SETTINGS['pins-timeout'].help} (1-600) |\n{readme.PARTS[0].end}\nafter\n"
     )
-    assert settings_doc.stale(tmp_path) is None
+    assert readme.stale(tmp_path) is None
 
 
 def test_a_readme_without_markers_is_left_alone(tmp_path: Path) -> None:
-    readme = write(tmp_path, "README.md", "# Another project\n")
-    assert settings_doc.write(tmp_path) is None
-    assert settings_doc.stale(tmp_path) is None
-    assert readme.read_text() == "# Another project\n"
+    path = write(tmp_path, "README.md", "# Another project\n")
+    assert readme.write(tmp_path) is None
+    assert readme.stale(tmp_path) is None
+    assert path.read_text() == "# Another project\n"
