@@ -3,6 +3,13 @@
 Command-line flags win over both; the CLI applies them with `dataclasses.replace`. Every
 value is checked here, where it is read: a setting that could only fail later (or wait
 for years) is one error naming the setting and where it was set.
+
+Each setting is declared once, as a field of Settings: `name: type = field(default=...,
+metadata=about("what it is", ...))`. Its [tool.zone] key is the name with "-" for "_", its
+variable ZONE_NAME; `rule=` checks a text, `bounds=` a number (int or float as the
+default is), a bool default takes true/false, `parse=` anything else; `flag=` names the
+flag that overrides it (added where a command calls `options.setting_flag(parser, KEY)`).
+`nox -s docs` then rewrites the README's table of settings (tasks/readme.py).
 """
 
 from __future__ import annotations
@@ -66,8 +73,7 @@ class Setting:
     help: str  # what it is: the flag's help and the README's table
     flag: str = ""  # the command-line flag that overrides it, if any
     rule: Rule | None = None  # text: what a usable value is
-    bounds: tuple[float, float] | None = None  # numbers: smallest and largest (int or float
-    # as the default is)
+    bounds: tuple[float, float] | None = None  # numbers: smallest and largest
     hint: str = ""  # numbers: the hint of a bad value (default: "KEY is HELP (LOW-HIGH)")
     parse: Callable[[object, str], object] | None = None  # other kinds: (value, where) -> value
     unset: str = ""  # README: what the empty default means
@@ -102,7 +108,17 @@ def about(
     env_note: str = "",
 ) -> dict[str, Setting]:
     """A field's metadata that declares it a setting (see Setting)."""
-    return {"setting": Setting(help, flag, rule, bounds, hint, parse, unset, env_note)}
+    declared = Setting(
+        help,
+        flag=flag,
+        rule=rule,
+        bounds=bounds,
+        hint=hint,
+        parse=parse,
+        unset=unset,
+        env_note=env_note,
+    )
+    return {"setting": declared}
 
 
 @dataclasses.dataclass(frozen=True)

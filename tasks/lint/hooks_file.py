@@ -50,8 +50,9 @@ def _value(value: object) -> str:
 
 
 def in_checkout(root: Path) -> bool:
-    """Whether `root` is the runner's own checkout (the hooks file is its, nobody else's)."""
-    return PATH.resolve().is_relative_to(root.resolve())
+    """Whether `root` is the runner's own checkout (the hooks file is its, nobody else's;
+    a runner installed in a venv under an adopting repository is not)."""
+    return PATH.resolve() == (root / "tasks/lint/hooks.yaml").resolve()
 
 
 def stale() -> str | None:
