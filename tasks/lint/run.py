@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tasks import bakefile, docs
+from tasks import bakefile, docs, readme
 from tasks.console import FAILURE, ZoneError, err, note, shown
 from tasks.lint import (
     CHECKS,
@@ -23,6 +23,7 @@ from tasks.lint import (
     HOOKS,
     files,
     hadolint_config,
+    hooks_file,
     layers,
     secrets,
     stacked,
@@ -258,7 +259,12 @@ def _bake_prints(settings: Settings) -> list[Finding]:
 
 def _docs(settings: Settings) -> list[Finding]:
     problem = docs.stale(settings.root, settings.bake_path, settings.version_tag)
-    return [Finding(docs.STAGES_DOC, 1, problem, "docs")] if problem else []
+    found = [Finding(docs.STAGES_DOC, 1, problem, "docs")] if problem else []
+    if table := readme.stale(settings.root):
+        found.append(Finding(readme.README, 1, table, "docs"))
+    if hooks_file.in_checkout(settings.root) and (hooks := hooks_file.stale()):
+        found.append(Finding("tasks/lint/hooks.yaml", 1, hooks, "docs"))
+    return found
 
 
 def _shown(path: Path, root: Path) -> str:
