@@ -56,6 +56,9 @@ class Settings:
     anaconda_api_url: str = "https://api.anaconda.org"
     openvsx_url: str = "https://open-vsx.org"
     pins_timeout: float = 20.0
+    # The build-level jobs of .github/workflows/docker.yaml (build-1 ... build-N): the plan
+    # writes level1 ... levelN for them, and lint checks the workflow has them.
+    ci_levels: int = 6
 
     def check_stages(self, stages: Collection[str]) -> None:
         """Settings that name stages name stages of the bake file (a misspelt name in
@@ -109,6 +112,7 @@ _KEYS = {
     "anaconda-api-url": ("anaconda_api_url", "ZONE_ANACONDA_API_URL"),
     "openvsx-url": ("openvsx_url", "ZONE_OPENVSX_URL"),
     "pins-timeout": ("pins_timeout", "ZONE_PINS_TIMEOUT"),
+    "ci-levels": ("ci_levels", "ZONE_CI_LEVELS"),
 }
 BOOLEANS = {"verify_reuse"}
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -123,6 +127,7 @@ BOUNDS: dict[str, tuple[type, float, float]] = {
     "push_attempts": (int, 1, 10),
     "push_backoff": (float, 0, 60),
     "pins_timeout": (float, 1, 600),
+    "ci_levels": (int, 1, 50),
 }
 _NUMBER_HINTS = {
     "push_attempts": "push-attempts is tries per tag (1-10)",
@@ -130,6 +135,7 @@ _NUMBER_HINTS = {
     "after each try)",
     "pins_timeout": "pins-timeout is the seconds one request of `nox -s pins` may take in "
     "all (1-600)",
+    "ci_levels": "ci-levels is the number of build-N jobs of .github/workflows/docker.yaml (1-50)",
 }
 _URLS = {"pypi_url", "anaconda_api_url", "openvsx_url"}
 _URL = re.compile(r"https?://[^\s/?#]+(/\S*)?")

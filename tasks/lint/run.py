@@ -245,7 +245,8 @@ def _scan_allowlist(root: Path) -> list[Finding]:
 def _build_levels(settings: Settings) -> list[Finding]:
     from tasks.lint import build_levels  # pyyaml, as above
 
-    return build_levels.check(settings.root, bakefile.load(settings.bake_path, environ={}))
+    graph = bakefile.load(settings.bake_path, environ={})
+    return build_levels.check(settings.root, graph, settings.ci_levels)
 
 
 def _bake_prints(settings: Settings) -> list[Finding]:
