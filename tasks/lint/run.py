@@ -8,6 +8,7 @@ Our own checks run as hooks too (tasks/lint/hook.py calls `check` here).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tasks import bakefile, docs
+from tasks import bakefile, docs, image_config
 from tasks.console import FAILURE, ZoneError, err, note, shown
 from tasks.lint import (
     CHECKS,
@@ -185,13 +186,18 @@ def hadolint(settings: Settings, paths: list[str]) -> int:
     """hadolint on the Dockerfiles among these files, each with the rules its parent stages
     make wrong switched off (tasks.lint.stacked), the reasons said first."""
     root = settings.root
-    stage_images = StageImages(settings.bake_file, root)
+    read = functools.partial(image_config.read, settings=settings)
+    stage_images = StageImages(settings.bake_file, root, read)
     groups: dict[tuple[str, ...], list[str]] = {}
+    offs = {}
     for path in Files.given(root, paths).dockerfiles:
-        off = stacked.rules_off(root / path, stage_images)
+        offs[path] = stacked.rules_off(root / path, stage_images)
+        groups.setdefault(tuple(rule.rule for rule in offs[path]), []).append(path)
+    for said in stage_images.upstreams:  # once each, before the rules they switch off
+        note(said)
+    for path, off in offs.items():
         for rule in off:
             note(f"{path}: hadolint {rule.rule} is off here: {rule.reason}")
-        groups.setdefault(tuple(rule.rule for rule in off), []).append(path)
     return tools.hadolint(root, groups)
 
 

@@ -7,7 +7,8 @@ tasks.lint.tools.hadolint switches exactly those off for that file in the config
 hadolint (a per-rule setting), so nothing hadolint says is filtered afterwards:
 
 - DL4006 (set `-o pipefail` before a RUN with a pipe): off when every RUN with a pipe runs
-  in a SHELL with pipefail, the parent stage's counted (hadolint sees only this file's).
+  in a SHELL with pipefail, the parent stage's counted, or for a root stage its upstream
+  image's Config.Shell (hadolint sees only this file's; tasks.lint.stages reads them).
 - DL3009 (delete the apt lists): off when a RUN ends with a helper script, from this
   context or a parent stage, that deletes them; the layer check still judges every RUN of
   the file, helpers included, and reports one that leaves them (tasks.lint.layers).
@@ -97,7 +98,7 @@ def _pipefail(instructions: list, inherited: layers.Image, refs: frozenset[str])
             piped += 1
     if not piped or not has_pipefail(inherited.shell):
         return None  # nothing piped, or hadolint sees every SHELL that counts
-    return Off("DL4006", f"the parent stage's SHELL sets pipefail: {inherited.shell}")
+    return Off("DL4006", f"the SHELL it builds on sets pipefail: {inherited.shell}")
 
 
 def _apt_lists(instructions: list, helpers: dict[str, str]) -> Off | None:
