@@ -1,6 +1,6 @@
 """The sister project's real Dockerfiles as a repository the runner reads, for measuring lint.
 
-    python benchmarks/sister_repository.py GIT_DIR OUT [COMMIT]
+    python benchmarks/sister_repository.py GIT_DIR OUT [COMMIT] [--upstream IMAGE=STAND_IN]
 
 GIT_DIR: a clone or bare mirror of StatCan/aaw-kubeflow-containers; COMMIT: default HEAD.
 Its images/ are copied as they are, except that each Dockerfile gets the two lines its CI
@@ -8,6 +8,9 @@ supplies (`ARG BASE_IMAGE` and `FROM ${BASE_IMAGE}`), and a docker-bake.hcl is w
 from the jobs of its .github/workflows/docker.yaml (image, directory, parent-image,
 base-image): one target per image, its parent named through BASE_IMAGE. Then
 `python benchmarks/lint_stacked.py OUT` counts the findings.
+
+--upstream builds a root on STAND_IN instead of IMAGE: offline, an image with the config
+the upstream's Dockerfile sets (e.g. pushed to a local registry) lets lint read it.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ import yaml
 HEADER = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
 
 
-def bake_text(workflow: dict) -> str:
+def bake_text(workflow: dict, stand_ins: dict[str, str]) -> str:
     targets = []
     for job in (workflow.get("jobs") or {}).values():
         given = job.get("with") or {}
         if "image" not in given or "directory" not in given:
             continue
         parent = given.get("parent-image") or given.get("base-image")
+        parent = stand_ins.get(parent, parent)
         targets.append(
             f'target "{given["image"]}" {{\n  context = "./images/{given["directory"]}"\n'
             f'  args = {{ BASE_IMAGE = "{parent}" }}\n  tags = ["{given["image"]}"]\n}}\n'
@@ -42,7 +46,9 @@ def main() -> None:
     parser.add_argument("git_dir", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("commit", nargs="?", default="HEAD")
+    parser.add_argument("--upstream", action="append", default=[], metavar="IMAGE=STAND_IN")
     args = parser.parse_args()
+    stand_ins = dict(item.split("=", 1) for item in args.upstream)
     archive = subprocess.run(
         ["git", "--git-dir", str(args.git_dir), "archive", args.commit, "images", ".github"],
         capture_output=True,
@@ -53,7 +59,7 @@ def main() -> None:
     for dockerfile in (args.out / "images").glob("*/Dockerfile"):
         dockerfile.write_text(HEADER + dockerfile.read_text())
     workflow = yaml.safe_load((args.out / ".github/workflows/docker.yaml").read_text())
-    (args.out / "docker-bake.hcl").write_text(bake_text(workflow))
+    (args.out / "docker-bake.hcl").write_text(bake_text(workflow, stand_ins))
     subprocess.run(["git", "init", "-q", "-b", "master", str(args.out)], check=True)
     print(args.out / "docker-bake.hcl")
 

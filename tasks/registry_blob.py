@@ -2,7 +2,10 @@
 distribution spec's `GET /v2/NAME/blobs/DIGEST`).
 
 For what `docker buildx imagetools` does not give whole: its `.Image` is the OCI image
-config, which has no `Shell` (a Docker field of the config blob). Anonymous, as public
+config, which has no `Shell` (a Docker field of the config blob; the OCI ImageConfig of
+opencontainers/image-spec specs-go/v1/config.go has User, Env, ... and no Shell, and
+`imagetools inspect --format '{{json .Image}}'` of an image built with SHELL shows none:
+tasks/tests/engine/test_upstream_config.py reads one). Anonymous, as public
 upstream images are read: a registry that answers 401 with a Bearer challenge gives a
 token from the realm it names (Docker's token authentication, which quay.io and Docker
 Hub follow). Bounded in time and size (tasks.fetch); the body is checked against the
