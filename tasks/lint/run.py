@@ -198,6 +198,12 @@ def hadolint(settings: Settings, paths: list[str]) -> int:
     for path, off in offs.items():
         for rule in off:
             note(f"{path}: hadolint {rule.rule} is off here: {rule.reason}")
+        for line in stacked.root_users_kept(root / path, stage_images):
+            note(
+                f"{path}:{line}: hadolint DL3066 is wrong on `USER root` (uid 0 in every image) "
+                "but stays on for this file's named USERs; above this line add "
+                "`# hadolint ignore=DL3066` and a comment saying why"
+            )
     return tools.hadolint(root, groups)
 
 
