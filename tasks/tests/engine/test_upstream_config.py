@@ -183,3 +183,13 @@ def test_lint_with_real_hadolint_on_readable_and_unreadable_upstreams(
     assert result.stderr.count(f"the SHELL of {UNREACHABLE}") == 1
     assert "hadolint's default (/bin/sh -c, no pipefail) stands for it" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_blob_is_what_its_digest_names_or_no_answer(upstreams) -> None:  # type: ignore[no-untyped-def]
+    from tasks import fetch, registry_blob
+    from tasks.references import ImageRef
+
+    ref = ImageRef.parse(upstreams[0])
+    missing = "sha256:" + "0" * 64
+    with pytest.raises(fetch.Unanswered, match="answered 404"):
+        registry_blob.blob(ref, missing)
