@@ -251,6 +251,18 @@ class Settings:
         default=20.0,
         metadata=about("the seconds one request of `nox -s pins` may take in all", bounds=(1, 600)),
     )
+    # The build-level jobs of .github/workflows/docker.yaml (build-1 ... build-N): the plan
+    # writes level1 ... levelN for them, and lint checks the workflow has them.
+    ci_levels: int = field(
+        default=6,
+        metadata=about(
+            "the `build-N` jobs of `.github/workflows/docker.yaml`: the plan writes `level1` "
+            "... `levelN`",
+            bounds=(1, 50),
+            hint="ci-levels is the number of build-N jobs of .github/workflows/docker.yaml "
+            "(1-50)",
+        ),
+    )
 
     def check_stages(self, stages: Collection[str]) -> None:
         """Settings that name stages name stages of the bake file (a misspelt name in

@@ -55,7 +55,8 @@ def run(context: Context) -> int:
         [(s.name, s.action, s.reasons or "unchanged", _tag_names(s.tags)) for s in the_plan.stages],
     )
     if args.github_output:
-        lines = "".join(f"{k}={v}\n" for k, v in the_plan.github_outputs().items())
+        outputs = the_plan.github_outputs(context.settings.ci_levels)
+        lines = "".join(f"{k}={v}\n" for k, v in outputs.items())
         try:
             with open(os.environ["GITHUB_OUTPUT"], "a") as handle:
                 handle.write(lines)

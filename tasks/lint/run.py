@@ -8,6 +8,7 @@ Our own checks run as hooks too (tasks/lint/hook.py calls `check` here).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tasks import bakefile, docs, readme
+from tasks import bakefile, docs, image_config, readme
 from tasks.console import FAILURE, ZoneError, err, note, shown
 from tasks.lint import (
     CHECKS,
@@ -186,13 +187,24 @@ def hadolint(settings: Settings, paths: list[str]) -> int:
     """hadolint on the Dockerfiles among these files, each with the rules its parent stages
     make wrong switched off (tasks.lint.stacked), the reasons said first."""
     root = settings.root
-    stage_images = StageImages(settings.bake_file, root)
+    read = functools.partial(image_config.read, settings=settings)
+    stage_images = StageImages(settings.bake_file, root, read)
     groups: dict[tuple[str, ...], list[str]] = {}
+    offs = {}
     for path in Files.given(root, paths).dockerfiles:
-        off = stacked.rules_off(root / path, stage_images)
+        offs[path] = stacked.rules_off(root / path, stage_images)
+        groups.setdefault(tuple(rule.rule for rule in offs[path]), []).append(path)
+    for said in stage_images.upstreams:  # once each, before the rules they switch off
+        note(said)
+    for path, off in offs.items():
         for rule in off:
             note(f"{path}: hadolint {rule.rule} is off here: {rule.reason}")
-        groups.setdefault(tuple(rule.rule for rule in off), []).append(path)
+        for line in stacked.root_users_kept(root / path, stage_images):
+            note(
+                f"{path}:{line}: hadolint DL3066 is wrong on `USER root` (uid 0 in every image) "
+                "but stays on for this file's named USERs; above this line add "
+                "`# hadolint ignore=DL3066` and a comment saying why"
+            )
     return tools.hadolint(root, groups)
 
 
@@ -246,7 +258,8 @@ def _scan_allowlist(root: Path) -> list[Finding]:
 def _build_levels(settings: Settings) -> list[Finding]:
     from tasks.lint import build_levels  # pyyaml, as above
 
-    return build_levels.check(settings.root, bakefile.load(settings.bake_path, environ={}))
+    graph = bakefile.load(settings.bake_path, environ={})
+    return build_levels.check(settings.root, graph, settings.ci_levels)
 
 
 def _bake_prints(settings: Settings) -> list[Finding]:
