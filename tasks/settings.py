@@ -259,8 +259,7 @@ class Settings:
             "the `build-N` jobs of `.github/workflows/docker.yaml`: the plan writes `level1` "
             "... `levelN`",
             bounds=(1, 50),
-            hint="ci-levels is the number of build-N jobs of .github/workflows/docker.yaml "
-            "(1-50)",
+            hint="ci-levels is the number of build-N jobs of .github/workflows/docker.yaml (1-50)",
         ),
     )
 
