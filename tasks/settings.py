@@ -48,6 +48,12 @@ class Settings:
     # signatures are trusted only from the signing workflow on these (tasks/signing.py).
     # Empty: the release branch alone.
     publish_branches: tuple[str, ...] = ()
+    # A repository that calls the runner's build-stage.yaml by reference (OWNER/NAME of the
+    # runner's repository): its jobs sign as that workflow at the tag called, so keyless
+    # signatures are trusted from it at tags matching runner-tags (`*`: tag characters),
+    # run in this repository. Empty: this repository's own build-stage.yaml.
+    runner_repository: str = ""
+    runner_tags: str = "v*"
     # `cost`: the most compressed bytes an image may add for a node that holds the
     # release, by stage name; DEFAULT for the others. None: no budget.
     pull_budget: tuple[tuple[str, int | None], ...] = ()
@@ -104,6 +110,8 @@ _KEYS = {
     "verify-key": ("verify_key", "ZONE_VERIFY_KEY"),
     "verify-reuse": ("verify_reuse", "ZONE_VERIFY_REUSE"),
     "publish-branches": ("publish_branches", "ZONE_PUBLISH_BRANCHES"),
+    "runner-repository": ("runner_repository", "ZONE_RUNNER_REPOSITORY"),
+    "runner-tags": ("runner_tags", "ZONE_RUNNER_TAGS"),
     "pull-budget": ("pull_budget", "ZONE_PULL_BUDGET"),
     "pypi-url": ("pypi_url", "ZONE_PYPI_URL"),
     "anaconda-api-url": ("anaconda_api_url", "ZONE_ANACONDA_API_URL"),
@@ -134,6 +142,8 @@ _NUMBER_HINTS = {
 _URLS = {"pypi_url", "anaconda_api_url", "openvsx_url"}
 _URL = re.compile(r"https?://[^\s/?#]+(/\S*)?")
 _BRANCH = re.compile(r"[^\s~^:?*\[\\]+")  # what `git check-ref-format --branch` allows, roughly
+GITHUB_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")  # owner/name
+RUNNER_TAGS = re.compile(r"[A-Za-z0-9_.*-]+")  # a tag, `*` for any run of tag characters
 
 
 def _valid_text(field: str, value: str) -> tuple[str, str] | None:
@@ -152,6 +162,10 @@ def _valid_text(field: str, value: str) -> tuple[str, str] | None:
         )
     if field in _URLS and not _URL.fullmatch(value):
         return "must be an http(s) URL", "e.g. https://pypi.org/simple"
+    if field == "runner_repository" and value and not GITHUB_REPOSITORY.fullmatch(value):
+        return "must be a GitHub repository, OWNER/NAME", "e.g. StatCan/zone-kubeflow-containers"
+    if field == "runner_tags" and not RUNNER_TAGS.fullmatch(value):
+        return "must be a tag pattern (letters, digits, . _ - and *)", "e.g. v*"
     if field == "bake_file" and not value.strip():
         return "must name a file", "e.g. docker-bake.hcl"
     return None
