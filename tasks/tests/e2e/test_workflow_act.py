@@ -1,13 +1,14 @@
 """docker.yaml (and the workflows it calls: plan.yaml, reused.yaml, and build-stage.yaml
-once per build level) run by act, a real GitHub Actions engine, on the fixture stack, into a real registry that wants a login; and
-release.yaml after it, up to the GitHub release itself (GitHub's API is out of reach).
+once per build level) run by act, a real GitHub Actions engine, on the fixture stack,
+into a real registry that wants a login; and release.yaml after it, up to the GitHub
+release itself (GitHub's API is out of reach).
 
 Stand-ins (fixtures/actions/, for actions GitHub serves and these machines cannot fetch):
 setup-python, docker/login-action, upload-artifact, cosign-installer, cache, and checkout
 (fetched for the step that checks out the runner's actions when called from another
-repository, which is skipped here). Everything else is the workflows'
-and the setup action's own: expressions, `needs`, status functions, matrices, called
-workflows, outputs, the login's host, and the runner's nox sessions.
+repository, which is skipped here). Everything else is the workflows' and the setup
+action's own: expressions, `needs`, status functions, matrices, called workflows,
+outputs, the login's host, and the runner's nox sessions.
 """
 
 from __future__ import annotations

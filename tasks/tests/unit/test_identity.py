@@ -144,9 +144,7 @@ def test_by_reference_tags_and_names_are_literal_but_for_the_star() -> None:
         assert not _trusts(
             pattern, _url("build-stage.yaml", f"refs/tags/{tag}", "stat.can/zone.runner")
         ), tag
-    assert not _trusts(
-        pattern, _url("build-stage.yaml", "refs/tags/v2.1", "statXcan/zone.runner")
-    )
+    assert not _trusts(pattern, _url("build-stage.yaml", "refs/tags/v2.1", "statXcan/zone.runner"))
 
 
 def test_runner_repository_sets_whom_a_run_trusts(
