@@ -61,6 +61,8 @@ def _base_images(value: str) -> bool:
     )
 
 
+GITHUB_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")  # owner/name
+RUNNER_TAGS = re.compile(r"[A-Za-z0-9_.*-]+")  # a tag, `*` for any run of tag characters
 BRANCH = Rule(_BRANCH.fullmatch, "must be a branch name (not empty, no spaces)", "e.g. master")
 URL = Rule(_URL.fullmatch, "must be an http(s) URL", "e.g. https://pypi.org/simple")
 
@@ -222,6 +224,34 @@ class Settings:
             parse=lambda value, where: _branches(value, where),
             unset="the release branch",
             env_note="commas or spaces",
+        ),
+    )
+    # A repository that calls the runner's build-stage.yaml by reference: its jobs sign as
+    # that workflow at the tag called, so keyless signatures are trusted from it at tags
+    # matching runner-tags, run in this repository (tasks/signing.py).
+    runner_repository: str = field(
+        default="",
+        metadata=about(
+            "the runner's GitHub repository (OWNER/NAME) whose build-stage.yaml this "
+            "repository calls by reference",
+            rule=Rule(
+                lambda value: not value or GITHUB_REPOSITORY.fullmatch(value),
+                "must be a GitHub repository, OWNER/NAME",
+                "e.g. StatCan/zone-kubeflow-containers",
+            ),
+            unset="none: this repository's own build-stage.yaml",
+        ),
+    )
+    runner_tags: str = field(
+        default="v*",
+        metadata=about(
+            "the tags of runner-repository whose build-stage.yaml signatures are trusted "
+            "(`*`: any run of tag characters)",
+            rule=Rule(
+                RUNNER_TAGS.fullmatch,
+                "must be a tag pattern (letters, digits, . _ - and *)",
+                "e.g. v*",
+            ),
         ),
     )
     # None: no budget.
