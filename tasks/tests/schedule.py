@@ -34,6 +34,7 @@ TOGETHER = {
     "engine/test_estimate.py",
     "engine/test_pins.py",
     "engine/test_release_notes.py",
+    "engine/test_retag.py",
 }
 # The files whose tests take longest on one worker (measured with --durations=0 on this
 # 2-core machine), longest first; the files not named follow in their usual order.
