@@ -33,6 +33,7 @@ TOGETHER = {
     "engine/test_cost.py",
     "engine/test_estimate.py",
     "engine/test_pins.py",
+    "engine/test_push.py",
     "engine/test_release_notes.py",
     "engine/test_retag.py",
 }
