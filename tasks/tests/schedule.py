@@ -36,6 +36,7 @@ TOGETHER = {
     "engine/test_push.py",
     "engine/test_release_notes.py",
     "engine/test_retag.py",
+    "engine/test_upstream_config.py",
 }
 # The files whose tests take longest on one worker (measured with --durations=0 on this
 # 2-core machine), longest first; the files not named follow in their usual order. A
