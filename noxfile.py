@@ -154,14 +154,15 @@ def pins(session: nox.Session) -> None:
 def selftest(session: nox.Session) -> None:
     """The runner's own tests, against a real Docker engine, buildx and registry."""
     _install(session, "selftest")
-    # The whole suite on two workers, a test file on one of them (its module fixtures made
-    # once): the engine's tiers wait on builds and registries while the others use the CPU.
+    # The whole suite on two workers: the engine's tiers wait on builds and registries while
+    # the others use the CPU. A file with a module fixture runs on one worker (made once),
+    # any other test wherever a worker is free, the longest first (tasks/tests/schedule.py).
     # With arguments (a tier, -k, -x), pytest runs as they say, in this process.
     # The slowest tests at the end of every run: CI's log says what dominates.
     if session.posargs:
         session.run("pytest", "--durations=25", *session.posargs)
         return
-    session.run("pytest", "--durations=25", "-n", "2", "--dist", "loadfile", "-m", "not serial")
+    session.run("pytest", "--durations=25", "-n", "2", "--dist", "loadgroup", "-m", "not serial")
     # Alone: a test that empties the engine's build cache (it would break a build on the
     # other worker), and the browser-driven image tests (their waits are for a quiet run).
     session.run("pytest", "--durations=5", "-m", "serial")

@@ -12,6 +12,7 @@ import docker
 import docker.errors
 import pytest
 
+from tasks.tests import schedule
 from tasks.tests.support import (
     UPSTREAM,
     AuthRegistry,
@@ -41,6 +42,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 f"tasks/tests/{{{','.join(TIERS)}}}/"
             )
         item.add_marker(tier)
+    schedule.arrange(items)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """The two workers' share of the tests (schedule.py)."""
+    return schedule.scheduler(config, log)
 
 
 @pytest.hookimpl(hookwrapper=True)

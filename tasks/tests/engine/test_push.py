@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -41,6 +42,24 @@ _proxied: set[int] = set()
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return make_stack(tmp_path / "stack", with_runner=True)
+
+
+@pytest.fixture(scope="module")
+def baked(
+    tmp_path_factory: pytest.TempPathFactory,
+    upstream: str,
+    auth_registry: AuthRegistry,
+    engine: docker.DockerClient,
+) -> Iterator[tuple[Path, str, str]]:
+    """sas baked once under a namespace of its own, for the tests that push nothing (a
+    dry run, refused logins): each checks that the registry still has no tag of it."""
+    folder = tmp_path_factory.mktemp("push")
+    repo = make_stack(folder / "stack", with_runner=True)
+    name = f"push{uuid.uuid4().hex[:6]}"
+    prefix = f"{auth_registry.host}/{name}"
+    _bake(repo, prefix, _env(upstream, docker_config(folder / "cfg", {})))
+    yield repo, name, prefix
+    remove_images(engine, prefix)
 
 
 def _env(upstream: str, config: Path | None) -> dict[str, str]:
@@ -108,11 +127,10 @@ def test_push_sends_every_tag_in_order_with_one_digest(
 
 
 def test_dry_run_lists_the_order_and_pushes_nothing(
-    repo: Path, upstream: str, auth_registry: AuthRegistry, namespace: str, tmp_path: Path
+    baked: tuple[Path, str, str], upstream: str, auth_registry: AuthRegistry, tmp_path: Path
 ) -> None:
-    prefix = f"{auth_registry.host}/{namespace}"
+    repo, namespace, prefix = baked
     env = _env(upstream, docker_config(tmp_path / "cfg", {}))  # no login needed to list
-    _bake(repo, prefix, env)
     sha = git(repo, "rev-parse", "HEAD")
 
     result = run_tasks(repo, "push", "sas_kernel", "sas", "--repo", prefix, "--dry-run", env=env)
@@ -127,17 +145,15 @@ def test_dry_run_lists_the_order_and_pushes_nothing(
 @pytest.mark.parametrize("login", ["none", "wrong password"])
 def test_without_valid_credentials_push_fails_clearly(
     login: str,
-    repo: Path,
+    baked: tuple[Path, str, str],
     upstream: str,
     auth_registry: AuthRegistry,
-    namespace: str,
     tmp_path: Path,
 ) -> None:
-    prefix = f"{auth_registry.host}/{namespace}"
+    repo, namespace, prefix = baked
     wrong = f"wrong-{uuid.uuid4().hex}"
     logins = {auth_registry.host: (auth_registry.user, wrong)} if login != "none" else {}
     env = _env(upstream, docker_config(tmp_path / "cfg", logins))
-    _bake(repo, prefix, env)
 
     result = run_tasks(repo, "push", "sas", "--repo", prefix, env=env)
 

@@ -4,7 +4,6 @@ from the registry alone: manifests, configs and the signed SBOM attestations (or
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import uuid
 from pathlib import Path
@@ -12,8 +11,6 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from tasks import release_notes, sbom
-from tasks.cost import Cost
 from tasks.tests.e2e.test_signing import PASSWORD, key_pair
 from tasks.tests.support import (
     clean_env,
@@ -29,19 +26,6 @@ from tasks.tests.support import (
 STAGES = ("base", "mid", "sas-kernel", "jupyterlab-cpu", "sas")
 BLOB_BYTES = 200_000  # random: it compresses to about its own size
 SITE = "usr/lib/python3/site-packages"
-
-
-def test_notes_too_long_for_a_github_release_cut_the_package_lists() -> None:
-    many = frozenset(sbom.Package("deb", f"package-{n:05}", "1.0") for n in range(5000))
-    found = Cost("sas", "r/sas:a", "r/sas:b", None, (), packages=sbom.diff(frozenset(), many))
-    notes = release_notes.markdown([found], ["a syft scan"], "a" * 40, None)
-    assert len(notes) <= release_notes.MAX_CHARACTERS
-    assert "sas: package changes: the first 2000 of 5000 (nox -s release-notes lists all)" in (
-        notes.replace("\\", "")
-    )
-    short = sbom.diff(frozenset(), frozenset(list(many)[:3]))
-    whole = release_notes.markdown([dataclasses.replace(found, packages=short)], [], "a" * 40, None)
-    assert "the first" not in whole and whole.count("| added | deb |") == 3
 
 
 def _ok(result) -> str:  # type: ignore[no-untyped-def]

@@ -24,15 +24,14 @@ from tasks.tests.support import (
 )
 
 
-@pytest.fixture
-def setup(tmp_path: Path, upstream: str, auth_registry: AuthRegistry, engine):
+def _pushed_master_and_feature(folder: Path, upstream: str, registry: AuthRegistry, engine):
     """master's images pushed; a feature branch that changes only the sas leaf."""
-    repo = make_stack(tmp_path / "stack", with_runner=True)
-    prefix = f"{auth_registry.host}/retag{uuid.uuid4().hex[:6]}"
-    login = {auth_registry.host: (auth_registry.user, auth_registry.password)}
+    repo = make_stack(folder / "stack", with_runner=True)
+    prefix = f"{registry.host}/retag{uuid.uuid4().hex[:6]}"
+    login = {registry.host: (registry.user, registry.password)}
     env = clean_env(
         UPSTREAM_IMAGE=upstream,
-        DOCKER_CONFIG=str(docker_config(tmp_path / "cfg", login)),
+        DOCKER_CONFIG=str(docker_config(folder / "cfg", login)),
         ZONE_PUSH_ATTEMPTS="2",
         ZONE_PUSH_BACKOFF="0.1",
     )
@@ -43,14 +42,32 @@ def setup(tmp_path: Path, upstream: str, auth_registry: AuthRegistry, engine):
     write(repo, "images/sas/stage.txt", "sas on feature\n")
     sha = commit_all(repo)
     remove_images(engine, prefix)  # a fresh runner: nothing local
-    yield repo, prefix, env, master, sha
-    remove_images(engine, prefix)
+    return repo, prefix, env, master, sha
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory, upstream: str, auth_registry, engine):
+    """One push for the tests that only read the registry (a dry run, refusals, plan): the
+    stack's build and push is most of this file's time."""
+    pushed = _pushed_master_and_feature(
+        tmp_path_factory.mktemp("retag"), upstream, auth_registry, engine
+    )
+    yield pushed
+    remove_images(engine, pushed[1])
+
+
+@pytest.fixture
+def own_setup(tmp_path: Path, upstream: str, auth_registry: AuthRegistry, engine):
+    """A push of its own, for the test that retags: the others must not see its tags."""
+    pushed = _pushed_master_and_feature(tmp_path, upstream, auth_registry, engine)
+    yield pushed
+    remove_images(engine, pushed[1])
 
 
 def test_reused_stages_get_this_commits_tags_without_moving_layers(
-    setup, auth_registry: AuthRegistry, engine: docker.DockerClient, nox_envdir: Path
+    own_setup, auth_registry: AuthRegistry, engine: docker.DockerClient, nox_envdir: Path
 ) -> None:
-    repo, prefix, env, master, sha = setup
+    repo, prefix, env, master, sha = own_setup
     namespace = prefix.split("/", 1)[1]
     result = run_nox(repo, nox_envdir, "retag", "--repo", prefix, env=env)
     output = result.stdout + result.stderr
