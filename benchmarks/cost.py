@@ -56,7 +56,8 @@ def images(folder: Path, prefix: str, megabytes: int) -> None:
 
 def release_layers(proxy: CuttingProxy, prefix: str) -> set[str]:
     """The release's layer blob digests, read from its manifest through the proxy."""
-    from tasks import layers, settings
+    from tasks import settings
+    from tasks.registry import layers
 
     found = layers.remote(f"{prefix}/base:v2", settings.Settings(root=PROJECT))
     assert found is not None

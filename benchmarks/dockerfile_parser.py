@@ -1,4 +1,4 @@
-"""Our Dockerfile reader (tasks/dockerfile.py) against BuildKit's own parser, which PyPI
+"""Our Dockerfile reader (tasks/stack/dockerfile.py) against BuildKit's own parser, which PyPI
 ships as `dockerfile` (Go, compiled into the wheel), on every Dockerfile blob of one or
 more git repositories: where they disagree, and how long each takes.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import dockerfile  # type: ignore[import-not-found]
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tasks import dockerfile as ours
+from tasks.stack import dockerfile as ours
 
 SPACES = re.compile(r"\s+")
 

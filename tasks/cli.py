@@ -21,8 +21,8 @@ from typing import NamedTuple
 from tasks.console import FAILURE, ZoneError, err, fail
 from tasks.context import Context
 from tasks.lint import HELP as LINT_HELP  # its checks' names (that module imports nothing)
-from tasks.retry import Transient
 from tasks.settings import FLAGS, Settings, checked, load
+from tasks.shared.retry import Transient
 
 
 class Command(NamedTuple):

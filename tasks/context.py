@@ -16,10 +16,10 @@ from tasks.console import note, warn
 from tasks.settings import Settings
 
 if TYPE_CHECKING:  # imported when first asked: `lint` and `docs` never read git
-    from tasks.bakefile import BakeGraph
-    from tasks.changes import Checkout
-    from tasks.plan import Plan
-    from tasks.tags import Revision
+    from tasks.checkout.changes import Checkout
+    from tasks.planning.plan import Plan
+    from tasks.planning.tags import Revision
+    from tasks.stack.bakefile import BakeGraph
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Context:
 
     @functools.cached_property
     def graph(self) -> BakeGraph:
-        from tasks import bakefile
+        from tasks.stack import bakefile
 
         graph = bakefile.load(self.settings.bake_path)
         self.settings.check_stages(graph.stages)
@@ -42,7 +42,7 @@ class Context:
     @functools.cached_property
     def checkout(self) -> Checkout | None:
         """The git checkout holding the project; None outside git."""
-        from tasks import changes
+        from tasks.checkout import changes
 
         return changes.open_checkout(self.settings.root)
 
@@ -50,7 +50,7 @@ class Context:
     def tagging(self) -> Revision:
         """The branch and commit that name the images built here, the paths that make
         the tree dirty, and the inputs the commit does not pin (tags.Revision)."""
-        from tasks import tags, unpinned
+        from tasks.planning import tags, unpinned
 
         raw = self.raw if getattr(self.args, "command", None) == "bake" else ()
         found = unpinned.find(self.settings, self.graph, raw)
@@ -71,7 +71,7 @@ class Context:
         others are their defaults). Change detection's warnings are shown unless the
         command has a --changed flag that was left off (bake without --changed builds what
         it is asked, whatever changed); the bake file's own warnings always are."""
-        from tasks import plan
+        from tasks.planning import plan
 
         flags = vars(self.args)
         graph = self.graph

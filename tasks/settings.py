@@ -9,7 +9,7 @@ metadata=about("what it is", ...))`. Its [tool.zone] key is the name with "-" fo
 variable ZONE_NAME; `rule=` checks a text, `bounds=` a number (int or float as the
 default is), a bool default takes true/false, `parse=` anything else; `flag=` names the
 flag that overrides it (added where a command calls `options.setting_flag(parser, KEY)`).
-`nox -s docs` then rewrites the README's table of settings (tasks/readme.py).
+`nox -s docs` then rewrites the README's table of settings (tasks/lint/readme.py).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tasks import references
 from tasks.console import ZoneError
+from tasks.stack import references
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -216,7 +216,7 @@ class Settings:
         ),
     )
     # Keyless signatures are trusted only from the signing workflow on these branches
-    # (tasks/signing.py).
+    # (tasks/registry/signing.py).
     publish_branches: tuple[str, ...] = field(
         default=(),
         metadata=about(
@@ -228,7 +228,7 @@ class Settings:
     )
     # A repository that calls the runner's build-stage.yaml by reference: its jobs sign as
     # that workflow at the tag called, so keyless signatures are trusted from it at tags
-    # matching runner-tags, run in this repository (tasks/signing.py).
+    # matching runner-tags, run in this repository (tasks/registry/signing.py).
     runner_repository: str = field(
         default="",
         metadata=about(

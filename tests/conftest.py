@@ -30,7 +30,7 @@ from tracked_container import LOG_LINES, RUN_LABELS, TrackedContainer, live, rem
 # The shared server runs under another prefix than the usual one: every test on it then
 # also checks that NB_PREFIX is read at run time.
 LAB_PREFIX = "/notebook/zone-tests/shared-lab"
-# Where `nox -s test` writes the JUnit XML (tasks/imagetest.py); screenshots go beside it.
+# Where `nox -s test` writes the JUnit XML (tasks/docker/imagetest.py); screenshots go beside it.
 RESULTS = "test-results"
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from rich.table import Table
 
-from tasks import summary
 from tasks.commands.options import plan_options, setting_flag
 from tasks.console import FAILURE, ZoneError, err, note, one_line, shown
 from tasks.context import Context
-from tasks.plan import Plan
+from tasks.planning.plan import Plan
+from tasks.shared import summary
 
 HELP = "build images and the ancestors they need"
 USAGE = "nox -s bake -- [IMAGE ...] [options] [-- RAW_BAKE_FLAGS]"
@@ -50,10 +50,10 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(context: Context) -> int:
-    from tasks import engine
-    from tasks.bake import BakeOptions, invocation, select
-    from tasks.reuse import Reuse
-    from tasks.sas_image import preflight as sas_preflight
+    from tasks.docker import engine
+    from tasks.docker.bake import BakeOptions, invocation, select
+    from tasks.docker.sas_image import preflight as sas_preflight
+    from tasks.registry.reuse import Reuse
 
     args, settings = context.args, context.settings
     check_secrets(args.secret)

@@ -14,13 +14,15 @@ from typing import TypeVar
 
 from rich.table import Table
 
-from tasks import charts, cost, sbom, summary
 from tasks.commands.options import image_options, tag_to_use
 from tasks.console import FAILURE, ZoneError, err, note, one_line, out, shown, warn
 from tasks.context import Context
-from tasks.cost import Cost, size
-from tasks.references import TAG
+from tasks.registry import sbom
+from tasks.reports import charts, cost
+from tasks.reports.cost import Cost, size
 from tasks.settings import Settings
+from tasks.shared import summary
+from tasks.stack.references import TAG
 
 HELP = "what images cost to pull compared with the release: layers, packages, budget"
 USAGE = "nox -s cost -- IMAGE [IMAGE ...] [--against TAG|DIGEST] [options]"
@@ -53,7 +55,9 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(context: Context) -> int:
     # The docker SDK only now: `--help` and the command table never load it.
-    from tasks import bake, imagetest, layers, tags
+    from tasks.docker import bake, imagetest
+    from tasks.planning import tags
+    from tasks.registry import layers
 
     settings, args, graph = context.settings, context.args, context.graph
     against = args.against or settings.version_tag
@@ -144,7 +148,7 @@ def run(context: Context) -> int:
 
 def _together(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
     """Two waits at once (registry look-ups, syft scans): each is mostly waiting."""
-    from tasks import engine
+    from tasks.docker import engine
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         try:
@@ -159,7 +163,8 @@ def _parent_layers(parent: str | None, settings: Settings, tag: str) -> tuple[st
     """The diff_ids of the parent stage's image at the same tag, when it is in the engine."""
     import docker.errors
 
-    from tasks import engine, tags
+    from tasks.docker import engine
+    from tasks.planning import tags
 
     if parent is None:
         return None

@@ -35,6 +35,6 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(context: Context) -> int:
-    from tasks import dev  # the docker SDK, psutil
+    from tasks.docker import dev  # the docker SDK, psutil
 
     return dev.run(context.settings, context.graph, context.args, tag_to_use(context))

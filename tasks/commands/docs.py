@@ -1,5 +1,5 @@
 """`nox -s docs`: write the generated pages, docs/stages.md and docs/pins.md, and the
-README's settings table (tasks/readme.py)."""
+README's settings table (tasks/lint/readme.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(context: Context) -> int:
-    from tasks import docs, readme
-    from tasks.lint import hooks_file
+    from tasks.lint import hooks_file, readme
+    from tasks.reports import docs
 
     settings = context.settings
     written = docs.write(settings.root, settings.bake_path, settings.version_tag)

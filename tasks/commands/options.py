@@ -8,8 +8,8 @@ from typing import Any
 
 from tasks.console import ZoneError, note
 from tasks.context import Context
-from tasks.references import TAG, TAG_RULE
 from tasks.settings import SETTINGS
+from tasks.stack.references import TAG, TAG_RULE
 
 
 def setting_flag(parser: argparse.ArgumentParser, key: str) -> None:

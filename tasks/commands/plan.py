@@ -10,14 +10,15 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from tasks import summary, tags
 from tasks.commands.options import plan_options
 from tasks.console import FAILURE, ZoneError, err, one_line, out, shown
 from tasks.context import Context
-from tasks.plan import Action, Plan
+from tasks.planning import tags
+from tasks.planning.plan import Action, Plan
+from tasks.shared import summary
 
 if TYPE_CHECKING:
-    from tasks.estimate import StageEstimate
+    from tasks.reports.estimate import StageEstimate
 
 HELP = "which stages to rebuild and which to reuse"
 
@@ -75,7 +76,7 @@ def run(context: Context) -> int:
 
 
 def _estimate(context: Context) -> list[StageEstimate]:
-    from tasks import estimate  # the docker SDK and registry look-ups: only when asked
+    from tasks.reports import estimate  # the docker SDK and registry look-ups: only when asked
 
     found = estimate.estimate(context.settings, context.graph, context.checkout, context.plan)
     title = "What the rebuilds replace, for every node holding the release (estimate)"
@@ -107,8 +108,8 @@ def _estimate(context: Context) -> list[StageEstimate]:
 def _reused(context: Context) -> dict[str, str | None]:
     """Reused stage -> REPO/STAGE@sha256:... of the image retag would tag, None where the
     registry has none that passes (the job then fails, as retag does)."""
-    from tasks import engine  # registry look-ups: only when asked
-    from tasks.reuse import Reuse
+    from tasks.docker import engine  # registry look-ups: only when asked
+    from tasks.registry.reuse import Reuse
 
     settings, the_plan = context.settings, context.plan
     lookups = engine.Lookups(settings.push_attempts, settings.push_backoff, True)

@@ -28,7 +28,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(context: Context) -> int:
-    from tasks import push  # the docker SDK, requests
+    from tasks.registry import push  # the docker SDK, requests
 
     args = context.args
     return push.run(

@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tasks import summary
 from tasks.commands.options import image_tag, repo
 from tasks.console import FAILURE, ZoneError, note, out
 from tasks.context import Context
-from tasks.files import write_whole
+from tasks.shared import summary
+from tasks.shared.files import write_whole
 
 HELP = "pull cost and package changes of the served images since the last release"
 USAGE = "nox -s release-notes -- [IMAGE ...] [--commit REV] [--previous TAG] [--output FILE]"
@@ -35,7 +35,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(context: Context) -> int:
-    from tasks import release_notes  # the registry, cosign, syft
+    from tasks.reports import release_notes  # the registry, cosign, syft
 
     settings, args, graph, checkout = (
         context.settings,

@@ -20,7 +20,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(context: Context) -> int:
-    from tasks import retag  # the registry's tools
+    from tasks.registry import retag  # the registry's tools
 
     args = context.args
     return retag.run(

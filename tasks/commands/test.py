@@ -22,7 +22,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(context: Context) -> int:
-    from tasks import imagetest  # the docker SDK
+    from tasks.docker import imagetest  # the docker SDK
 
     args = context.args
     return imagetest.run(

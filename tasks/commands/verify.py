@@ -20,7 +20,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(context: Context) -> int:
-    from tasks import verify  # cosign, the registry
+    from tasks.registry import verify  # cosign, the registry
 
     args = context.args
     return verify.run(context.settings, context.graph, args.images, args.tag, context.tagging)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from tasks.bakefile import BakeGraph
 from tasks.lint.finding import Finding
-from tasks.plan import more_levels
+from tasks.planning.plan import more_levels
+from tasks.stack.bakefile import BakeGraph
 
 WORKFLOW = ".github/workflows/docker.yaml"
 CHECK = "build levels"

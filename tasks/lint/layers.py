@@ -15,9 +15,9 @@ import re
 import shlex
 from pathlib import Path
 
-from tasks.dockerfile import Instruction, parse
 from tasks.lint.files import read_dockerfile
 from tasks.lint.finding import Finding
+from tasks.stack.dockerfile import Instruction, parse
 
 _PERMISSION_COMMANDS = {"chown", "chmod", "chgrp", "fix-permissions"}
 _NEUTRAL_COMMANDS = {"set", "true", ":", "cd", "export", "echo", "printf", "test", "[", "umask"}

@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 import shlex
 
-from tasks import docs, pins
 from tasks.console import ZoneError
-from tasks.dockerfile import Instruction, parse
 from tasks.lint.files import read_dockerfile
 from tasks.lint.finding import Finding
+from tasks.pinning import pins
+from tasks.reports import docs
 from tasks.settings import Settings
+from tasks.stack.dockerfile import Instruction, parse
 
 CHECK = "pins"
 _COMMENT = re.compile(r"(?m)(^|\s)#.*$")

@@ -16,7 +16,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tasks import bakefile, docs, image_config, readme
 from tasks.console import FAILURE, ZoneError, err, note, shown
 from tasks.lint import (
     CHECKS,
@@ -26,16 +25,20 @@ from tasks.lint import (
     hadolint_config,
     hooks_file,
     layers,
+    readme,
     secrets,
     stacked,
     tests_folders,
     tools,
-    unpinned,
 )
 from tasks.lint import pins as pin_checks
+from tasks.lint import unpinned_args as unpinned
 from tasks.lint.finding import Finding
 from tasks.lint.stages import StageImages
+from tasks.registry import image_config
+from tasks.reports import docs
 from tasks.settings import Settings
+from tasks.stack import bakefile
 
 CONFIG = ".pre-commit-config.yaml"  # a repository's own hooks, when it has them
 HOOKS_FILE = Path(__file__).with_name("hooks.yaml")  # the runner's hooks, shipped with it

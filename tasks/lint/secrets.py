@@ -16,9 +16,9 @@ import re
 import shlex
 from pathlib import Path
 
-from tasks.dockerfile import parse
 from tasks.lint.files import read_dockerfile
 from tasks.lint.finding import Finding
+from tasks.stack.dockerfile import parse
 
 CHECK = "secrets"
 # Words of a variable name (split on `_`) that say it holds a credential: BuildKit's list.

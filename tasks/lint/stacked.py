@@ -36,9 +36,9 @@ import json
 import re
 from pathlib import Path
 
-from tasks.dockerfile import parse
 from tasks.lint import layers
 from tasks.lint.stages import StageImages
+from tasks.stack.dockerfile import parse
 
 _PIPE = re.compile(r"(?<!\|)\|(?!\|)")  # a pipe, not `||`
 _VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")

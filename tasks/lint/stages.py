@@ -7,7 +7,7 @@ which stages they are built on; each parent's Dockerfile is read with its own bu
 context, its parents first. A Dockerfile no stage builds starts from nothing known.
 
 A root stage starts from its upstream image (the bake file's BASE_IMAGE). Given a way to
-read image configs (hadolint's check does; tasks.image_config), the upstream's SHELL and
+read image configs (hadolint's check does; tasks.registry.image_config), the upstream's SHELL and
 ENV are what the root starts from, as a parent stage's are for its children; an upstream
 that cannot be read starts from nothing known, and that is said once.
 """
@@ -18,12 +18,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from tasks import bakefile, upstreams
 from tasks.console import ZoneError
-from tasks.dockerfile import parse
-from tasks.image_config import ImageConfig, Unread
 from tasks.lint import layers
 from tasks.lint.files import read_dockerfile
+from tasks.registry.image_config import ImageConfig, Unread
+from tasks.stack import bakefile, upstreams
+from tasks.stack.dockerfile import parse
 
 ReadConfig = Callable[[str], ImageConfig | Unread]
 

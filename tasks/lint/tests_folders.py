@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from tasks import bakefile, plan
 from tasks.lint.finding import Finding
+from tasks.planning import plan
 from tasks.settings import Settings
+from tasks.stack import bakefile
 
 CHECK = "tests folders"
 

@@ -106,7 +106,7 @@ def make_stack(path: Path, with_runner: bool = False) -> Path:
 def pin_upstream(bake_file: Path, image: str) -> None:
     """The project's bake file, with `image` as UPSTREAM_IMAGE's default: the stand-in is
     then the commit's own pin, and UPSTREAM_IMAGE=image in the environment changes nothing
-    (another value would make every build custom: tasks/unpinned.py)."""
+    (another value would make every build custom: tasks/planning/unpinned.py)."""
     text = (PROJECT / "docker-bake.hcl").read_text()
     pinned, count = re.subn(
         r'(variable "UPSTREAM_IMAGE" \{\s*default = )"[^"]*"', rf'\1"{image}"', text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks import docs
+from tasks.reports import docs
 from tasks.tests.support import make_stack, run_tasks
 
 

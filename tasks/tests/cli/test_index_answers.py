@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import fetch, pins, pins_check
+from tasks.pinning import fetch, pins, pins_check
 from tasks.tests.fake_index import FakeIndex
 from tasks.tests.support import PROJECT, clean_env, make_stack, write
 

@@ -128,12 +128,12 @@ def test_actionlint_has_nothing_to_do_without_workflows(tmp_path: Path) -> None:
 def test_a_type_error_fails_the_lint_at_its_file_and_line(tmp_path: Path) -> None:
     """mypy, as the lint runs it, on a copy of the runner with one wrong annotation."""
     repo = make_stack(tmp_path / "stack", with_runner=True)
-    tags = repo / "tasks/tags.py"
+    tags = repo / "tasks/planning/tags.py"
     tags.write_text(tags.read_text() + '\n\ndef typo() -> int:\n    return "one"\n')
     line = tags.read_text().splitlines().index('    return "one"') + 1
     failed = run_tasks(repo, "lint", "--only", "mypy")
     assert failed.returncode == 1 and hook_failed(failed.stderr, "mypy")
-    assert f"tasks/tags.py:{line}: error: Incompatible return value type" in failed.stderr
+    assert f"tasks/planning/tags.py:{line}: error: Incompatible return value type" in failed.stderr
     assert "Traceback" not in failed.stderr
 
 

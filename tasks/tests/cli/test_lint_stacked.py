@@ -216,7 +216,7 @@ def test_the_parent_shell_is_read_from_the_parent_stage() -> None:
     assert stacked.has_pipefail('["/bin/bash", "-euxo", "pipefail", "-c"]')
     assert not stacked.has_pipefail('["/bin/bash", "-c"]')
     assert not stacked.has_pipefail("/bin/bash -o pipefail -c")  # not JSON: docker refuses it
-    from tasks.dockerfile import parse
+    from tasks.stack.dockerfile import parse
 
     _, image = layers.walk(parse(BASE), None, None, "base")
     assert stacked.has_pipefail(image.shell)

@@ -20,9 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from tasks import bake, bakefile, changes, plan
+from tasks.checkout import changes
 from tasks.console import ZoneError
+from tasks.docker import bake
+from tasks.planning import plan
 from tasks.settings import load
+from tasks.stack import bakefile
 from tasks.tests.cli.test_errors import assert_one_clear_error
 from tasks.tests.support import PROJECT, clean_env, commit_all, git, run_tasks, write
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from tasks import summary
 from tasks.console import one_line
+from tasks.shared import summary
 from tasks.tests.support import clean_env, commit_all, git, run_tasks, write
 
 # Each is a file under images/base/bin/, which the base stage copies: a reason in the plan.

@@ -16,8 +16,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from tasks import claims, signing
-from tasks.signing import ANNOTATION, Attested, Signature, Verified
+from tasks.registry import claims, signing
+from tasks.registry.signing import ANNOTATION, Attested, Signature, Verified
 from tasks.tests.e2e.test_signing import PASSWORD, key_pair, sbom
 from tasks.tests.e2e.test_verified_reuse import push_signed_master
 from tasks.tests.support import git, manifest_digest, run_tasks

@@ -18,7 +18,7 @@ import docker
 import psutil
 import pytest
 
-from tasks.dev import http_status
+from tasks.docker.dev import http_status
 from tasks.tests import jupyter_stack
 from tasks.tests.support import PROJECT, clean_env, free_port, run_tasks
 

@@ -27,7 +27,7 @@ import docker
 import docker.errors
 import pytest
 
-from tasks import dockerfile
+from tasks.stack import dockerfile
 from tasks.tests import jupyter_stack
 from tasks.tests.support import PROJECT, provisioned
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from tasks import signing
 from tasks.console import ZoneError
+from tasks.registry import signing
 from tasks.tests.support import manifest_digest
 
 PASSWORD = "pw-" + uuid.uuid4().hex  # a secret: no output may show it

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks import bakefile, signing, tags, unpinned
+from tasks.planning import tags, unpinned
+from tasks.registry import signing
 from tasks.settings import Settings, load
+from tasks.stack import bakefile
 from tasks.tests.e2e.test_signing import PASSWORD, key_pair
 from tasks.tests.engine.test_bake import registry_tags
 from tasks.tests.support import (

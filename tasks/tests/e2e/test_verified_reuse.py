@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import signing
+from tasks.registry import signing
 from tasks.tests.e2e.test_signing import PASSWORD, key_pair
 from tasks.tests.engine.test_bake import chain_in
 from tasks.tests.support import (

@@ -345,7 +345,10 @@ def test_bake_outside_a_git_repository_uses_fallback_tags(
 def test_the_invocation_links_parents_named_by_args(tmp_path: Path) -> None:
     """Pure: the bake command line for an args-only chain, a parent built in the same bake
     and a parent taken from the registry."""
-    from tasks import bake, bakefile, plan, settings
+    from tasks import settings
+    from tasks.docker import bake
+    from tasks.planning import plan
+    from tasks.stack import bakefile
 
     text = (
         'target "base" {\n  context = "images/base"\n  tags = ["base"]\n}\n'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tasks import bakefile
+from tasks.stack import bakefile
 from tasks.tests.support import PROJECT
 
 

@@ -17,9 +17,12 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from tasks import cost, sbom, settings, shape
+from tasks import settings
 from tasks.console import ZoneError
-from tasks.layers import Image, Layer
+from tasks.registry import sbom
+from tasks.registry.layers import Image, Layer
+from tasks.reports import cost
+from tasks.shared import shape
 from tasks.tests.cli.test_errors import assert_one_clear_error
 from tasks.tests.support import (
     MANIFEST_TYPES,

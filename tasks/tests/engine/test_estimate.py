@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks import charts
-from tasks.cost import size
+from tasks.reports import charts
+from tasks.reports.cost import size
 from tasks.tests.support import (
     clean_env,
     commit_all,

@@ -14,10 +14,13 @@ from pathlib import Path
 import docker
 import pytest
 
-from tasks import bakefile, docs, pins, pins_check, sas_image
 from tasks.console import ZoneError
+from tasks.docker import sas_image
 from tasks.lint import pins as pin_lint
+from tasks.pinning import pins, pins_check
+from tasks.reports import docs
 from tasks.settings import Settings
+from tasks.stack import bakefile
 from tasks.tests.support import (
     AuthRegistry,
     clean_env,

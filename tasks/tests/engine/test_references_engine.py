@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.references import ImageRef
+from tasks.stack.references import ImageRef
 from tasks.tests.unit.test_references import DIGEST
 
 

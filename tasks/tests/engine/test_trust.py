@@ -327,7 +327,7 @@ def _left_in_session(session: int) -> list[str]:
         time.sleep(0.1)
 
 
-# `python -m tasks plan`, held at the import of tasks.bakefile until a signal comes: the
+# `python -m tasks plan`, held at the import of tasks.stack.bakefile until a signal comes: the
 # runner is surely mid-way through loading its modules when it is interrupted, however
 # loaded the machine (it cannot have finished first). Then the same __main__ runs.
 HELD_AT_BAKEFILE = """
@@ -335,9 +335,9 @@ import runpy, signal, sys
 
 class Hold:
     def find_spec(self, name, path=None, target=None):
-        if name == "tasks.bakefile":
+        if name == "tasks.stack.bakefile":
             sys.meta_path.remove(self)
-            sys.stderr.write("held at tasks.bakefile\\n")
+            sys.stderr.write("held at tasks.stack.bakefile\\n")
             sys.stderr.flush()
             signal.pause()
         return None
@@ -349,7 +349,7 @@ runpy.run_module("tasks", run_name="__main__", alter_sys=True)
 
 
 def test_ctrl_c_while_the_runner_starts_ends_quietly(repo: Path) -> None:
-    """The signal lands while the runner's modules load (tasks.bakefile is being imported;
+    """The signal lands while the runner's modules load (tasks.stack.bakefile is being imported;
     git, docker and the rest still to come), once the runner has said it is there."""
     process = subprocess.Popen(
         [sys.executable, "-c", HELD_AT_BAKEFILE],
@@ -362,7 +362,7 @@ def test_ctrl_c_while_the_runner_starts_ends_quietly(repo: Path) -> None:
     try:
         assert process.stderr is not None
         first = process.stderr.readline()  # blocks until the runner is held there
-        assert first == "held at tasks.bakefile\n", first + process.stderr.read()
+        assert first == "held at tasks.stack.bakefile\n", first + process.stderr.read()
         process.send_signal(signal.SIGINT)
         output = process.stderr.read()
         process.wait(timeout=120)

@@ -15,9 +15,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from tasks import image_config
 from tasks.lint import stacked
 from tasks.lint.stages import StageImages
+from tasks.registry import image_config
 from tasks.settings import load
 from tasks.tests.support import clean_env, git, remove_images, run_tasks, write
 
@@ -186,8 +186,9 @@ def test_lint_with_real_hadolint_on_readable_and_unreadable_upstreams(
 
 
 def test_a_blob_is_what_its_digest_names_or_no_answer(upstreams) -> None:  # type: ignore[no-untyped-def]
-    from tasks import fetch, registry_blob
-    from tasks.references import ImageRef
+    from tasks.pinning import fetch
+    from tasks.registry import config_blob as registry_blob
+    from tasks.stack.references import ImageRef
 
     ref = ImageRef.parse(upstreams[0])
     missing = "sha256:" + "0" * 64

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks import bakefile
 from tasks.console import ZoneError
+from tasks.stack import bakefile
 from tasks.tests.support import PROJECT, make_stack
 
 CHAIN = """

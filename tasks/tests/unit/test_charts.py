@@ -11,10 +11,10 @@ import pytest
 from markdown_it import MarkdownIt
 from rich.console import Console
 
-from tasks import charts, cost
-from tasks.charts import Bar
 from tasks.commands import cost as cost_command
-from tasks.cost import NEW, SHARED, Cost, LayerCost
+from tasks.reports import charts, cost
+from tasks.reports.charts import Bar
+from tasks.reports.cost import NEW, SHARED, Cost, LayerCost
 
 # The xychart grammar's number token, and what a quoted label may hold there (no `"`),
 # less what Mermaid reads before its grammar (`%%` comments, `#name;` entities, `;`).

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks import cli, readme
+from tasks import cli
 from tasks.console import ZoneError
-from tasks.lint import CHECKS, DECLARED, HELP, HOOKS, OURS, hooks_file, run
+from tasks.lint import CHECKS, DECLARED, HELP, HOOKS, OURS, hooks_file, readme, run
 from tasks.settings import Settings
 from tasks.tests.support import PROJECT
 

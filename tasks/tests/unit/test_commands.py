@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks import changes, cli, plan, settings
+from tasks import cli, settings
+from tasks.checkout import changes
 from tasks.context import Context
+from tasks.planning import plan
 from tasks.tests.support import write
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks import bakefile, docs
+from tasks.reports import docs
+from tasks.stack import bakefile
 from tasks.tests.support import PROJECT, write
 
 TWO_ROOTS = """

@@ -7,9 +7,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from tasks import bakefile, docs
 from tasks.lint import build_levels, run
+from tasks.reports import docs
 from tasks.settings import load
+from tasks.stack import bakefile
 from tasks.tests.cli.test_shapes import sister
 from tasks.tests.support import PROJECT, write
 

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from tasks import settings as settings_module
-from tasks import signing
 from tasks.console import ZoneError
+from tasks.registry import signing
 from tasks.settings import Settings
 from tasks.tests.support import PROJECT
 

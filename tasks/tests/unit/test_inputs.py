@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks import bakefile, inputs
 from tasks.console import ZoneError
+from tasks.stack import bakefile, inputs
 from tasks.tests.support import write
 
 BAKE = """

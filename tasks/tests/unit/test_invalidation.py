@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.invalidation import first_rebuilt, own_instructions
+from tasks.stack.invalidation import first_rebuilt, own_instructions
 
 DOCKERFILE = """\
 ARG BASE_IMAGE

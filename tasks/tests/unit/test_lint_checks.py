@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks import bakefile, dockerfile
 from tasks.lint import CHECKS, HOOKS, allowlist, files, hadolint_config, layers, secrets
+from tasks.stack import bakefile, dockerfile
 from tasks.tests.support import FIXTURES, PROJECT, write
 
 BAD = FIXTURES / "lint"

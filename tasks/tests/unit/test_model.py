@@ -1,7 +1,7 @@
 """The plan as a model, in plain unit tests: no engine, no registry, no subprocess but git.
 
 Git repositories are real ones in temporary folders. The registry is the one stand-in:
-reuse asks it through `tasks.reuse.Lookups` (our own seam, which tasks.engine.Lookups
+reuse asks it through `tasks.registry.reuse.Lookups` (our own seam, which tasks.docker.engine.Lookups
 answers against a real registry in test_bake.py and test_retag.py), and here a small
 in-memory `Registry` of the same interface answers, so every rule of which image may be
 taken is checked without an image (with verify-reuse off: signatures need cosign and a
@@ -17,11 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tasks import bake, bakefile, changes, plan, reuse
+from tasks.checkout import changes
 from tasks.console import ZoneError
-from tasks.engine import REVISION_LABEL
-from tasks.plan import Action
+from tasks.docker import bake
+from tasks.docker.engine import REVISION_LABEL
+from tasks.planning import plan
+from tasks.planning.plan import Action
+from tasks.registry import reuse
 from tasks.settings import Settings, load
+from tasks.stack import bakefile
 from tasks.tests.support import commit_all, git, make_stack, write
 
 SERVED = ["jupyterlab-cpu", "sas"]
@@ -249,7 +253,7 @@ def test_the_bake_invocation_for_a_built_and_a_reused_parent(tmp_path: Path) -> 
 
 @dataclasses.dataclass
 class Registry:
-    """A stand-in for the registry behind tasks.reuse.Lookups (our own seam): image
+    """A stand-in for the registry behind tasks.registry.reuse.Lookups (our own seam): image
     reference -> its revision label (None: an image without one)."""
 
     images: dict[str, str | None]

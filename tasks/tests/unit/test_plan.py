@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tasks import bakefile, changes, plan, tags
+from tasks.checkout import changes
 from tasks.console import ZoneError
+from tasks.planning import plan, tags
 from tasks.settings import load
+from tasks.stack import bakefile
 from tasks.tests.support import PROJECT, commit_all, git, write
 
 ALL = ["base", "mid", "sas-kernel", "jupyterlab-cpu", "sas"]
@@ -328,7 +330,7 @@ def test_no_git_repository(tmp_path: Path) -> None:
 
 
 def test_levels_follow_the_graph() -> None:
-    from tasks import plan as plan_module
+    from tasks.planning import plan as plan_module
 
     def stage(name: str, parents: list[str], action: plan_module.Action) -> plan_module.StagePlan:
         return plan_module.StagePlan(

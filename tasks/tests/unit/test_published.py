@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks import published
-from tasks.published import Published
-from tasks.references import ImageRef
+from tasks.registry import published
+from tasks.registry.published import Published
+from tasks.stack.references import ImageRef
 
 DIGEST = "sha256:" + "ab" * 32
 LONG = "localhost:5000/a-rather-long-namespace-for-a-ci-log/jupyterlab-cpu"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.console import USAGE, ZoneError
-from tasks.references import ImageRef, is_image
+from tasks.stack.references import ImageRef, is_image
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 

@@ -1,4 +1,4 @@
-"""How the runner stops its registry children after an interrupt (tasks.engine): a child
+"""How the runner stops its registry children after an interrupt (tasks.docker.engine): a child
 cancelled by a signal is known by its own exit, and stopping ends its whole process group,
 grandchildren included, even one that ignores SIGTERM."""
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tasks import engine
+from tasks.docker import engine
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from tasks import release_notes, sbom
-from tasks.cost import Cost
+from tasks.registry import sbom
+from tasks.reports import release_notes
+from tasks.reports.cost import Cost
 
 
 def test_notes_too_long_for_a_github_release_cut_the_package_lists() -> None:

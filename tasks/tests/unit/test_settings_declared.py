@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks import cli, readme
+from tasks import cli
 from tasks.commands import options
 from tasks.console import ZoneError
+from tasks.lint import readme
 from tasks.settings import FLAGS, SETTINGS, Settings, checked, load
 from tasks.tests.support import PROJECT, write
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks import tags
 from tasks.console import ZoneError
+from tasks.planning import tags
+from tasks.planning.tags import Group, Revision
 from tasks.settings import Settings
-from tasks.tags import Group, Revision
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 SETTINGS = Settings(root=Path("."), release_branch="master", version_tag="v2")
