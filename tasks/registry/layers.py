@@ -14,9 +14,9 @@ from typing import cast
 
 from tasks.console import ZoneError
 from tasks.docker import engine
-from tasks.reports.cost import total
 from tasks.settings import Settings
 from tasks.shared.retry import classify
+from tasks.shared.sizes import total
 from tasks.stack.references import ImageRef
 
 _INDEX_TYPES = (

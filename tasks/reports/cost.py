@@ -10,22 +10,16 @@ only its uncompressed size from the local engine, and its figures say "estimated
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from tasks.registry.sbom import Diff
 from tasks.reports import charts
+from tasks.shared.sizes import total
 
 TableSpec = tuple[str, list[str], list[tuple[object, ...]], bool]  # title, columns, rows, collapsed
 
 if TYPE_CHECKING:  # the layers module loads the docker SDK
     from tasks.registry.layers import Image, Layer
-
-
-def total(sizes: Iterable[int | None]) -> int | None:
-    """The sum of the sizes; None when one of them is unknown."""
-    known = list(sizes)
-    return None if None in known else sum(size or 0 for size in known)
 
 
 SHARED, NEW = "shared", "new"

@@ -23,8 +23,9 @@ from tasks.planning.plan import Action, Plan
 from tasks.registry import layers
 from tasks.registry.layers import Image, Layer
 from tasks.reports import charts
-from tasks.reports.cost import size, total
+from tasks.reports.cost import size
 from tasks.settings import Settings
+from tasks.shared.sizes import total
 from tasks.stack import inputs, invalidation
 from tasks.stack.bakefile import BakeGraph, Stage
 from tasks.stack.dockerfile import parse
