@@ -1,4 +1,5 @@
-"""`nox -s dev`: one image running locally, on 127.0.0.1, until Ctrl-C removes it.
+"""One image running locally, on 127.0.0.1, until Ctrl-C removes it: the work of
+`nox -s dev` (its flags: tasks/commands/dev.py).
 
 Another address only on purpose: Jupyter runs any code for whoever reaches it, so a host
 other than loopback needs a token (`--token`) or the user's explicit `--insecure-no-token`.

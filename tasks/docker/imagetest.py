@@ -1,4 +1,5 @@
-"""`nox -s test`: the image test suite (tests/) against images in the local engine."""
+"""The image test suite (tests/) against images in the local engine: the work of
+`nox -s test` (its flags: tasks/commands/test.py), and the image look-up dev shares."""
 
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ help and the README's table) and its hook. prek runs the checks as the hooks of
 tasks/lint/hooks.yaml, which tasks/lint/hooks_file.py writes from these (`nox -s docs`);
 each hook id is the check's name with spaces and "--" as "-" (HOOKS). This module imports
 nothing: the command line reads it for --help without loading any check.
+
+May import every package below it in tasks/__init__.py's list (the stack, settings,
+the plan, pins, reports and the rest), never context, commands or cli.
 """
 
 from __future__ import annotations

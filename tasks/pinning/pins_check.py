@@ -1,5 +1,5 @@
-"""`nox -s pins`: ask each pin's service whether it resolves, before anyone spends two
-hours on a build that stops at a missing version.
+"""Each pin asked of its service, whether it resolves, before anyone spends two hours on a
+build that stops at a missing version: the work of `nox -s pins` (tasks/commands/pins.py).
 
 Each answer is one of: ok; missing (the service says it does not exist); wrong (it
 exists but differs, e.g. a published checksum); could not ask (the service did not

@@ -1,4 +1,5 @@
-"""`nox -s push`: every tag of an image to its registry, immutable tags first, moving last.
+"""Every tag of an image to its registry, immutable tags first, moving last: the work of
+`nox -s push` (its flags: tasks/commands/push.py).
 
 The order is the safety rule: a push that fails part-way has pushed the SHA tags (which
 name exactly this build) and never moved `v2` or `latest` onto an image whose SHA tag is

@@ -1,4 +1,5 @@
-"""`nox -s retag`: this commit's tags for the stages it does not rebuild, registry-side.
+"""This commit's tags for the stages it does not rebuild, registry-side: the work of
+`nox -s retag` (its flags: tasks/commands/retag.py).
 
 A reused stage is an image already in the registry (at the merge base's SHA tag, or the
 base branch's). `docker buildx imagetools create` writes the new tags onto that same

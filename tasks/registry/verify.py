@@ -1,4 +1,5 @@
-"""`nox -s verify`: who signed the images in the registry, when, from which commit.
+"""Who signed the images in the registry, when, from which commit: the work of
+`nox -s verify` (its flags: tasks/commands/verify.py), and the check reuse makes.
 
 Each image is looked up by tag, then checked by the digest the registry serves for it
 (signature against the trusted identity, then its SBOM attestation), and what the
