@@ -1,8 +1,9 @@
 """The plan as a model, in plain unit tests: no engine, no registry, no subprocess but git.
 
 Git repositories are real ones in temporary folders. The registry is the one stand-in:
-reuse asks it through `tasks.registry.reuse.Lookups` (our own seam, which tasks.docker.engine.Lookups
-answers against a real registry in test_bake.py and test_retag.py), and here a small
+reuse asks it through `tasks.registry.reuse.Lookups` (our own seam, which
+tasks.docker.engine.Lookups answers against a real registry in test_bake.py and
+test_retag.py), and here a small
 in-memory `Registry` of the same interface answers, so every rule of which image may be
 taken is checked without an image (with verify-reuse off: signatures need cosign and a
 registry, test_verified_reuse.py). Push order has its unit tests beside the tag policy.
