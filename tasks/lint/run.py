@@ -30,9 +30,9 @@ from tasks.lint import (
     stacked,
     tests_folders,
     tools,
+    unpinned_args,
 )
 from tasks.lint import pins as pin_checks
-from tasks.lint import unpinned_args as unpinned
 from tasks.lint.finding import Finding
 from tasks.lint.stages import StageImages
 from tasks.registry import image_config
@@ -168,7 +168,7 @@ def check(name: str, settings: Settings, paths: list[str]) -> list[Finding]:
         "secrets": lambda: _secrets(root, found),
         "scan allowlist": lambda: _scan_allowlist(root),
         "build levels": lambda: _build_levels(settings),
-        "unpinned args": lambda: unpinned.check(root, found.dockerfiles),
+        "unpinned args": lambda: unpinned_args.check(root, found.dockerfiles),
         "tests folders": lambda: tests_folders.check(settings),
         "bake --print": lambda: _bake_prints(settings),
         "docs": lambda: _docs(settings),
