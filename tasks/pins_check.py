@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tasks import engine, fetch, pins, shape
+from tasks import engine, fetch, pins, progress, shape
 from tasks.console import FAILURE, ZoneError, err, note, out
 from tasks.pins import Pin
 from tasks.retry import Transient
@@ -74,7 +74,7 @@ class _Unasked(Exception):
     nothing about the pin."""
 
 
-def run(settings: Settings, kinds: list[str], as_json: bool) -> int:
+def run(settings: Settings, kinds: list[str], as_json: bool, quiet: bool = False) -> int:
     """Check every pin (or those of `kinds`); exit 1 when any does not resolve."""
     unknown = sorted(set(kinds) - set(pins.KINDS))
     if unknown:
@@ -87,7 +87,11 @@ def run(settings: Settings, kinds: list[str], as_json: bool) -> int:
         raise ZoneError("no pins to check", hint="pins are `# pin: ...` lines above ARGs")
     services = Services.of(settings)
     note(f"checking {len(chosen)} pins, {WORKERS} at a time")
-    outcomes = check_all(chosen, every, services, on_result=_print_line)
+    # Each pin already has its line as it is answered: the display adds the bar and the
+    # pins being asked (on a terminal), no second line per pin.
+    with progress.Display(quiet) as display:
+        items = display.items("pins", len(chosen), lines=False)
+        outcomes = check_all(chosen, every, services, on_result=_print_line, items=items)
     _print_table(outcomes)
     if as_json:
         out(json.dumps({"pins": [o.to_json() for o in outcomes], "counts": counts(outcomes)}))
@@ -110,12 +114,21 @@ def check_all(
     every: list[Pin],
     services: Services,
     on_result: Callable[[Outcome], None] = lambda outcome: None,
+    items: progress.Items | None = None,
 ) -> list[Outcome]:
-    """Outcomes in the order of `chosen`; `every` gives sha256 pins their url pin."""
+    """Outcomes in the order of `chosen`; `every` gives sha256 pins their url pin; each
+    pin an item of `items` while it is asked."""
     urls = {(p.file, p.arg): p for p in every if p.kind == "url"}
     results: dict[int, Outcome] = {}
+
+    def checked(pin: Pin) -> Outcome:
+        if items is None:
+            return check(pin, services, urls)
+        with items.item(_label(pin)):
+            return check(pin, services, urls)
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        futures = {pool.submit(check, pin, services, urls): i for i, pin in enumerate(chosen)}
+        futures = {pool.submit(checked, pin): i for i, pin in enumerate(chosen)}
         for future in concurrent.futures.as_completed(futures):
             outcome = future.result()
             results[futures[future]] = outcome

@@ -70,7 +70,10 @@ class _Detail(ProgressColumn):
             now = f" · {fields['current']}" if fields.get("current") else ""
             return Text(f"{int(task.completed)}/{int(task.total or 0)} done{now}")
         parts = [f"{fields.get('layers', '0/0')} layers"]
-        parts.append(f"{size(task.completed)}/{size(task.total or 0)} {fields.get('verb', '')}")
+        if task.finished and not task.total:
+            parts.append("every layer already there")
+        else:
+            parts.append(f"{size(task.completed)}/{size(task.total or 0)} {fields.get('verb', '')}")
         if task.speed and not task.finished:
             parts.append(f"{size(task.speed)}/s")
         if task.time_remaining is not None and not task.finished and task.speed:
@@ -129,18 +132,19 @@ class Display:
 
     def transfer(self, label: str, verb: str) -> Transfer:
         """A push (verb "sent") or pull ("received") of one image, fed the engine's stream."""
-        task = self._bars.add_task(label, total=0, kind="transfer", verb=verb) if self._bars else None
+        bars = self._bars
+        task = bars.add_task(label, total=0, kind="transfer", verb=verb) if bars else None
         return Transfer(self, label, verb, task)
 
-    @contextmanager
-    def items(self, label: str, total: int) -> Iterator[Items]:
-        """k of `total` items (scans, pins), done in any order, from any thread."""
+    def items(self, label: str, total: int, lines: bool = True) -> Items:
+        """k of `total` items (scans, pins), done in any order, from any thread. lines=False:
+        the caller prints its own line per item, so lines mode adds none."""
         task = (
             self._bars.add_task(label, total=total, kind="items", current="")
             if self._bars
             else None
         )
-        yield Items(self, label, total, task)
+        return Items(self, label, total, task, lines)
 
     def _update(self, task: TaskID | None, **values: Any) -> None:
         if self._bars is not None and task is not None:
@@ -224,9 +228,7 @@ class Transfer:
         total = self.known
         there = sum(layer.there for layer in self.layers.values())
         count = len(self.layers)
-        self.display._update(
-            self.task, total=total, completed=total, layers=f"{count}/{count}"
-        )
+        self.display._update(self.task, total=total, completed=total, layers=f"{count}/{count}")
         if self.display.mode == LINES:
             already = f", {there} already there" if there else ""
             self.display.line(
@@ -242,8 +244,11 @@ def _count(value: object, default: int) -> int:
 class Items:
     """A batch of items (scans, pins): which ones are running, how many are done."""
 
-    def __init__(self, display: Display, label: str, total: int, task: TaskID | None):
+    def __init__(
+        self, display: Display, label: str, total: int, task: TaskID | None, lines: bool = True
+    ):
         self.display = display
+        self.lines = lines
         self.label = label
         self.total = total
         self.task = task
@@ -272,11 +277,9 @@ class Items:
         with self._lock:
             self.finished += 1
             self._show()
-            if self.display.mode == LINES:
+            if self.display.mode == LINES and self.lines:
                 said = f" ({how})" if how else ""
                 self.display.line(f"{self.label}: {self.finished}/{self.total} {name}{said}")
 
     def _show(self) -> None:
-        self.display._update(
-            self.task, completed=self.finished, current=", ".join(self.running)
-        )
+        self.display._update(self.task, completed=self.finished, current=", ".join(self.running))

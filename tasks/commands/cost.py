@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import TypeVar
 
 from rich.table import Table
 
-from tasks import cost, sbom, summary
+from tasks import cost, progress, sbom, summary
 from tasks.commands.options import image_options, tag_to_use
 from tasks.console import FAILURE, ZoneError, err, note, one_line, out, shown, warn
 from tasks.context import Context
@@ -66,7 +67,7 @@ def run(context: Context) -> int:
     names = {stage: tags.image_name(settings.registry, stage) for stage in stages}
     refs = {stage: str(name.with_tag(tag)) for stage, name in names.items()}
     for stage, ref in refs.items():  # every image is there before any work starts
-        imagetest.require_local(ref, stage, args.pull, "cost")
+        imagetest.require_local(ref, stage, args.pull, "cost", args.quiet)
     results = []
     for stage, ref in refs.items():
         name = names[stage]
@@ -106,10 +107,15 @@ def run(context: Context) -> int:
             # The release cached by what its tag names: with the containerd image store,
             # the image ID under which push (or an earlier cost) cached that very image.
             key = (release.tag_digest or release.digest) if release else ""
-            (now, _), (before, from_cache) = _together(
-                lambda: sbom.packages(f"docker:{ref}", image.digest),  # noqa: B023
-                lambda: sbom.packages(source, key) if key else (frozenset(), False),  # noqa: B023
-            )
+            # Both scans at once, in one display: the image's and the release's.
+            with progress.Display(args.quiet) as display:
+                scans = display.items(f"{stage}: packages", 2 if key else 1)
+                (now, _), (before, from_cache) = _together(
+                    functools.partial(_scanned, scans, "this image", f"docker:{ref}", image.digest),
+                    functools.partial(_scanned, scans, "the release", source, key)
+                    if key
+                    else _no_packages,
+                )
             if key:
                 where = "the SBOM cache" if from_cache else "a syft scan"
                 note(f"{stage}: the release's packages from {where}")
@@ -134,6 +140,18 @@ def run(context: Context) -> int:
             exit_code=FAILURE,
         )
     return 0
+
+
+def _scanned(
+    scans: progress.Items, what: str, source: str, key: str
+) -> tuple[frozenset[sbom.Package], bool]:
+    """sbom.packages, shown as one item of `scans` while syft reads it (or the cache)."""
+    with scans.item(what):
+        return sbom.packages(source, key)
+
+
+def _no_packages() -> tuple[frozenset[sbom.Package], bool]:
+    return frozenset(), False
 
 
 def _together(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tasks import summary
+from tasks import progress, summary
 from tasks.commands.options import image_tag, repo
 from tasks.console import FAILURE, ZoneError, note, out
 from tasks.context import Context
@@ -61,10 +61,14 @@ def run(context: Context) -> int:
         f"release notes for {tag[:12]}: "
         + (f"against {previous.name} ({previous.sha[:12]})" if previous else "a first release")
     )
-    compared = [
-        release_notes.compare(settings, stage, tag, previous, not args.no_packages)
-        for stage in stages
-    ]
+    # Each stage reads two images' packages (a syft scan unless attested): say which.
+    with progress.Display(args.quiet) as display:
+        items = display.items("release notes", len(stages))
+        compared = []
+        for stage in stages:
+            with items.item(stage):
+                found = release_notes.compare(settings, stage, tag, previous, not args.no_packages)
+            compared.append(found)
     text = release_notes.markdown(
         [found for found, _ in compared], [source for _, source in compared], tag, previous
     )

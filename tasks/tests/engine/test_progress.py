@@ -1,0 +1,188 @@
+"""The progress display of push, pull and scans, on a real engine and registry: bars on a
+terminal (a pseudo-terminal here), plain lines through a pipe, nothing with --quiet, the
+same stdout either way, and a clean end on Ctrl-C."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tasks.tests.registry_proxy import CuttingProxy
+from tasks.tests.support import (
+    clean_env,
+    commit_all,
+    git,
+    make_stack,
+    remove_images,
+    run_tasks,
+    write,
+)
+from tasks.tests.terminal import SHOW_CURSOR, in_terminal
+
+NEW_BYTES = 4_000_000  # random, so it stays about this size compressed: a few MB to send
+ESCAPE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # no control character but tab and newline
+
+
+@pytest.fixture
+def stack(tmp_path: Path, upstream: str) -> Path:
+    """The fixture stack with a few MB of new, incompressible bytes in the sas stage."""
+    repo = make_stack(tmp_path / "stack")
+    write(repo, "images/sas/stage.txt", base64.b64encode(os.urandom(NEW_BYTES * 3 // 4)).decode())
+    commit_all(repo, "a few MB more")
+    return repo
+
+
+@pytest.fixture
+def prefix(registry: str, engine: docker.DockerClient) -> Iterator[str]:
+    name = f"{registry}-p{uuid.uuid4().hex[:6]}"
+    yield name
+    remove_images(engine, name)
+
+
+def _env(tmp_path: Path, upstream: str, **extra: str) -> dict[str, str]:
+    return clean_env(
+        UPSTREAM_IMAGE=upstream,
+        ZONE_PUSH_ATTEMPTS="1",
+        ZONE_SBOM_CACHE=str(tmp_path / "sbom"),
+        **extra,
+    )
+
+
+def _baked(repo: Path, prefix: str, env: dict[str, str]) -> None:
+    result = run_tasks(repo, "bake", "sas", "--repo", prefix, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def _plain(text: str) -> None:
+    """What a CI log gets: printable lines, no escape sequence, no carriage return."""
+    assert not ESCAPE.search(text), repr(ESCAPE.search(text))
+
+
+def test_push_on_a_terminal_shows_bars_to_100_percent_then_the_table(
+    stack: Path, prefix: str, upstream: str, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, upstream)
+    _baked(stack, prefix, env)
+    sha = git(stack, "rev-parse", "HEAD")
+
+    ran = in_terminal(stack, "push", "sas", "--repo", prefix, env=env)
+
+    assert ran.returncode == 0, ran.terminal
+    assert "\x1b[" in ran.terminal  # a live display, not plain lines
+    assert f"sas:{sha}" in ran.terminal and "layers" in ran.terminal
+    assert "100 %" in ran.terminal
+    sent = re.search(r"(\d+\.\d) MB/(\d+\.\d) MB sent", ran.terminal)
+    assert sent and sent[1] == sent[2] and float(sent[1]) >= 3, ran.terminal[-3000:]
+    assert "every layer already there" in ran.terminal  # the tags after the first
+    table = ran.terminal.index("Pushed (the registry serves these digests)")
+    assert ran.terminal.rindex("100 %") < table  # the table follows the closed display
+    assert SHOW_CURSOR in ran.terminal
+    assert "Traceback" not in ran.terminal
+
+
+def test_push_through_a_pipe_prints_a_bounded_number_of_plain_lines(
+    stack: Path, prefix: str, upstream: str, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, upstream)
+    _baked(stack, prefix, env)
+    sha = git(stack, "rev-parse", "HEAD")
+
+    result = run_tasks(stack, "push", "sas", "--repo", prefix, env=env)
+
+    assert result.returncode == 0, result.stderr
+    _plain(result.stderr)
+    lines = result.stderr.splitlines()
+    # The first tag sends the layers, each said once; the four after it find them there.
+    sent = [line for line in lines if re.match(rf"sas:{sha}: layer \w+ sent \(", line)]
+    assert sent and any("MB)" in line for line in sent), result.stderr
+    done = [line for line in lines if re.match(r"sas:\S+: done, \d+ layers", line)]
+    assert len(done) == 5, result.stderr
+    assert all("already there" in line for line in done[1:]), done
+    assert len(lines) < 80, result.stderr
+
+    again = run_tasks(stack, "push", "sas", "--repo", prefix, "--quiet", env=env)
+
+    assert again.returncode == 0, again.stderr
+    assert "done," not in again.stderr and "layer" not in again.stderr
+    assert "Pushed (the registry serves these digests)" in again.stderr
+
+
+def test_pull_and_scan_show_progress_and_leave_json_byte_identical(
+    stack: Path, prefix: str, upstream: str, tmp_path: Path, engine: docker.DockerClient
+) -> None:
+    env = _env(tmp_path, upstream)
+    _baked(stack, prefix, env)
+    pushed = run_tasks(stack, "push", "sas", "--repo", prefix, "--quiet", env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    cost = ("cost", "sas", "--repo", prefix, "--pull", "--json")
+
+    remove_images(engine, prefix)  # so that --pull pulls
+    ran = in_terminal(stack, *cost, env=env)
+
+    assert ran.returncode == 0, ran.terminal
+    assert "\x1b[" in ran.terminal and SHOW_CURSOR in ran.terminal
+    assert re.search(r"sas:master .*100 %.*received", ran.terminal), ran.terminal[-3000:]
+    assert re.search(r"sas: packages .*100 %.*2/2 done", ran.terminal), ran.terminal[-3000:]
+    assert "Traceback" not in ran.terminal
+
+    remove_images(engine, prefix)
+    piped = run_tasks(stack, *cost, env=_env(tmp_path / "again", upstream))
+
+    assert piped.returncode == 0, piped.stderr
+    _plain(piped.stderr)
+    lines = piped.stderr.splitlines()
+    assert any(re.match(r"sas:master: done, \d+ layers \(.* received", x) for x in lines), lines
+    scans = [
+        found.groups()
+        for found in map(re.compile(r"sas: packages: (\d)/2 (.+) \(\d+m?\d*s?\)$").match, lines)
+        if found
+    ]
+    assert sorted(count for count, _ in scans) == ["1", "2"], lines
+    assert sorted(what for _, what in scans) == ["the release", "this image"], lines
+    assert len(lines) < 60, piped.stderr
+    # stdout is the JSON alone, byte for byte the same with bars, lines, or neither.
+    assert ran.stdout == piped.stdout
+    quiet = run_tasks(stack, *cost, "--quiet", env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout == piped.stdout
+    assert json.loads(piped.stdout)[0]["stage"] == "sas"
+
+
+def test_ctrl_c_in_a_displayed_push_ends_cleanly_with_what_went_up(
+    stack: Path, registry: str, upstream: str, tmp_path: Path, engine: docker.DockerClient
+) -> None:
+    port = int(registry.split("/")[0].rsplit(":", 1)[1])
+    proxy = CuttingProxy(port)
+    proxy.hold_writes = True  # the layers go up, the manifest never: surely mid-push
+    prefix = f"127.0.0.1:{proxy.port}/p{uuid.uuid4().hex[:6]}"
+    env = _env(tmp_path, upstream)
+    try:
+        _baked(stack, prefix, env)
+        ran = in_terminal(
+            stack,
+            "push",
+            "sas",
+            "--repo",
+            prefix,
+            env=env,
+            interrupt_when=lambda shown: proxy.held.is_set() and "pushing" in shown,
+        )
+    finally:
+        proxy.close()
+        remove_images(engine, prefix)
+
+    assert ran.interrupted, ran.terminal
+    assert ran.returncode == 130, ran.terminal
+    assert "Traceback" not in ran.terminal
+    assert SHOW_CURSOR in ran.terminal
+    assert "interrupted: pushed before it: none" in ran.terminal
+    # Said after the display closed: below the bars, not inside them.
+    assert ran.terminal.rindex(SHOW_CURSOR) < ran.terminal.index("interrupted: pushed before")
