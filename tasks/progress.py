@@ -70,13 +70,14 @@ class _Detail(ProgressColumn):
             now = f" · {fields['current']}" if fields.get("current") else ""
             return Text(f"{int(task.completed)}/{int(task.total or 0)} done{now}")
         parts = [f"{fields.get('layers', '0/0')} layers"]
-        if task.finished and not task.total:
+        over = bool(fields.get("over"))
+        if over and not task.total:
             parts.append("every layer already there")
         else:
             parts.append(f"{size(task.completed)}/{size(task.total or 0)} {fields.get('verb', '')}")
-        if task.speed and not task.finished:
+        if task.speed and not over:
             parts.append(f"{size(task.speed)}/s")
-        if task.time_remaining is not None and not task.finished and task.speed:
+        if task.time_remaining is not None and not over and task.speed:
             parts.append(f"{_duration(task.time_remaining)} left")
         return Text(" · ".join(parts))
 
@@ -85,7 +86,9 @@ class _Percent(ProgressColumn):
     """100 % once finished, even when no byte had to move (every layer was there)."""
 
     def render(self, task: Task) -> Text:
-        percent = 100.0 if task.finished else task.percentage
+        # A transfer's total grows as layers are announced: only its end is its 100 %.
+        over = task.fields.get("over") if task.fields.get("kind") == "transfer" else task.finished
+        percent = 100.0 if over else task.percentage
         return Text(f"{percent:3.0f} %")
 
 
