@@ -84,6 +84,7 @@ def main() -> None:
                     if baked.returncode != 0:
                         raise SystemExit(baked.stderr)
                     times[way].append(_timed(lambda: push(prefix)))  # noqa: B023 - at once
+                    print(f"run {run + 1}, {way}: {times[way][-1]:.2f} s", flush=True)
                 finally:
                     process.terminate()
                     process.wait(timeout=10)
