@@ -71,8 +71,10 @@ class _Detail(ProgressColumn):
             return Text(f"{int(task.completed)}/{int(task.total or 0)} done{now}")
         parts = [f"{fields.get('layers', '0/0')} layers"]
         over = bool(fields.get("over"))
-        if over and not task.total:
+        if over and fields.get("there"):
             parts.append("every layer already there")
+        elif over and not task.total:  # the stream ended before it said any layer's size
+            parts.append("done, sizes not said")
         else:
             parts.append(f"{size(task.completed)}/{size(task.total or 0)} {fields.get('verb', '')}")
         if task.speed and not over:
@@ -201,7 +203,9 @@ class Transfer:
             layer.current = min(_count(detail.get("current"), layer.current), layer.total)
         elif status in _DONE and not layer.done:
             layer.done, layer.current = True, layer.total
-            self._finished_layer(layer_id, layer, f"{self.verb} ({size(layer.total)})")
+            # A small layer can arrive before the engine said its size.
+            said = f" ({size(layer.total)})" if layer.total else ""
+            self._finished_layer(layer_id, layer, f"{self.verb}{said}")
         elif (status in _THERE or mounted) and not layer.done:
             layer.done = layer.there = True
             if mounted:
@@ -231,11 +235,19 @@ class Transfer:
         total = self.known
         there = sum(layer.there for layer in self.layers.values())
         count = len(self.layers)
-        self.display._update(self.task, total=total, completed=total, layers=f"{count}/{count}")
+        self.display._update(
+            self.task,
+            total=total,
+            completed=total,
+            layers=f"{count}/{count}",
+            over=True,
+            there=bool(count) and there == count,
+        )
         if self.display.mode == LINES:
             already = f", {there} already there" if there else ""
+            moved = f"{size(total)} {self.verb}" if total or there == count else "sizes not said"
             self.display.line(
-                f"{self.label}: done, {count} layers ({size(total)} {self.verb}{already}) "
+                f"{self.label}: done, {count} layers ({moved}{already}) "
                 f"in {_duration(time.monotonic() - self.started)}"
             )
 
