@@ -147,3 +147,18 @@ def test_control_characters_in_names_are_escaped_in_plain_lines() -> None:
     with progress.Display(console=console) as display:
         display.items("pins", 1).done("evil\x1b[2Jname")
     assert "\x1b" not in written.getvalue() and "\\x1b[2J" in written.getvalue()
+
+
+def test_a_finished_row_says_what_moved() -> None:
+    console, written = _console(True)
+    with progress.Display(console=console) as display:
+        there = display.transfer("sas:v2", "sent")
+        there.feed({"status": "Layer already exists", "progressDetail": {}, "id": "a"})
+        there.finish()
+        quick = display.transfer("sas:master", "received")  # in before its size was said
+        quick.feed({"status": "Pulling fs layer", "progressDetail": {}, "id": "b"})
+        quick.feed({"status": "Pull complete", "progressDetail": {}, "id": "b"})
+        quick.finish()
+    last = written.getvalue().rsplit("\x1b[2K", 1)[-1]
+    assert "sas:v2" in last and "100 % 1/1 layers · every layer already there" in last
+    assert "sas:master" in last and "100 % 1/1 layers · done, sizes not said" in last
