@@ -20,9 +20,9 @@ from typing import NamedTuple
 
 from tasks.console import FAILURE, ZoneError, err, fail
 from tasks.context import Context
-from tasks.references import REPO
+from tasks.lint import HELP as LINT_HELP  # its checks' names (that module imports nothing)
 from tasks.retry import Transient
-from tasks.settings import Settings, check_base_image, load
+from tasks.settings import FLAGS, Settings, checked, load
 
 
 class Command(NamedTuple):
@@ -49,12 +49,11 @@ COMMANDS = {
         "tasks.commands.retag",
         "give the stages this commit reuses its tags, registry-side (no layers moved)",
     ),
-    "lint": Command(
-        "tasks.commands.lint",
-        "prek runs ruff, mypy, hadolint, shellcheck, actionlint, scan allowlist, CI build "
-        "levels, bake --print, layer sizes, credentials, stale docs",
+    "lint": Command("tasks.commands.lint", LINT_HELP),
+    "docs": Command(
+        "tasks.commands.docs",
+        "write docs/stages.md, docs/pins.md and the README's generated tables",
     ),
-    "docs": Command("tasks.commands.docs", "write docs/stages.md and docs/pins.md"),
     "pins": Command("tasks.commands.pins", "check online that every pin resolves"),
     "cost": Command(
         "tasks.commands.cost",
@@ -101,20 +100,12 @@ def quiet(parser: argparse.ArgumentParser) -> None:
 
 
 def with_flags(settings: Settings, args: argparse.Namespace) -> Settings:
-    """The settings with the command's --repo and --base-image, checked by their rules."""
+    """The settings with the command's flags that override them (--repo, --base-image...),
+    each checked by its setting's rule."""
     flags = vars(args)
-    repo, base_image = flags.get("repo"), flags.get("base_image")
-    if base_image:
-        check_base_image(base_image, "--base-image")
-    if repo and not REPO.fullmatch(repo):
-        raise ZoneError(
-            f"{repo!r} is not a valid registry/namespace prefix",
-            hint="e.g. k8scc01covidacr.azurecr.io or localhost:5000/team (lowercase names)",
-        )
+    given = {s: flags[s.dest] for s in FLAGS if flags.get(s.dest)}
     return dataclasses.replace(
-        settings,
-        registry=repo or settings.registry,
-        base_image=base_image or settings.base_image,
+        settings, **{s.field: checked(s, value, s.flag) for s, value in given.items()}
     )
 
 

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from tasks import charts
 from tasks.sbom import Diff
 
 TableSpec = tuple[str, list[str], list[tuple[object, ...]], bool]  # title, columns, rows, collapsed
@@ -190,6 +191,19 @@ def layer_size(layer: LayerCost) -> str:
     if layer.estimated:
         return f"{size(layer.pull_bytes)} (uncompressed)"
     return size(layer.pull_bytes) + (" (build cache)" if layer.size_from == CACHE else "")
+
+
+def layer_bars(found: Cost, top: int) -> list[charts.Bar]:
+    """Its largest new layers by what a node pulls for each (in `largest_new`'s order),
+    then the other new layers as one bar."""
+    return charts.bars([(layer.made_by, layer.pull_bytes) for layer in found.new_layers], top)
+
+
+def chart(found: Cost, top: int) -> str:
+    """The Mermaid chart of its largest new layers ('' when it has no new byte)."""
+    estimated = " (estimated)" if found.estimated else ""
+    title = f"{found.stage}: {size(found.new_bytes)} new to pull{estimated}"
+    return charts.mermaid(title, layer_bars(found, top))
 
 
 def package_rows(diff: Diff) -> list[tuple[str, str, str]]:

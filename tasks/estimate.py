@@ -17,7 +17,7 @@ import dataclasses
 import posixpath
 from pathlib import Path
 
-from tasks import inputs, invalidation, layers, plan, tags
+from tasks import charts, inputs, invalidation, layers, plan, tags
 from tasks.bakefile import BakeGraph, Stage
 from tasks.changes import Checkout
 from tasks.cost import size, total
@@ -123,6 +123,22 @@ def served_line(found: list[StageEstimate], graph: BakeGraph) -> str:
         layer.blob or layer.diff_id: layer.compressed for one in served for layer in one.replaced
     }
     return f"a node pulls again: {each}; all {len(served)}: {size(total(union.values()))}"
+
+
+def served_charts(found: list[StageEstimate], graph: BakeGraph, top: int = charts.TOP) -> list[str]:
+    """For each served image with a release: a Mermaid chart of the largest release layers
+    its rebuild replaces (what a node pulls again), then the rest as one bar."""
+    drawn = []
+    for one in found:
+        if graph.children(one.stage) or one.bytes is None:
+            continue
+        items = [
+            (layer.instruction or f"layer {layer.diff_id[7:19]}", layer.compressed or 0)
+            for layer in one.replaced
+        ]
+        title = f"{one.stage}: {size(one.bytes)} to pull again (estimate)"
+        drawn.append(charts.mermaid(title, charts.bars(items, top)))
+    return [chart for chart in drawn if chart]
 
 
 def _starts(

@@ -36,6 +36,7 @@ class Answer:
     url: str  # where the answer came from, after redirects
     status: int
     body: bytes  # b"" when the body was not read
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # lower-case names
 
     @property
     def text(self) -> str:
@@ -82,12 +83,18 @@ def request(
             with response:
                 location = response.headers.get("Location")
                 if response.is_redirect and location:
-                    url = urljoin(url, location)
+                    following = urljoin(url, location)
+                    if host(following) != host(url):  # credentials stay with their host
+                        headers = {
+                            k: v for k, v in (headers or {}).items() if k.lower() != "authorization"
+                        }
+                    url = following
                     continue
                 body = _body(response, url, limit) if read_body else b""
                 if watch.expired:  # a body cut short by the deadline is no answer
                     raise Unanswered(_late(url, seconds))
-                return Answer(url, response.status_code, body)
+                named = {k.lower(): v for k, v in response.headers.items()}
+                return Answer(url, response.status_code, body, named)
         raise Unanswered(f"{host(url)} redirected more than {MAX_REDIRECTS} times")
     # What a shut socket raises mid-read is requests' error, or below it urllib3's or OSError.
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:

@@ -124,6 +124,23 @@ def remote(ref: str, settings: Settings) -> Image | None:
     return Image(ref, digest, config_digest, layers, history, tag_digest)
 
 
+def platform_digest(ref: str, settings: Settings) -> str | None:
+    """The digest of the linux/amd64 manifest that `ref` names (through an index, when it
+    names one); None when the registry has no such tag. One small document."""
+    top = _look(ref, settings, "{{json .Manifest}}")
+    if top is None:
+        return None
+    if top.get("mediaType") in _INDEX_TYPES or "manifests" in top:
+        return str(_platform_manifest(ref, top)["digest"])
+    return str(top["digest"])
+
+
+def manifest(exact: str, settings: Settings) -> dict | None:
+    """The manifest of `exact`, a name@digest of one platform's image: its config's and
+    layers' descriptors."""
+    return _look(exact, settings)
+
+
 def build_cache(ref: str, settings: Settings) -> dict[str, Layer]:
     """The layers of a BuildKit registry cache (bake --registry-cache) by diff_id: its index
     lists each compressed layer with its diff_id (annotation containerd.io/uncompressed),

@@ -16,9 +16,6 @@ from tasks.console import ZoneError
 from tasks.settings import Settings
 
 TESTS = "tests"
-# The build-level jobs of .github/workflows/docker.yaml (build-1 ... build-6); lint checks
-# that the workflow has exactly these.
-CI_LEVELS = 6
 
 
 class Action(str, enum.Enum):
@@ -114,17 +111,17 @@ class Plan:
             for wave in range(1, max(level.values(), default=0) + 1)
         ]
 
-    def github_outputs(self) -> dict[str, str]:
+    def github_outputs(self, ci_levels: int) -> dict[str, str]:
         """Values for $GITHUB_OUTPUT, as compact JSON: job lists, a matrix of every stage
-        to build, one matrix per build level (`levelN`, empty when there is nothing at
-        that level), the stages to retag and the stages only to retest."""
+        to build, one matrix per build level (`level1` ... `level<ci_levels>`, the
+        workflow's level jobs; empty when there is nothing at that level), the stages to
+        retag and the stages only to retest."""
         levels = self.levels()
-        if len(levels) > CI_LEVELS:
+        if len(levels) > ci_levels:
             raise ZoneError(
                 f"the stages to build form {len(levels)} levels, but the workflow builds at "
-                f"most {CI_LEVELS}",
-                hint="add build-N jobs to .github/workflows/docker.yaml and raise CI_LEVELS "
-                "in tasks/plan.py",
+                f"most {ci_levels} (setting [tool.zone] ci-levels)",
+                hint=more_levels(ci_levels, len(levels)),
             )
 
         def jobs(names: list[str]) -> str:
@@ -147,10 +144,20 @@ class Plan:
             "sha": self.sha or "",
             "matrix": jobs(self.build),
         }
-        for number in range(1, CI_LEVELS + 1):
+        for number in range(1, ci_levels + 1):
             names = levels[number - 1] if number <= len(levels) else []
             outputs[f"level{number}"] = jobs(names) if names else ""
         return outputs
+
+
+def more_levels(have: int, need: int) -> str:
+    """What to add for a graph `need` levels deep when the workflow builds `have`."""
+    jobs = f"build-{have + 1}" if need == have + 1 else f"build-{have + 1} ... build-{need}"
+    return (
+        f"add jobs {jobs} to .github/workflows/docker.yaml (each needing the one before, its "
+        f"matrix the plan's levelN, exported in the plan job's outputs) and set "
+        f"ci-levels = {need} under [tool.zone] in pyproject.toml"
+    )
 
 
 def _compact(value: object) -> str:

@@ -3,6 +3,13 @@
 Command-line flags win over both; the CLI applies them with `dataclasses.replace`. Every
 value is checked here, where it is read: a setting that could only fail later (or wait
 for years) is one error naming the setting and where it was set.
+
+Each setting is declared once, as a field of Settings: `name: type = field(default=...,
+metadata=about("what it is", ...))`. Its [tool.zone] key is the name with "-" for "_", its
+variable ZONE_NAME; `rule=` checks a text, `bounds=` a number (int or float as the
+default is), a bool default takes true/false, `parse=` anything else; `flag=` names the
+flag that overrides it (added where a command calls `options.setting_flag(parser, KEY)`).
+`nox -s docs` then rewrites the README's table of settings (tasks/readme.py).
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ import os
 import re
 import sys
 from collections.abc import Callable, Collection
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tasks import references
 from tasks.console import ZoneError
@@ -25,37 +33,265 @@ else:  # Python 3.10
     import tomli as tomllib
 
 
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+DEFAULT_BUDGET = "default"  # the pull-budget key for every stage not named there
+NO_BUDGET = "none"
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*", re.I)
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_URL = re.compile(r"https?://[^\s/?#]+(/\S*)?")
+_BRANCH = re.compile(r"[^\s~^:?*\[\\]+")  # what `git check-ref-format --branch` allows, roughly
+
+
+class Rule(NamedTuple):
+    """What a usable text value is: a test, what a bad value must be, and an example."""
+
+    test: Callable[[str], object]
+    problem: str
+    example: str
+
+
+def _base_images(value: str) -> bool:
+    """IMAGE, or ROOT=IMAGE[,ROOT=IMAGE...] (which roots exist, the bake file says)."""
+    if "=" not in value:
+        return references.is_image(value)
+    pairs = [item.partition("=") for item in value.split(",")]
+    return all(
+        root.strip() and sep and references.is_image(image.strip()) for root, sep, image in pairs
+    )
+
+
+GITHUB_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")  # owner/name
+RUNNER_TAGS = re.compile(r"[A-Za-z0-9_.*-]+")  # a tag, `*` for any run of tag characters
+BRANCH = Rule(_BRANCH.fullmatch, "must be a branch name (not empty, no spaces)", "e.g. master")
+URL = Rule(_URL.fullmatch, "must be an http(s) URL", "e.g. https://pypi.org/simple")
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting, declared once as a field of Settings (`metadata=about(...)`): its
+    [tool.zone] key, ZONE_* variable, flag, check, default and help all come from there."""
+
+    help: str  # what it is: the flag's help and the README's table
+    flag: str = ""  # the command-line flag that overrides it, if any
+    rule: Rule | None = None  # text: what a usable value is
+    bounds: tuple[float, float] | None = None  # numbers: smallest and largest
+    hint: str = ""  # numbers: the hint of a bad value (default: "KEY is HELP (LOW-HIGH)")
+    parse: Callable[[object, str], object] | None = None  # other kinds: (value, where) -> value
+    unset: str = ""  # README: what the empty default means
+    env_note: str = ""  # README: what the variable takes, when not just the value
+    # Filled from the field by SETTINGS, never declared:
+    field: str = ""
+    default: Any = None
+
+    @property
+    def key(self) -> str:
+        return self.field.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return "ZONE_" + self.field.upper()
+
+    @property
+    def dest(self) -> str:
+        """The attribute argparse gives the flag's value."""
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+def about(
+    help: str,
+    *,
+    flag: str = "",
+    rule: Rule | None = None,
+    bounds: tuple[float, float] | None = None,
+    hint: str = "",
+    parse: Callable[[object, str], object] | None = None,
+    unset: str = "",
+    env_note: str = "",
+) -> dict[str, Setting]:
+    """A field's metadata that declares it a setting (see Setting)."""
+    declared = Setting(
+        help,
+        flag=flag,
+        rule=rule,
+        bounds=bounds,
+        hint=hint,
+        parse=parse,
+        unset=unset,
+        env_note=env_note,
+    )
+    return {"setting": declared}
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
+    """Every setting, one field each: the default and `about` are the whole declaration."""
+
     root: Path
-    bake_file: str = "docker-bake.hcl"
-    registry: str = "k8scc01covidacr.azurecr.io"
-    release_branch: str = "master"
-    version_tag: str = "v2"
+    bake_file: str = field(
+        default="docker-bake.hcl",
+        metadata=about(
+            "the bake file, relative to the project root",
+            rule=Rule(str.strip, "must name a file", "e.g. docker-bake.hcl"),
+        ),
+    )
+    registry: str = field(
+        default="k8scc01covidacr.azurecr.io",
+        metadata=about(
+            "registry/namespace prefix of image names",
+            flag="--repo",
+            rule=Rule(
+                references.REPO.fullmatch,
+                "must be a registry/namespace prefix",
+                "e.g. localhost:5000/team (lowercase names)",
+            ),
+        ),
+    )
+    release_branch: str = field(
+        default="master",
+        metadata=about(
+            "the branch whose builds also get the version tag and `latest`", rule=BRANCH
+        ),
+    )
+    version_tag: str = field(
+        default="v2",
+        metadata=about(
+            "the version tag of the release branch's builds",
+            rule=Rule(
+                references.TAG.fullmatch,
+                f"must be a valid image tag ({references.TAG_RULE})",
+                "e.g. v2",
+            ),
+        ),
+    )
     # Empty: the upstream image pinned in the bake file (its one and only place).
-    base_image: str = ""
+    base_image: str = field(
+        default="",
+        metadata=about(
+            "another upstream image for the roots built on that image (any tag), or "
+            "ROOT=IMAGE[,ROOT=IMAGE] for the roots named",
+            flag="--base-image",
+            rule=Rule(
+                lambda value: not value or _base_images(value),
+                "must be an image reference",
+                "e.g. quay.io/jupyter/scipy-notebook:TAG, or ROOT=IMAGE pairs separated by "
+                "commas (base=quay.io/jupyter/scipy-notebook:TAG)",
+            ),
+            unset="the bake file's `UPSTREAM_IMAGE`",
+        ),
+    )
     # Pushes and registry-side retags: tries per tag, and the first wait between them
-    # (doubled after each failed try).
-    push_attempts: int = 4
-    push_backoff: float = 2.0
+    # (doubled after each failed try). 10 tries starting at 60 s already wait 8.5 hours at
+    # most; more tries, or longer waits, only postpone a failure that is not passing.
+    push_attempts: int = field(default=4, metadata=about("tries per tag", bounds=(1, 10)))
+    push_backoff: float = field(
+        default=2.0,
+        metadata=about(
+            "the seconds before the second try, doubling after each try",
+            bounds=(0, 60),
+            hint="push-backoff is the seconds before the second try (0-60, doubling "
+            "after each try)",
+        ),
+    )
     # cosign keys (paths, relative to the root): the private one signs what push pushes,
     # the public one is what verify and reuse trust. Neither: keyless in GitHub Actions.
-    signing_key: str = ""
-    verify_key: str = ""
-    # Reuse and retag take only images whose signature verifies. Off: a warning a reuse.
-    verify_reuse: bool = True
-    # The branches whose CI runs push and sign (docker.yaml's `on.push.branches`): keyless
-    # signatures are trusted only from the signing workflow on these (tasks/signing.py).
-    # Empty: the release branch alone.
-    publish_branches: tuple[str, ...] = ()
-    # `cost`: the most compressed bytes an image may add for a node that holds the
-    # release, by stage name; DEFAULT for the others. None: no budget.
-    pull_budget: tuple[tuple[str, int | None], ...] = ()
-    # `pins`: the services it asks, and the seconds one request may take in all.
-    pypi_url: str = "https://pypi.org/simple"
-    anaconda_api_url: str = "https://api.anaconda.org"
-    openvsx_url: str = "https://open-vsx.org"
-    pins_timeout: float = 20.0
+    signing_key: str = field(
+        default="",
+        metadata=about(
+            "the cosign private key push signs with: a file relative to the root, or `env://VAR`",
+            unset="none: keyless in GitHub Actions",
+        ),
+    )
+    verify_key: str = field(
+        default="",
+        metadata=about(
+            "the cosign public key verify, reuse and retag trust",
+            unset="none: build-stage.yaml on `publish-branches` in GitHub Actions",
+        ),
+    )
+    verify_reuse: bool = field(
+        default=True,
+        metadata=about(
+            "reuse and retag take only images whose signature verifies (off: a warning instead)"
+        ),
+    )
+    # Keyless signatures are trusted only from the signing workflow on these branches
+    # (tasks/signing.py).
+    publish_branches: tuple[str, ...] = field(
+        default=(),
+        metadata=about(
+            "the branches whose CI runs push and sign (docker.yaml's `on.push.branches`)",
+            parse=lambda value, where: _branches(value, where),
+            unset="the release branch",
+            env_note="commas or spaces",
+        ),
+    )
+    # A repository that calls the runner's build-stage.yaml by reference: its jobs sign as
+    # that workflow at the tag called, so keyless signatures are trusted from it at tags
+    # matching runner-tags, run in this repository (tasks/signing.py).
+    runner_repository: str = field(
+        default="",
+        metadata=about(
+            "the runner's GitHub repository (OWNER/NAME) whose build-stage.yaml this "
+            "repository calls by reference",
+            rule=Rule(
+                lambda value: not value or GITHUB_REPOSITORY.fullmatch(value),
+                "must be a GitHub repository, OWNER/NAME",
+                "e.g. StatCan/zone-kubeflow-containers",
+            ),
+            unset="none: this repository's own build-stage.yaml",
+        ),
+    )
+    runner_tags: str = field(
+        default="v*",
+        metadata=about(
+            "the tags of runner-repository whose build-stage.yaml signatures are trusted "
+            "(`*`: any run of tag characters)",
+            rule=Rule(
+                RUNNER_TAGS.fullmatch,
+                "must be a tag pattern (letters, digits, . _ - and *)",
+                "e.g. v*",
+            ),
+        ),
+    )
+    # None: no budget.
+    pull_budget: tuple[tuple[str, int | None], ...] = field(
+        default=(),
+        metadata=about(
+            "`cost`: the most compressed bytes an image may add for a node that holds the "
+            "release, one size or a table by image (below)",
+            parse=lambda value, where: tuple(pull_budgets(value, where).items()),
+            unset="none (`cost` applies no budget)",
+            env_note="the default",
+        ),
+    )
+    pypi_url: str = field(
+        default="https://pypi.org/simple",
+        metadata=about("the Python package index `pins` asks", rule=URL),
+    )
+    anaconda_api_url: str = field(
+        default="https://api.anaconda.org",
+        metadata=about("the anaconda.org API `pins` asks for conda packages", rule=URL),
+    )
+    openvsx_url: str = field(
+        default="https://open-vsx.org",
+        metadata=about("the VS Code extension registry `pins` asks", rule=URL),
+    )
+    pins_timeout: float = field(
+        default=20.0,
+        metadata=about("the seconds one request of `nox -s pins` may take in all", bounds=(1, 600)),
+    )
+    # The build-level jobs of .github/workflows/docker.yaml (build-1 ... build-N): the plan
+    # writes level1 ... levelN for them, and lint checks the workflow has them.
+    ci_levels: int = field(
+        default=6,
+        metadata=about(
+            "the `build-N` jobs of `.github/workflows/docker.yaml`: the plan writes `level1` "
+            "... `levelN`",
+            bounds=(1, 50),
+            hint="ci-levels is the number of build-N jobs of .github/workflows/docker.yaml (1-50)",
+        ),
+    )
 
     def check_stages(self, stages: Collection[str]) -> None:
         """Settings that name stages name stages of the bake file (a misspelt name in
@@ -91,124 +327,67 @@ class Settings:
         return folder.relative_to(self.root).as_posix() if folder != self.root else ""
 
 
-# pyproject key -> (field, environment variable)
-_KEYS = {
-    "bake-file": ("bake_file", "ZONE_BAKE_FILE"),
-    "registry": ("registry", "ZONE_REGISTRY"),
-    "release-branch": ("release_branch", "ZONE_RELEASE_BRANCH"),
-    "version-tag": ("version_tag", "ZONE_VERSION_TAG"),
-    "base-image": ("base_image", "ZONE_BASE_IMAGE"),
-    "push-attempts": ("push_attempts", "ZONE_PUSH_ATTEMPTS"),
-    "push-backoff": ("push_backoff", "ZONE_PUSH_BACKOFF"),
-    "signing-key": ("signing_key", "ZONE_SIGNING_KEY"),
-    "verify-key": ("verify_key", "ZONE_VERIFY_KEY"),
-    "verify-reuse": ("verify_reuse", "ZONE_VERIFY_REUSE"),
-    "publish-branches": ("publish_branches", "ZONE_PUBLISH_BRANCHES"),
-    "pull-budget": ("pull_budget", "ZONE_PULL_BUDGET"),
-    "pypi-url": ("pypi_url", "ZONE_PYPI_URL"),
-    "anaconda-api-url": ("anaconda_api_url", "ZONE_ANACONDA_API_URL"),
-    "openvsx-url": ("openvsx_url", "ZONE_OPENVSX_URL"),
-    "pins-timeout": ("pins_timeout", "ZONE_PINS_TIMEOUT"),
-}
-BOOLEANS = {"verify_reuse"}
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
-DEFAULT_BUDGET = "default"  # the pull-budget key for every stage not named there
-NO_BUDGET = "none"
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*", re.I)
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
-_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-# Numeric settings: type and bounds. 10 tries starting at 60 s already wait 8.5 hours at
-# most; more tries, or longer waits, only postpone a failure that is not passing.
-BOUNDS: dict[str, tuple[type, float, float]] = {
-    "push_attempts": (int, 1, 10),
-    "push_backoff": (float, 0, 60),
-    "pins_timeout": (float, 1, 600),
-}
-_NUMBER_HINTS = {
-    "push_attempts": "push-attempts is tries per tag (1-10)",
-    "push_backoff": "push-backoff is the seconds before the second try (0-60, doubling "
-    "after each try)",
-    "pins_timeout": "pins-timeout is the seconds one request of `nox -s pins` may take in "
-    "all (1-600)",
-}
-_URLS = {"pypi_url", "anaconda_api_url", "openvsx_url"}
-_URL = re.compile(r"https?://[^\s/?#]+(/\S*)?")
-_BRANCH = re.compile(r"[^\s~^:?*\[\\]+")  # what `git check-ref-format --branch` allows, roughly
-
-
-def _valid_text(field: str, value: str) -> tuple[str, str] | None:
-    """What is wrong with a text setting's value, and an example; None when it is usable."""
-    if field == "version_tag" and not references.TAG.fullmatch(value):
-        return f"must be a valid image tag ({references.TAG_RULE})", "e.g. v2"
-    if field == "release_branch" and not _BRANCH.fullmatch(value):
-        return "must be a branch name (not empty, no spaces)", "e.g. master"
-    if field == "registry" and not references.REPO.fullmatch(value):
-        return "must be a registry/namespace prefix", "e.g. localhost:5000/team (lowercase names)"
-    if field == "base_image" and value and not _base_images(value):
-        return (
-            "must be an image reference",
-            "e.g. quay.io/jupyter/scipy-notebook:TAG, or ROOT=IMAGE pairs separated by commas "
-            "(base=quay.io/jupyter/scipy-notebook:TAG)",
-        )
-    if field in _URLS and not _URL.fullmatch(value):
-        return "must be an http(s) URL", "e.g. https://pypi.org/simple"
-    if field == "bake_file" and not value.strip():
-        return "must name a file", "e.g. docker-bake.hcl"
-    return None
-
-
-def _base_images(value: str) -> bool:
-    """IMAGE, or ROOT=IMAGE[,ROOT=IMAGE...] (which roots exist, the bake file says)."""
-    if "=" not in value:
-        return references.is_image(value)
-    pairs = [item.partition("=") for item in value.split(",")]
-    return all(
-        root.strip() and sep and references.is_image(image.strip()) for root, sep, image in pairs
+# [tool.zone] key -> its declaration, in the order of the fields.
+SETTINGS = {
+    setting.key: setting
+    for setting in (
+        dataclasses.replace(f.metadata["setting"], field=f.name, default=f.default)
+        for f in dataclasses.fields(Settings)
+        if "setting" in f.metadata
     )
+}
+FLAGS = tuple(setting for setting in SETTINGS.values() if setting.flag)
 
 
-def check_base_image(value: str, where: str) -> None:
-    """--base-image is checked by the rule its setting follows."""
-    _check_text("base_image", value, where)
+def checked(setting: Setting, value: object, where: str) -> Any:
+    """The value, checked by its setting's declaration; `where` says where it was set."""
+    if setting.parse:
+        return setting.parse(value, where)
+    if setting.bounds:
+        return _number(setting, value, where)
+    if isinstance(setting.default, bool):
+        return _boolean(value, where)
+    if not isinstance(value, str):
+        raise ZoneError(f"{where} must be a string, not {value!r}")
+    _check_text(setting.rule, value, where)
+    return value
 
 
-def _check_text(field: str, value: str, where: str) -> None:
-    problem = _valid_text(field, value)
-    if problem:
-        raise ZoneError(f"{where} {problem[0]}, not {value!r}", hint=problem[1])
+def _check_text(rule: Rule | None, value: str, where: str) -> None:
+    if rule and not rule.test(value):
+        raise ZoneError(f"{where} {rule.problem}, not {value!r}", hint=rule.example)
 
 
 def load(root: Path) -> Settings:
     values: dict[str, object] = {}
-    where: dict[str, str] = {}  # field -> where its value was set, for messages
+    where: dict[str, str] = {}  # key -> where its value was set, for messages
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
         text = _read(pyproject)
         for key, value in _zone_table(pyproject, text).items():
-            if key not in _KEYS:
-                known = ", ".join(_KEYS)
+            if key not in SETTINGS:
+                known = ", ".join(SETTINGS)
                 raise ZoneError(
                     f"{pyproject}{_line(text, key)}: unknown setting [tool.zone] {key!r}; "
                     f"known: {known}"
                 )
-            field = _KEYS[key][0]
-            values[field] = value
-            where[field] = f"{pyproject}{_line(text, key)}: setting [tool.zone] {key}"
-    for field, env in _KEYS.values():
-        if os.environ.get(env) and field != "pull_budget":
-            values[field] = os.environ[env]
-            where[field] = f"environment variable {env}"
-    budgets = pull_budgets(values.pop("pull_budget", {}), where.get("pull_budget", ""))
+            values[key] = value
+            where[key] = f"{pyproject}{_line(text, key)}: setting [tool.zone] {key}"
+    for key, setting in SETTINGS.items():
+        if os.environ.get(setting.env) and key != "pull-budget":
+            values[key] = os.environ[setting.env]
+            where[key] = f"environment variable {setting.env}"
+    fields: dict[str, Any] = {
+        SETTINGS[key].field: checked(SETTINGS[key], value, where[key])
+        for key, value in values.items()
+    }
     if os.environ.get("ZONE_PULL_BUDGET"):  # the default only: named stages keep theirs
+        budgets = dict(fields.get("pull_budget", ()))
         budgets[DEFAULT_BUDGET] = parse_size(
             os.environ["ZONE_PULL_BUDGET"], "environment variable ZONE_PULL_BUDGET"
         )
-    checked: dict[str, Any] = {
-        field: _checked(field, value, where[field]) for field, value in values.items()
-    }
-    if budgets:
-        checked["pull_budget"] = tuple(budgets.items())
-    return Settings(root=root, **checked)
+        fields["pull_budget"] = tuple(budgets.items())
+    return Settings(root=root, **fields)
 
 
 def _read(pyproject: Path) -> str:
@@ -242,19 +421,6 @@ def _line(text: str, key: str) -> str:
     return f":{text.count(chr(10), 0, match.start()) + 1}" if match else ""
 
 
-def _checked(field: str, value: object, where: str) -> object:
-    if field in BOUNDS:
-        return _number(field, value, where)
-    if field in BOOLEANS:
-        return _boolean(value, where)
-    if field == "publish_branches":
-        return _branches(value, where)
-    if not isinstance(value, str):
-        raise ZoneError(f"{where} must be a string, not {value!r}")
-    _check_text(field, value, where)
-    return value
-
-
 def _branches(value: object, where: str) -> tuple[str, ...]:
     """A list of branch names; from the environment, separated by commas or spaces."""
     names = value.replace(",", " ").split() if isinstance(value, str) else value
@@ -263,7 +429,7 @@ def _branches(value: object, where: str) -> tuple[str, ...]:
             f"{where} must be a list of branch names, not {value!r}", hint='e.g. ["master", "beta"]'
         )
     for name in names:
-        _check_text("release_branch", name, where)
+        _check_text(BRANCH, name, where)
     return tuple(dict.fromkeys(names))
 
 
@@ -275,8 +441,10 @@ def _boolean(value: object, where: str) -> bool:
     raise ZoneError(f"{where} must be true or false, not {value!r}")
 
 
-def _number(field: str, value: object, where: str) -> int | float:
-    kind, smallest, largest = BOUNDS[field]
+def _number(setting: Setting, value: object, where: str) -> int | float:
+    assert setting.bounds is not None
+    smallest, largest = setting.bounds
+    kind = type(setting.default)  # int or float
     parse: Callable[[object], int | float] = kind
     number: int | float | None = None
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
@@ -290,7 +458,7 @@ def _number(field: str, value: object, where: str) -> int | float:
         raise ZoneError(
             f"{where} must be a{'n integer' if kind is int else ' number'} from "
             f"{smallest:g} to {largest:g}, not {value!r}",
-            hint=_NUMBER_HINTS[field],
+            hint=setting.hint or f"{setting.key} is {setting.help} ({smallest:g}-{largest:g})",
         )
     return number
 

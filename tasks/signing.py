@@ -6,7 +6,9 @@ annotate. Two kinds of identity:
   `verify-key` the public key that `verify` and reuse check against);
 - keyless, in GitHub Actions: cosign takes the job's OIDC identity (the job needs
   `id-token: write`), and a verifier expects one workflow of this repository (the one
-  that pushes) run on a publishing branch, or on the verifier's own ref.
+  that pushes) run on a publishing branch, or on the verifier's own ref; or, where the
+  repository calls the runner's workflow by reference, that workflow at a release tag,
+  run in this repository.
 Key signatures go to no transparency log (`--tlog-upload=false`: the registry holds them,
 and the key is the trust); keyless ones need Fulcio and Rekor, so they are logged.
 
@@ -48,6 +50,10 @@ class Identity:
     public_key: str = ""
     keyless_repository: str = ""  # owner/name in GitHub Actions; empty with keys
     keyless_refs: tuple[str, ...] = ()  # the git refs whose signatures are trusted
+    # The runner's repository (owner/name) when the signing workflow is called from it by
+    # reference, and the tags it is trusted at (a pattern, `*` any tag characters).
+    runner_repository: str = ""
+    runner_tags: str = ""
 
     @property
     def keyless(self) -> bool:
@@ -77,6 +83,17 @@ class Identity:
     def verify_flags(self) -> list[str]:
         if self.public_key:
             return ["--key", self.public_key, "--insecure-ignore-tlog=true"]
+        if self.keyless_repository and self.runner_repository:
+            return [
+                "--certificate-identity-regexp",
+                runner_identity(self.runner_repository, self.runner_tags),
+                # The identity names the called workflow only: the run's own repository is
+                # another claim of the certificate, which cosign compares exactly.
+                "--certificate-github-workflow-repository",
+                self.keyless_repository,
+                "--certificate-oidc-issuer",
+                GITHUB_ISSUER,
+            ]
         if self.keyless_repository:
             return [
                 "--certificate-identity-regexp",
@@ -94,6 +111,11 @@ class Identity:
         """Who a verified signature came from, in words (never a key's content)."""
         if self.public_key:
             return f"the holder of the private key of {self.public_key}"
+        if self.runner_repository:
+            return (
+                f"{SIGNING_WORKFLOW} of github.com/{self.runner_repository} at tags "
+                f"{self.runner_tags}, run in github.com/{self.keyless_repository}"
+            )
         refs = ", ".join(ref.removeprefix("refs/heads/") for ref in self.keyless_refs)
         return f"{SIGNING_WORKFLOW} of github.com/{self.keyless_repository} on {refs}"
 
@@ -117,14 +139,28 @@ def workflow_identity(repository: str, refs: tuple[str, ...]) -> str:
     return f"^{re.escape(workflow)}@({'|'.join(re.escape(ref) for ref in refs)})$"
 
 
+def runner_identity(repository: str, tags: str) -> str:
+    """The certificate identities trusted where this repository calls the signing workflow
+    of the runner's `repository` by reference: that workflow at a tag matching `tags`
+    (`*`: any run of tag characters, never a `/`), nothing else; anchored and escaped as
+    workflow_identity's. A called workflow's `job_workflow_ref` names the ref it was
+    called at (`uses: OWNER/REPO/.github/workflows/FILE@vX` gives refs/tags/vX), not
+    the caller's branch (sigstore/fulcio docs/oidc.md; sigstore/fulcio#306)."""
+    workflow = f"https://github.com/{repository}/.github/workflows/{SIGNING_WORKFLOW}"
+    tag = "[A-Za-z0-9_.-]*".join(re.escape(part) for part in tags.split("*"))
+    return f"^{re.escape(workflow)}@refs/tags/{tag}$"
+
+
 def identity(settings: Settings) -> Identity:
     """The keys the settings name; else, in GitHub Actions, the workflow's identity:
     signing only where the job may ask for an OIDC token (`id-token: write` sets
     ACTIONS_ID_TOKEN_REQUEST_URL), verifying against the signing workflow of this
     repository on the publishing branches, and on this run's own ref (a pull request's
-    images are trusted within it, and nowhere else)."""
+    images are trusted within it, and nowhere else); with runner-repository set to
+    another repository, the runner's signing workflow at its tags, run in this one."""
     in_actions = os.environ.get("GITHUB_ACTIONS") == "true"
     repository = os.environ.get("GITHUB_REPOSITORY", "") if in_actions else ""
+    runner = settings.runner_repository if settings.runner_repository != repository else ""
     refs = [f"refs/heads/{branch}" for branch in settings.signing_branches]
     if in_actions and os.environ.get("GITHUB_REF"):
         refs.append(os.environ["GITHUB_REF"])
@@ -133,6 +169,8 @@ def identity(settings: Settings) -> Identity:
         public_key=_key(settings, settings.verify_key, "verify-key"),
         keyless_repository=repository,
         keyless_refs=tuple(dict.fromkeys(refs)),
+        runner_repository=runner,
+        runner_tags=settings.runner_tags if runner else "",
     )
 
 

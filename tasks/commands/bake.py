@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.table import Table
 
 from tasks import summary
-from tasks.commands.options import plan_options
+from tasks.commands.options import plan_options, setting_flag
 from tasks.console import FAILURE, ZoneError, err, note, one_line, shown
 from tasks.context import Context
 from tasks.plan import Plan
@@ -28,11 +28,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         "--changed", action="store_true", help="build only what the plan marks for build"
     )
     parser.add_argument("--push", action="store_true", help="push every tag")
-    parser.add_argument(
-        "--base-image",
-        help="another upstream image for the roots built on that image (any tag), or "
-        "ROOT=IMAGE[,ROOT=IMAGE] for the roots named",
-    )
+    setting_flag(parser, "base-image")
     parser.add_argument("--builder", help="buildx builder to use (e.g. a kubernetes one)")
     parser.add_argument("--no-cache", action="store_true", help="build without cache")
     parser.add_argument(

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from rich.table import Table
 
-from tasks import cost, progress, sbom, summary
+from tasks import charts, cost, progress, sbom, summary
 from tasks.commands.options import image_options, tag_to_use
 from tasks.console import FAILURE, ZoneError, err, note, one_line, out, shown, warn
 from tasks.context import Context
@@ -26,6 +26,7 @@ from tasks.settings import Settings
 HELP = "what images cost to pull compared with the release: layers, packages, budget"
 USAGE = "nox -s cost -- IMAGE [IMAGE ...] [--against TAG|DIGEST] [options]"
 TOP = 5  # the largest new layers shown for each image
+BAR_CELLS = 12  # a whole bar: all the bytes a node pulls for the image
 SHOWN_PACKAGES = 20  # package changes shown in the terminal before "... more"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 A = TypeVar("A")
@@ -123,8 +124,13 @@ def run(context: Context) -> int:
         results.append(found)
     for found in results:
         _show(found)
+    charts_after = {
+        f"{found.stage}: largest new layers": cost.chart(found, TOP) for found in results
+    }
     for spec in cost.report_tables(results, TOP):
         summary.table(*spec)
+        if charts_after.get(spec[0]):  # each image's largest new layers, drawn too
+            summary.append(charts_after[spec[0]])
     if args.json:
         out(json.dumps([found.to_json() for found in results], indent=2))
     over = [found for found in results if found.over_budget]
@@ -223,14 +229,8 @@ def _show(found: Cost) -> None:
         )
     for line in lines:
         err.print(shown(line))
-    table = Table(title=shown(f"{found.stage}: largest new layers"), title_justify="left")
-    for column in ("size", "from", "instruction"):
-        table.add_column(column)
-    for layer in found.largest_new(TOP):
-        label = cost.layer_size(layer)
-        table.add_row(label, layer.origin or "", shown(one_line(layer.made_by[:120])))
     if found.new_layers:
-        err.print(table)
+        err.print(_layer_table(found))
     if found.packages is not None:
         rows = cost.package_rows(found.packages)
         for kind, name, change in rows[:SHOWN_PACKAGES]:
@@ -239,3 +239,33 @@ def _show(found: Cost) -> None:
             err.print(shown(f"  ... {len(rows) - SHOWN_PACKAGES} more package changes (--json)"))
         if not rows:
             err.print("  packages: no change")
+
+
+def _layer_table(found: Cost) -> Table:
+    """Its largest new layers, each with a bar of its share of the bytes to pull, and the
+    rest as one "others" row: one layer that is most of it shows as one long bar."""
+    table = Table(title=shown(f"{found.stage}: largest new layers"), title_justify="left")
+    table.add_column("size")
+    table.add_column("share", no_wrap=True)
+    table.add_column("from")
+    table.add_column("instruction")
+    # Block characters where the output can encode them (a C-locale pipe may not).
+    plain = not (err.encoding or "").lower().startswith("utf")
+    largest = found.largest_new(TOP)
+    for layer in largest:
+        table.add_row(
+            cost.layer_size(layer),
+            shown(charts.share(layer.pull_bytes, found.new_bytes, BAR_CELLS, plain)),
+            layer.origin or "",
+            shown(one_line(layer.made_by[:120])),
+        )
+    rest = len(found.new_layers) - len(largest)
+    if rest:
+        others = found.new_bytes - sum(layer.pull_bytes for layer in largest)
+        table.add_row(
+            size(others),
+            shown(charts.share(others, found.new_bytes, BAR_CELLS, plain)),
+            "",
+            shown(charts.others(rest)),
+        )
+    return table

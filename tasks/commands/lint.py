@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from tasks.context import Context
-from tasks.lint import CHECKS
+from tasks.lint import CHECKS, DECLARED
+from tasks.lint import HELP as HELP
 
-HELP = (
-    "prek runs ruff, mypy, hadolint, shellcheck, actionlint, scan allowlist, CI build "
-    "levels, bake --print, layer sizes, credentials, stale docs"
-)
 USAGE = "nox -s lint -- [PATH ...] [--only CHECK ...]"
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
+    # Each check and what it finds, from its declaration (tasks/lint/__init__.py).
+    width = max(map(len, CHECKS))
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "checks:\n" + "\n".join(
+        textwrap.fill(
+            check.help,
+            width=88,
+            initial_indent=f"  {check.name:<{width}}  ",
+            subsequent_indent=" " * (width + 4),
+        )
+        for check in DECLARED
+    )
     parser.add_argument(
         "paths",
         nargs="*",

@@ -9,10 +9,17 @@ from typing import Any
 from tasks.console import ZoneError, note
 from tasks.context import Context
 from tasks.references import TAG, TAG_RULE
+from tasks.settings import SETTINGS
+
+
+def setting_flag(parser: argparse.ArgumentParser, key: str) -> None:
+    """The flag that overrides a setting, as its declaration says (tasks/settings.py)."""
+    setting = SETTINGS[key]
+    parser.add_argument(setting.flag, dest=setting.dest, help=setting.help)
 
 
 def repo(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo", help="registry/namespace prefix of image names")
+    setting_flag(parser, "registry")
 
 
 def plan_options(parser: argparse.ArgumentParser) -> None:

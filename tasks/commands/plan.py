@@ -55,7 +55,8 @@ def run(context: Context) -> int:
         [(s.name, s.action, s.reasons or "unchanged", _tag_names(s.tags)) for s in the_plan.stages],
     )
     if args.github_output:
-        lines = "".join(f"{k}={v}\n" for k, v in the_plan.github_outputs().items())
+        outputs = the_plan.github_outputs(context.settings.ci_levels)
+        lines = "".join(f"{k}={v}\n" for k, v in outputs.items())
         try:
             with open(os.environ["GITHUB_OUTPUT"], "a") as handle:
                 handle.write(lines)
@@ -98,6 +99,8 @@ def _estimate(context: Context) -> list[StageEstimate]:
     else:
         err.print("estimate: nothing is rebuilt, nothing to pull again")
     summary.table(title, ["stage", "runs again from", "why", "to pull again"], rows)
+    for chart in estimate.served_charts(found, context.graph):
+        summary.append(chart)
     return found
 
 

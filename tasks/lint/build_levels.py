@@ -1,9 +1,10 @@
 """The docker workflow has one build job per level of the stage graph, each on its level.
 
-The plan writes `level1` ... `levelN` (up to tasks.plan.CI_LEVELS); a graph as deep as D
-needs jobs build-1 ... build-D, each reading its level and needing the one before. A job
-missing, or reading another level, would silently leave stages unbuilt. Jobs for levels
-the graph does not reach yet are allowed (they build nothing), if they are right.
+The plan writes `level1` ... `levelN`, N being the setting `ci-levels` (the repository's
+count of level jobs); a graph as deep as D needs jobs build-1 ... build-D, each reading its
+level and needing the one before, and N at least D. A job missing, or reading another
+level, would silently leave stages unbuilt. Jobs for levels the graph does not reach yet
+are allowed (they build nothing), if they are right.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import yaml
 
 from tasks.bakefile import BakeGraph
 from tasks.lint.finding import Finding
-from tasks.plan import CI_LEVELS
+from tasks.plan import more_levels
 
 WORKFLOW = ".github/workflows/docker.yaml"
 CHECK = "build levels"
+PLAN_JOB = "plan"
 
 
 def depth(graph: BakeGraph) -> int:
@@ -28,7 +30,8 @@ def depth(graph: BakeGraph) -> int:
     return max(level.values(), default=0)
 
 
-def check(root: Path, graph: BakeGraph) -> list[Finding]:
+def check(root: Path, graph: BakeGraph, ci_levels: int) -> list[Finding]:
+    """`ci_levels`: the setting ci-levels, how many levels the plan writes."""
     path = root / WORKFLOW
     if not path.is_file():
         return []
@@ -39,17 +42,18 @@ def check(root: Path, graph: BakeGraph) -> list[Finding]:
     lines = path.read_text().splitlines()
     levels = depth(graph)
     findings = []
-    if levels > CI_LEVELS:
+    if levels > ci_levels:
         findings.append(
             Finding(
                 WORKFLOW,
                 1,
                 f"the stage graph ({graph.source}) has {levels} levels, but the plan outputs "
-                f"{CI_LEVELS} (CI_LEVELS in tasks/plan.py)",
+                f"{ci_levels} (setting [tool.zone] ci-levels): " + more_levels(ci_levels, levels),
                 CHECK,
             )
         )
-    for number in range(1, max(levels, CI_LEVELS) + 1):
+    exported = _exported(jobs.get(PLAN_JOB))
+    for number in range(1, max(levels, ci_levels) + 1):
         job = jobs.get(f"build-{number}")
         wanted = f"needs.plan.outputs.level{number}"
         if job is None:
@@ -83,17 +87,36 @@ def check(root: Path, graph: BakeGraph) -> list[Finding]:
                     CHECK,
                 )
             )
-    extra = f"build-{max(levels, CI_LEVELS) + 1}"
+        elif exported is not None and f"level{number}" not in exported:
+            # The job reads an output the plan job never passes on: always empty.
+            findings.append(
+                Finding(
+                    WORKFLOW,
+                    _line_of(lines, f"{PLAN_JOB}:"),
+                    f"the {PLAN_JOB} job's outputs lack level{number}, which build-{number} "
+                    f"reads; add level{number}: ${{{{ steps.plan.outputs.level{number} }}}}",
+                    CHECK,
+                )
+            )
+    extra = f"build-{max(levels, ci_levels) + 1}"
     if extra in jobs:
         findings.append(
             Finding(
                 WORKFLOW,
                 _line_of(lines, f"{extra}:"),
-                f"{extra}: the plan outputs {CI_LEVELS} levels (raise CI_LEVELS in tasks/plan.py)",
+                f"{extra}: the plan outputs {ci_levels} levels (setting [tool.zone] ci-levels); "
+                f"set ci-levels to the number of build-N jobs in pyproject.toml",
                 CHECK,
             )
         )
     return findings
+
+
+def _exported(plan_job: object) -> set[str] | None:
+    """The outputs the plan job passes on; None when it declares none (not this shape)."""
+    if not isinstance(plan_job, dict) or not isinstance(plan_job.get("outputs"), dict):
+        return None
+    return set(plan_job["outputs"])
 
 
 def _needs(job: dict) -> list[str]:

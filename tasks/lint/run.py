@@ -8,6 +8,7 @@ Our own checks run as hooks too (tasks/lint/hook.py calls `check` here).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tasks import bakefile, docs
+from tasks import bakefile, docs, image_config, readme
 from tasks.console import FAILURE, ZoneError, err, note, shown
 from tasks.lint import (
     CHECKS,
@@ -23,6 +24,7 @@ from tasks.lint import (
     HOOKS,
     files,
     hadolint_config,
+    hooks_file,
     layers,
     secrets,
     stacked,
@@ -185,13 +187,24 @@ def hadolint(settings: Settings, paths: list[str]) -> int:
     """hadolint on the Dockerfiles among these files, each with the rules its parent stages
     make wrong switched off (tasks.lint.stacked), the reasons said first."""
     root = settings.root
-    stage_images = StageImages(settings.bake_file, root)
+    read = functools.partial(image_config.read, settings=settings)
+    stage_images = StageImages(settings.bake_file, root, read)
     groups: dict[tuple[str, ...], list[str]] = {}
+    offs = {}
     for path in Files.given(root, paths).dockerfiles:
-        off = stacked.rules_off(root / path, stage_images)
+        offs[path] = stacked.rules_off(root / path, stage_images)
+        groups.setdefault(tuple(rule.rule for rule in offs[path]), []).append(path)
+    for said in stage_images.upstreams:  # once each, before the rules they switch off
+        note(said)
+    for path, off in offs.items():
         for rule in off:
             note(f"{path}: hadolint {rule.rule} is off here: {rule.reason}")
-        groups.setdefault(tuple(rule.rule for rule in off), []).append(path)
+        for line in stacked.root_users_kept(root / path, stage_images):
+            note(
+                f"{path}:{line}: hadolint DL3066 is wrong on `USER root` (uid 0 in every image) "
+                "but stays on for this file's named USERs; above this line add "
+                "`# hadolint ignore=DL3066` and a comment saying why"
+            )
     return tools.hadolint(root, groups)
 
 
@@ -245,7 +258,8 @@ def _scan_allowlist(root: Path) -> list[Finding]:
 def _build_levels(settings: Settings) -> list[Finding]:
     from tasks.lint import build_levels  # pyyaml, as above
 
-    return build_levels.check(settings.root, bakefile.load(settings.bake_path, environ={}))
+    graph = bakefile.load(settings.bake_path, environ={})
+    return build_levels.check(settings.root, graph, settings.ci_levels)
 
 
 def _bake_prints(settings: Settings) -> list[Finding]:
@@ -258,7 +272,12 @@ def _bake_prints(settings: Settings) -> list[Finding]:
 
 def _docs(settings: Settings) -> list[Finding]:
     problem = docs.stale(settings.root, settings.bake_path, settings.version_tag)
-    return [Finding(docs.STAGES_DOC, 1, problem, "docs")] if problem else []
+    found = [Finding(docs.STAGES_DOC, 1, problem, "docs")] if problem else []
+    if table := readme.stale(settings.root):
+        found.append(Finding(readme.README, 1, table, "docs"))
+    if hooks_file.in_checkout(settings.root) and (hooks := hooks_file.stale()):
+        found.append(Finding("tasks/lint/hooks.yaml", 1, hooks, "docs"))
+    return found
 
 
 def _shown(path: Path, root: Path) -> str:

@@ -7,7 +7,8 @@ tasks.lint.tools.hadolint switches exactly those off for that file in the config
 hadolint (a per-rule setting), so nothing hadolint says is filtered afterwards:
 
 - DL4006 (set `-o pipefail` before a RUN with a pipe): off when every RUN with a pipe runs
-  in a SHELL with pipefail, the parent stage's counted (hadolint sees only this file's).
+  in a SHELL with pipefail, the parent stage's counted, or for a root stage its upstream
+  image's Config.Shell (hadolint sees only this file's; tasks.lint.stages reads them).
 - DL3009 (delete the apt lists): off when a RUN ends with a helper script, from this
   context or a parent stage, that deletes them; the layer check still judges every RUN of
   the file, helpers included, and reports one that leaves them (tasks.lint.layers).
@@ -17,6 +18,9 @@ hadolint (a per-rule setting), so nothing hadolint says is filtered afterwards:
 - DL3066 (a non-numeric USER "may not be resolvable by host system", an info): off when
   every USER of the file is `root` (uid 0 in every image), a number, or a variable whose
   value, from this file or the parent stages' ENV, is a number (`USER ${NB_UID}`).
+
+In a file whose USERs mix `root` and names, DL3066 stays on and is wrong on each `USER
+root`: tasks.lint.run says the inline ignore to add there (root_users_kept).
 
 A rule's meaning is hadolint's own: its message, as hadolint 2.15.1 (uv.lock's) prints it,
 and its Hadolint.Rule.DLxxxx module. Where a file mixes cases (a stage on an outside image
@@ -97,7 +101,7 @@ def _pipefail(instructions: list, inherited: layers.Image, refs: frozenset[str])
             piped += 1
     if not piped or not has_pipefail(inherited.shell):
         return None  # nothing piped, or hadolint sees every SHELL that counts
-    return Off("DL4006", f"the parent stage's SHELL sets pipefail: {inherited.shell}")
+    return Off("DL4006", f"the SHELL it builds on sets pipefail: {inherited.shell}")
 
 
 def _apt_lists(instructions: list, helpers: dict[str, str]) -> Off | None:
@@ -115,7 +119,8 @@ def _apt_lists(instructions: list, helpers: dict[str, str]) -> Off | None:
     return None
 
 
-def _numeric_users(instructions: list, inherited: layers.Image) -> Off | None:
+def _users(instructions: list, inherited: layers.Image) -> list[tuple[int, str]]:
+    """(line, user) of each USER, its variables resolved from ARG, ENV and the parents'."""
     variables = dict(inherited.env)
     users = []
     for item in instructions:
@@ -123,12 +128,30 @@ def _numeric_users(instructions: list, inherited: layers.Image) -> Off | None:
             variables.update(_assignments(item.arguments))
         elif item.keyword == "USER":
             user = item.arguments.strip().split(":", 1)[0]
-            users.append(
-                _VARIABLE.sub(lambda m: variables.get(m.group(1) or m.group(2), "?"), user)
-            )
+            resolved = _VARIABLE.sub(lambda m: variables.get(m.group(1) or m.group(2), "?"), user)
+            users.append((item.line, resolved))
+    return users
+
+
+def _numeric_users(instructions: list, inherited: layers.Image) -> Off | None:
+    users = [user for _, user in _users(instructions, inherited)]
     if not users or any(user != "root" and not user.isdigit() for user in users):
         return None
     return Off("DL3066", "every USER here is root or a number: " + ", ".join(sorted(set(users))))
+
+
+def root_users_kept(path: Path, stage_images: StageImages) -> list[int]:
+    """The lines of `USER root` where DL3066 stays on because other USERs of the file are
+    names: hadolint's config is per file, so these take an inline ignore (said, not written)."""
+    try:
+        instructions = parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return []
+    parent, _ = stage_images.parent_of(path)
+    users = _users(instructions, parent or layers.Image())
+    if not any(user != "root" and not user.isdigit() for _, user in users):
+        return []  # DL3066 is off for the whole file (rules_off)
+    return [line for line, user in users if user == "root"]
 
 
 def _assignments(arguments: str) -> dict[str, str]:

@@ -34,6 +34,7 @@ ACTIONS = {
     "actions/upload-artifact@v4": "upload-artifact",
     "sigstore/cosign-installer@v3": "cosign-installer",
     "actions/cache@v4": "cache",  # its restore/ and save/ actions
+    "actions/checkout@v4": "checkout",  # another repository's; act copies this one itself
 }
 _STEP = re.compile(r"(Success|Failure) - (Main|Pre|Post) (.*?) \[[^\]]*\]$", re.DOTALL)
 
@@ -141,12 +142,15 @@ def _record(line: str) -> dict:
 
 def _label(record: dict, workflow: str) -> str:
     """act names a job WORKFLOW/JOB, or CALLER/CALLED WORKFLOW/NAME for a called
-    workflow's job; GitHub shows "CALLER / NAME" and "JOB (matrix values)"."""
+    workflow's job; GitHub shows "JOB (matrix values)", "CALLER / NAME" and "CALLER / JOB
+    (matrix values)" (a called job named like its caller: the caller's name alone)."""
     first = record["job"].split("/")[0]
     matrix = record.get("matrix") or {}
-    if first != workflow:
-        return f"{first} / {matrix['stage']}" if "stage" in matrix else first
     job = record["jobID"]
+    if first != workflow:
+        if "stage" in matrix:
+            return f"{first} / {matrix['stage']}"
+        job = first if job == first else f"{first} / {job}"
     return f"{job} ({', '.join(map(str, matrix.values()))})" if matrix else job
 
 

@@ -95,6 +95,12 @@ BAD = {
         env=(("ZONE_PINS_TIMEOUT", "-1"),),
     ),
     "pins-timeout text": Case(zone('pins-timeout = "soon"'), "from 1 to 600, not 'soon'"),
+    "ci-levels 0": Case(zone("ci-levels = 0"), "ci-levels must be an integer from 1 to 50, not 0"),
+    "env ci-levels text": Case(
+        nothing,
+        "environment variable ZONE_CI_LEVELS must be an integer from 1 to 50, not 'seven'",
+        env=(("ZONE_CI_LEVELS", "seven"),),
+    ),
     "env pypi-url": Case(
         nothing,
         "ZONE_PYPI_URL must be an http(s) URL, not 'pypi.org/simple'",

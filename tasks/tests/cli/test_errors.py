@@ -173,7 +173,10 @@ def test_engine_too_old_for_named_contexts(stack: Path, old_engine: str) -> None
         (["--extra-tag=-bad"], "--extra-tag '-bad' is not a valid image tag"),
         (["--extra-tag", "a/b"], "--extra-tag 'a/b' is not a valid image tag"),
         (["--tag", "a/b"], "--tag 'a/b' is not a valid image tag"),  # the old spelling
-        (["--repo", "Example.org/Team"], "'Example.org/Team' is not a valid registry/namespace"),
+        (
+            ["--repo", "Example.org/Team"],
+            "--repo must be a registry/namespace prefix, not 'Example.org/Team'",
+        ),
     ],
 )
 def test_bad_tags_and_repos(stack: Path, flags: list[str], message: str) -> None:
@@ -183,7 +186,7 @@ def test_bad_tags_and_repos(stack: Path, flags: list[str], message: str) -> None
 @pytest.mark.parametrize("command", ["test", "dev"])
 def test_bad_repo_for_test_and_dev(stack: Path, command: str) -> None:
     result = run_tasks(stack, command, "sas", "--repo", "Zone")
-    assert_one_clear_error(result, "'Zone' is not a valid registry/namespace prefix")
+    assert_one_clear_error(result, "--repo must be a registry/namespace prefix, not 'Zone'")
 
 
 def test_base_outside_a_git_repository(stack: Path) -> None:

@@ -494,7 +494,7 @@ def test_build_levels_match_the_plans_outputs(tmp_path: Path) -> None:
     from tasks.lint import build_levels
 
     graph = bakefile.load(PROJECT / "docker-bake.hcl", environ={})  # four levels
-    assert build_levels.check(PROJECT, graph) == []
+    assert build_levels.check(PROJECT, graph, 6) == []
     workflow = (PROJECT / build_levels.WORKFLOW).read_text()
     # A level's job gone, another reading the wrong level: both said, with the job's line.
     broken = (
@@ -505,7 +505,7 @@ def test_build_levels_match_the_plans_outputs(tmp_path: Path) -> None:
         .replace("needs: [plan, build-4]", "needs: [plan, build-1]")
     )
     write(tmp_path, build_levels.WORKFLOW, broken)
-    messages = {f.message for f in build_levels.check(tmp_path, graph)}
+    messages = {f.message for f in build_levels.check(tmp_path, graph, 6)}
     assert messages == {
         "no job build-4: the stage graph (docker-bake.hcl) has 4 levels and level 4 is never "
         "built; add a job build-4 (needs: build-3, matrix: ${{ needs.plan.outputs.level4 }})",
@@ -513,7 +513,7 @@ def test_build_levels_match_the_plans_outputs(tmp_path: Path) -> None:
         "build-5 must need build-4",
     }
     line = workflow.splitlines().index("  build-3:") + 1
-    assert any(f.line == line for f in build_levels.check(tmp_path, graph))
+    assert any(f.line == line for f in build_levels.check(tmp_path, graph, 6))
 
 
 # --- along the stage graph, and what real Dockerfiles do ---------------------------------

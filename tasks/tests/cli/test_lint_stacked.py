@@ -263,3 +263,26 @@ def test_an_unreadable_hadolint_config_is_one_message(tmp_path: Path) -> None:
     result = run_tasks(root, "lint", "--only", "hadolint", "images")
     assert result.returncode == 1
     assert "cannot read .hadolint.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_user_root_beside_a_named_user_is_said_with_the_inline_ignore(tmp_path: Path) -> None:
+    """hadolint's config is per file: DL3066 stays on for `USER jovyan` and is wrong on
+    `USER root`; the line to add is said, and it silences exactly that report."""
+    root = sister_shape(tmp_path / "sister")
+    # (a DL3003 to fail the hook, so that its output and notes are shown)
+    text = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nUSER root\nRUN cd /tmp && true\nUSER jovyan\n"
+    path = write(root, "images/leaf/Dockerfile", text)
+    images = StageImages("docker-bake.hcl", root)
+    assert stacked.root_users_kept(path, images) == [3]
+    assert "DL3066" not in [o.rule for o in stacked.rules_off(path, images)]
+    result = run_tasks(root, "lint", "--only", "hadolint", "images/leaf")
+    assert "images/leaf/Dockerfile:3 DL3066" in result.stderr
+    assert "images/leaf/Dockerfile:3: hadolint DL3066 is wrong on `USER root`" in result.stderr
+    said = "# root is uid 0 in every image\n# hadolint ignore=DL3066\n"
+    write(root, "images/leaf/Dockerfile", text.replace("USER root\n", said + "USER root\n"))
+    result = run_tasks(
+        root, "lint", "--only", "hadolint", "--only", "hadolint ignores", "images/leaf"
+    )
+    assert "DL3066" in result.stderr  # USER jovyan's, which is right
+    assert "Dockerfile:5 DL3066" not in result.stderr and "Dockerfile:7 DL3066" in result.stderr
+    assert "without a comment saying why" not in result.stderr

@@ -157,3 +157,30 @@ def test_plan_session_through_nox(tmp_path: Path, nox_envdir: Path) -> None:
     result = run_nox(repo, nox_envdir, "plan", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["build"] == ["mid", "sas-kernel", "jupyterlab-cpu", "sas"]
+
+
+def test_a_graph_deeper_than_six_plans_with_ci_levels_raised(tmp_path: Path) -> None:
+    from tasks.tests.unit.test_generated_checks import chain
+
+    repo = tmp_path / "deep"
+    write(repo, "docker-bake.hcl", chain(8))
+    write(repo, "images/s1/Dockerfile", "FROM busybox:1.36\n")
+    for n in range(2, 9):
+        write(repo, f"images/s{n}/Dockerfile", f"FROM s{n - 1}\nRUN true\n")
+    write(repo, "pyproject.toml", '[tool.zone]\nregistry = "localhost:5000/z"\nci-levels = 8\n')
+    git(repo, "init", "-q", "-b", "master")
+    commit_all(repo, "eight levels")
+    output = tmp_path / "github_output"
+    env = clean_env(GITHUB_OUTPUT=str(output))
+    result = run_tasks(repo, "plan", "--github-output", "--all", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert [key for key in lines if key.startswith("level")] == [f"level{n}" for n in range(1, 9)]
+    assert [job["stage"] for job in json.loads(lines["level8"])["include"]] == ["s8"]
+    # The setting at its default: one message naming the jobs and the setting to add.
+    write(repo, "pyproject.toml", '[tool.zone]\nregistry = "localhost:5000/z"\n')
+    result = run_tasks(repo, "plan", "--github-output", "--all", env=env)
+    assert result.returncode != 0
+    assert "form 8 levels, but the workflow builds at most 6" in result.stderr
+    assert "set ci-levels = 8" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -437,7 +437,7 @@ def test_targets_of_one_folder_are_jobs_and_images_of_their_own(tmp_path: Path) 
         ["jupyterlab-cpu", "mid-sas", "mid-tensorflow"],
         ["jupyterlab-tensorflow", "sas"],
     ]
-    outputs = made.github_outputs()
+    outputs = made.github_outputs(6)
     jobs = [job for n in (1, 2, 3) for job in json.loads(outputs[f"level{n}"])["include"]]
     assert {job["stage"]: job["context"] for job in jobs if job["context"] == "images/cmd"} == {
         name: "images/cmd" for name in CMD

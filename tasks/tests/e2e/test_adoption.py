@@ -1,5 +1,6 @@
 """docs/adopting.md followed in a new repository: the runner as a dependency, the short
-noxfile, and `nox -s plan`, `nox -s docs`, `nox -s lint` passing there.
+noxfile, the short docker.yaml, and `nox -s plan`, `nox -s docs`, `nox -s lint` passing
+there.
 
 No forge is reachable here, so the guide's git URL is replaced by a wheel built from this
 checkout (`uv build`): what an adopter installs from a release tag is that same wheel.
@@ -69,6 +70,9 @@ def test_a_new_repository_adopts_the_runner_as_the_guide_says(
     write(repo, "pyproject.toml", pinned)
     write(repo, "noxfile.py", adopting_noxfile())
     write(repo, ".gitignore", ".nox/\n")
+    # The short docker.yaml, calling this repository's workflows by reference: the lint
+    # checks it (actionlint, and a build job for each level of the graph).
+    write(repo, ".github/workflows/docker.yaml", guide_block("yaml"))
     env = clean_env()
     locked = subprocess.run(
         ["uv", "lock"], cwd=repo, env=env, capture_output=True, text=True, timeout=600

@@ -1,11 +1,14 @@
-"""docker.yaml (and the build-stage.yaml it calls once per build level) run by act, a real
-GitHub Actions engine, on the fixture stack, into a real registry that wants a login; and
-release.yaml after it, up to the GitHub release itself (GitHub's API is out of reach).
+"""docker.yaml (and the workflows it calls: plan.yaml, reused.yaml, and build-stage.yaml
+once per build level) run by act, a real GitHub Actions engine, on the fixture stack,
+into a real registry that wants a login; and release.yaml after it, up to the GitHub
+release itself (GitHub's API is out of reach).
 
 Stand-ins (fixtures/actions/, for actions GitHub serves and these machines cannot fetch):
-setup-python, docker/login-action and upload-artifact. Everything else is the workflows'
-and the setup action's own: expressions, `needs`, status functions, matrices, called
-workflows, outputs, the login's host, and the runner's nox sessions.
+setup-python, docker/login-action, upload-artifact, cosign-installer, cache, and checkout
+(fetched for the step that checks out the runner's actions when called from another
+repository, which is skipped here). Everything else is the workflows' and the setup
+action's own: expressions, `needs`, status functions, matrices, called workflows,
+outputs, the login's host, and the runner's nox sessions.
 """
 
 from __future__ import annotations
@@ -211,8 +214,11 @@ def test_the_docker_workflow_under_act(
     assert json.loads(plan.outputs["build"]) == ["sas"]
     assert json.loads(plan.outputs["reuse"]) == ["base", "mid", "sas-kernel", "jupyterlab-cpu"]
     assert json.loads(plan.outputs["retest"]) == ["jupyterlab-cpu"]
-    # retag and build-1 need only the plan; retest needs retag.
-    _ran_in_waves(run, ["plan"], ["retag", "build-1 / sas"], ["retest (jupyterlab-cpu)"])
+    # retag and build-1 need only the plan; retest needs retag (act runs the two jobs of
+    # the called reused.yaml one after the other, before or after build-1).
+    retag, retest = "reused / retag", "reused / retest (jupyterlab-cpu)"
+    _ran_in_waves(run, ["plan"], [retag, "build-1 / sas", retest])
+    assert list(run.jobs).index(retag) < list(run.jobs).index(retest), list(run.jobs)
     assert all(job.result == "success" for job in run.jobs.values()), run.jobs
     _setup_ran_safely(run)
     # Every stage under this commit's SHA: reused ones are the very images of master.
@@ -226,7 +232,7 @@ def test_the_docker_workflow_under_act(
     assert workflow.digest("sas", "latest") == workflow.digest("sas", sha1)
     assert workflow.digest("sas", "v2") == workflow.digest("sas", sha1)
     assert "### Plan for feature" in plan.summary
-    assert "### Reused" in run.jobs["retag"].summary
+    assert "### Reused" in run.jobs["reused / retag"].summary
     assert "### Pushed" in run.jobs["build-1 / sas"].summary
     # The pull request's sas against master's v2: its changed file is a new layer.
     assert "### Pull cost" in run.jobs["build-1 / sas"].summary

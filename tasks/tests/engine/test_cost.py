@@ -220,6 +220,46 @@ def test_cost_names_the_package_the_new_layer_and_the_shared_ones(
     assert "<td>added</td>\n<td>python</td>\n<td>zone-demo-pkg 1.2.3</td>" in html
 
 
+def test_the_largest_new_layers_are_drawn_and_the_json_is_untouched(
+    images: dict[str, str], repo: Path, tmp_path: Path
+) -> None:
+    args = ("cost", "base", "--repo", images["repo"], "--tag", "new", "--no-packages", "--json")
+    plain = run_tasks(repo, *args, env=_env(tmp_path))
+    summary_file = tmp_path / "summary.md"
+    drawn = run_tasks(repo, *args, env=_env(tmp_path, GITHUB_STEP_SUMMARY=str(summary_file)))
+    assert plain.returncode == drawn.returncode == 0, drawn.stderr
+    # stdout is the JSON document alone, byte for byte the same with a job summary or not.
+    (found,) = json.loads(drawn.stdout)
+    assert drawn.stdout == plain.stdout == json.dumps([found], indent=2) + "\n"
+    new = [layer for layer in found["layers"] if layer["status"] == "new"]
+    blob = max(new, key=lambda layer: layer["compressed"])
+    assert blob["instruction"] == "COPY blob.bin /opt/blob.bin"
+    # The terminal (a pipe here): each new layer's bar, plain characters, no escape; the
+    # blob layer is nearly all of it.
+    assert "\x1b" not in drawn.stderr
+    line = next(x for x in drawn.stderr.splitlines() if "COPY blob.bin /opt/blob.bin" in x)
+    share = round(blob["compressed"] * 100 / found["new_pull_bytes"])
+    assert f"{share} %" in line and "█" * 10 in line
+    assert sum("%" in x and ("█" in x or "▏" in x) for x in drawn.stderr.splitlines()) == len(new)
+    # The job summary: after the table of the largest new layers, their Mermaid chart,
+    # in the registry's compressed sizes and in the table's order.
+    markdown = summary_file.read_text()
+    chart = markdown[markdown.index("```mermaid") :]
+    chart = chart[: chart.index("```", 3) + 3]
+    assert markdown.index("largest new layers") < markdown.index("```mermaid")
+    assert markdown.count("```mermaid") == 1
+    layers = sorted(new, key=lambda layer: -layer["compressed"])
+    expected = cost.chart(
+        cost.Cost(
+            "base", "", "", None, tuple(cost.LayerCost(**layer) for layer in found["layers"])
+        ),
+        5,
+    )
+    assert chart == expected
+    assert '"1: COPY blob.bin /opt/blob.bin"' in chart
+    assert f"{layers[0]['compressed'] / 1000:.2f}" in chart  # kB: the blob is ~300 kB
+
+
 def test_cost_of_a_stage_says_what_its_parent_brings(
     images: dict[str, str], repo: Path, tmp_path: Path
 ) -> None:

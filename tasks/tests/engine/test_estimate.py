@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tasks import charts
+from tasks.cost import size
 from tasks.tests.support import (
     clean_env,
     commit_all,
@@ -57,12 +59,15 @@ def _release_layers(prefix: str, stage: str) -> list[dict]:
     return manifest_layers(host, f"{namespace}/{stage}", "v2")
 
 
-def test_a_file_read_late_in_base_replaces_its_layers_from_there_on(released) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_read_late_in_base_replaces_its_layers_from_there_on(
+    released, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     repo, prefix, env = released
     _branch(repo, "new-script")
     write(repo, "images/base/bin/zone-hello", "#!/bin/sh\necho changed\n")
     commit_all(repo)
-    found, stderr = _estimate(repo, prefix, env)
+    page = tmp_path / "summary.md"
+    found, stderr = _estimate(repo, prefix, {**env, "GITHUB_STEP_SUMMARY": str(page)})
     assert list(found) == list(STAGES)  # every stage is rebuilt: base is everyone's parent
     base = found["base"]
     # base's own instructions: COPY stage.txt, COPY bin/, RUN cat. The second runs again.
@@ -84,6 +89,18 @@ def test_a_file_read_late_in_base_replaces_its_layers_from_there_on(released) ->
     assert mid["replaced_bytes"] == sum(x["size"] for x in mid_manifest[-4:])
     served = next(line for line in stderr.splitlines() if line.startswith("a node pulls again"))
     assert served.startswith("a node pulls again: jupyterlab-cpu ") and ", sas " in served
+    # The job summary draws what each served image pulls again, largest layers first; a
+    # stage with children (base, mid, sas-kernel) is in the table only.
+    markdown = page.read_text()
+    assert markdown.count("```mermaid") == 2
+    for stage in ("jupyterlab-cpu", "sas"):
+        one = found[stage]
+        title = f"{stage}: {size(one['replaced_bytes'])} to pull again (estimate)"
+        items = [(x["instruction"], x["compressed"]) for x in one["replaced_layers"]]
+        assert all(text for text, _ in items)  # BuildKit recorded every instruction
+        assert charts.mermaid(title, charts.bars(items)) in markdown
+        assert f'"{charts.label(title, 80)}"' in markdown
+    assert "base: " not in "".join(markdown.split("```mermaid")[1:])
 
 
 def test_an_instruction_added_at_the_end_replaces_no_layer(released) -> None:  # type: ignore[no-untyped-def]

@@ -31,11 +31,58 @@ def test_build_levels_follow_the_graph(tmp_path: Path) -> None:
     graph = bakefile.load(repo / "docker-bake.hcl", environ={})
     assert build_levels.depth(graph) == 4
     write(repo, build_levels.WORKFLOW, workflow(4))
-    assert build_levels.check(repo, graph) == []  # four levels: no job 5 or 6 asked for
+    assert build_levels.check(repo, graph, 6) == []  # four levels: no job 5 or 6 asked for
     write(repo, build_levels.WORKFLOW, workflow(3))
-    assert [f.message for f in build_levels.check(repo, graph)] == [
+    assert [f.message for f in build_levels.check(repo, graph, 6)] == [
         "no job build-4: the stage graph (docker-bake.hcl) has 4 levels and level 4 is never "
         "built; add a job build-4 (needs: build-3, matrix: ${{ needs.plan.outputs.level4 }})"
+    ]
+
+
+def chain(length: int) -> str:
+    """A bake file of `length` stages, each built on the one before."""
+    targets = ['target "s1" {\n  context = "images/s1"\n}\n']
+    for n in range(2, length + 1):
+        targets.append(
+            f'target "s{n}" {{\n  context = "images/s{n}"\n'
+            f'  contexts = {{ s{n - 1} = "target:s{n - 1}" }}\n}}\n'
+        )
+    return "".join(targets)
+
+
+def test_build_levels_follow_the_ci_levels_setting(tmp_path: Path) -> None:
+    graph = bakefile.parse(chain(8), "docker-bake.hcl", {})
+    assert build_levels.depth(graph) == 8
+    write(tmp_path, build_levels.WORKFLOW, workflow(8))
+    assert build_levels.check(tmp_path, graph, 8) == []  # the setting raised: all is right
+    assert [f.message for f in build_levels.check(tmp_path, graph, 6)] == [
+        "the stage graph (docker-bake.hcl) has 8 levels, but the plan outputs 6 (setting "
+        "[tool.zone] ci-levels): add jobs build-7 ... build-8 to .github/workflows/docker.yaml "
+        "(each needing the one before, its matrix the plan's levelN, exported in the plan "
+        "job's outputs) and set ci-levels = 8 under [tool.zone] in pyproject.toml"
+    ]
+    write(tmp_path, build_levels.WORKFLOW, workflow(7))
+    assert [f.message for f in build_levels.check(tmp_path, graph, 8)] == [
+        "no job build-8: the stage graph (docker-bake.hcl) has 8 levels and level 8 is never "
+        "built; add a job build-8 (needs: build-7, matrix: ${{ needs.plan.outputs.level8 }})"
+    ]
+    write(tmp_path, build_levels.WORKFLOW, workflow(9))
+    assert [f.message for f in build_levels.check(tmp_path, graph, 8)] == [
+        "build-9: the plan outputs 8 levels (setting [tool.zone] ci-levels); set ci-levels to "
+        "the number of build-N jobs in pyproject.toml"
+    ]
+
+
+def test_a_level_job_reads_what_the_plan_job_exports(tmp_path: Path) -> None:
+    graph = bakefile.parse(chain(2), "docker-bake.hcl", {})
+    plan_job = "  plan:\n    runs-on: x\n    outputs:\n      level1: x\n"
+    write(tmp_path, build_levels.WORKFLOW, "on: push\njobs:\n" + plan_job + job(1) + job(2))
+    assert [(f.line, f.message) for f in build_levels.check(tmp_path, graph, 2)] == [
+        (
+            3,
+            "the plan job's outputs lack level2, which build-2 reads; add "
+            "level2: ${{ steps.plan.outputs.level2 }}",
+        )
     ]
 
 

@@ -88,6 +88,105 @@ def test_a_pull_request_is_trusted_within_itself_only() -> None:
     assert not _trusts(_pattern(PUBLISHING), _url("build-stage.yaml", "refs/pull/7/merge"))
 
 
+RUNNER = "StatCan/zone-kubeflow-containers"
+ADOPTER = "StatCan/aaw-kubeflow-containers"
+
+
+def _runner_flags(tags: str = "v*", runner: str = RUNNER) -> list[str]:
+    identity = signing.Identity(
+        keyless_repository=ADOPTER,
+        keyless_refs=PUBLISHING,
+        runner_repository=runner,
+        runner_tags=tags,
+    )
+    return identity.verify_flags()
+
+
+def test_by_reference_only_the_runners_workflow_at_a_release_tag_is_trusted() -> None:
+    flags = _runner_flags()
+    pattern = flags[flags.index("--certificate-identity-regexp") + 1]
+    # Made in the adopter's own runs, and nowhere else (cosign's exact claim check).
+    assert flags[flags.index("--certificate-github-workflow-repository") + 1] == ADOPTER
+    assert flags[flags.index("--certificate-oidc-issuer") + 1] == signing.GITHUB_ISSUER
+    for tag in ("v2026.12.07", "v1", "v2026.12.07-1", "v"):
+        assert _trusts(pattern, _url("build-stage.yaml", f"refs/tags/{tag}", RUNNER)), tag
+    refused = [
+        _url("build-stage.yaml", "refs/tags/v1", "attacker/zone-kubeflow-containers"),
+        _url("build-stage.yaml", "refs/tags/v1", "StatCan/zone-kubeflow-containers2"),
+        _url("build-stage.yaml", "refs/tags/v1", "StatCan/zone-kubeflow-container"),
+        _url("build-stage.yaml", "refs/tags/v1", ADOPTER),  # the adopter's own file
+        _url("evil.yaml", "refs/tags/v1", RUNNER),  # another workflow of the runner
+        _url("docker.yaml", "refs/tags/v1", RUNNER),
+        _url("other/build-stage.yaml", "refs/tags/v1", RUNNER),
+        _url("build-stageXyaml", "refs/tags/v1", RUNNER),
+        _url("build-stage.yaml", "refs/heads/master", RUNNER),  # a branch, not a tag
+        _url("build-stage.yaml", "refs/heads/v1", RUNNER),  # a branch named like a tag
+        _url("build-stage.yaml", "refs/pull/7/merge", RUNNER),
+        _url("build-stage.yaml", "refs/tags/x1", RUNNER),  # not a v tag
+        _url("build-stage.yaml", "refs/tags/release-v1", RUNNER),
+        _url("build-stage.yaml", "refs/tags/v1/x", RUNNER),  # `*` never spans a `/`
+        _url("build-stage.yaml", "refs/tags/v1", RUNNER) + "/x",  # the end is anchored
+        _url("build-stage.yaml", "refs/tags/v1", RUNNER) + "@refs/heads/x",
+        "x" + _url("build-stage.yaml", "refs/tags/v1", RUNNER),  # so is the start
+        _url("build-stage.yaml", "refs/tags/v1", RUNNER).replace("github.com", "githubXcom"),
+        _url("build-stage.yaml", "refs/tagsXv1", RUNNER),
+        _url("build-stage.yaml", "0123456789abcdef0123456789abcdef01234567", RUNNER),  # a SHA
+    ]
+    for identity in refused:
+        assert not _trusts(pattern, identity), identity
+
+
+def test_by_reference_tags_and_names_are_literal_but_for_the_star() -> None:
+    exact = _runner_flags("v2.1", "stat.can/zone.runner")
+    pattern = exact[exact.index("--certificate-identity-regexp") + 1]
+    assert _trusts(pattern, _url("build-stage.yaml", "refs/tags/v2.1", "stat.can/zone.runner"))
+    for tag in ("v2X1", "v2.10", "v2.1.0"):
+        assert not _trusts(
+            pattern, _url("build-stage.yaml", f"refs/tags/{tag}", "stat.can/zone.runner")
+        ), tag
+    assert not _trusts(pattern, _url("build-stage.yaml", "refs/tags/v2.1", "statXcan/zone.runner"))
+
+
+def test_runner_repository_sets_whom_a_run_trusts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_REPOSITORY", ADOPTER)
+    monkeypatch.setenv("GITHUB_REF", "refs/heads/master")
+    adopter = signing.identity(Settings(root=tmp_path, runner_repository=RUNNER))
+    assert (adopter.runner_repository, adopter.runner_tags) == (RUNNER, "v*")
+    assert adopter.describe() == (
+        f"build-stage.yaml of github.com/{RUNNER} at tags v*, run in github.com/{ADOPTER}"
+    )
+    # In the runner's own repository the setting changes nothing: its own workflow,
+    # called locally, signs on its branches.
+    monkeypatch.setenv("GITHUB_REPOSITORY", RUNNER)
+    own = signing.identity(Settings(root=tmp_path, runner_repository=RUNNER))
+    assert own.runner_repository == ""
+    assert "--certificate-github-workflow-repository" not in own.verify_flags()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("runner-repository", '"zone-kubeflow-containers"', "must be a GitHub repository"),
+        ("runner-repository", '"a/b/c"', "must be a GitHub repository"),
+        ("runner-repository", '"a/b c"', "must be a GitHub repository"),
+        ("runner-tags", '"v[0-9]"', "must be a tag pattern"),
+        ("runner-tags", '"v*/x"', "must be a tag pattern"),
+        ("runner-tags", '""', "must be a tag pattern"),
+    ],
+)
+def test_runner_settings_are_checked_at_load(
+    tmp_path: Path, key: str, value: str, message: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.zone]\n{key} = {value}\n")
+    with pytest.raises(ZoneError) as refused:
+        settings_module.load(tmp_path)
+    assert f"setting [tool.zone] {key}" in refused.value.message
+    assert message in refused.value.message
+
+
 def test_no_ref_trusts_nothing() -> None:
     with pytest.raises(ZoneError, match="no branch is trusted to sign"):
         _pattern(())

@@ -152,7 +152,7 @@ def test_a_module_beside_the_stage_test_folders_retests_every_stage(tmp_path: Pa
 def test_github_outputs_are_these_exact_strings() -> None:
     mid = '{"stage":"mid","parent":"base","context":"images/mid","test":false}'
     lab = '{"stage":"lab","parent":"mid","context":"images/lab","test":true}'
-    assert HAND_MADE.github_outputs() == {
+    assert HAND_MADE.github_outputs(6) == {
         "build": '["mid","lab"]',
         "test": '["lab","sas"]',
         "reuse": '["base","sas"]',
@@ -168,12 +168,27 @@ def test_github_outputs_are_these_exact_strings() -> None:
     }
 
 
-def test_more_build_levels_than_the_workflow_has_is_one_clear_error() -> None:
-    names = [f"s{n}" for n in range(plan.CI_LEVELS + 1)]
+def chain_plan(length: int) -> plan.Plan:
+    names = [f"s{n}" for n in range(length)]
     chain = [stage_plan(n, names[i - 1 : i], Action.BUILD) for i, n in enumerate(names)]
-    too_deep = dataclasses.replace(HAND_MADE, stages=chain, test=[])
-    with pytest.raises(ZoneError, match="form 7 levels, but the workflow builds at most 6"):
-        too_deep.github_outputs()
+    return dataclasses.replace(HAND_MADE, stages=chain, test=[])
+
+
+def test_more_build_levels_than_the_workflow_has_is_one_clear_error() -> None:
+    with pytest.raises(ZoneError, match="form 7 levels, but the workflow builds at most 6") as e:
+        chain_plan(7).github_outputs(6)
+    assert "ci-levels" in str(e.value)
+    assert e.value.hint is not None
+    assert "add jobs build-7 to .github/workflows/docker.yaml" in e.value.hint
+    assert "set ci-levels = 7 under [tool.zone]" in e.value.hint
+
+
+def test_a_graph_deeper_than_six_plans_as_deep_as_the_setting_allows() -> None:
+    outputs = chain_plan(8).github_outputs(9)
+    levels = [key for key in outputs if key.startswith("level")]
+    assert levels == [f"level{n}" for n in range(1, 10)]  # as many as the workflow's jobs
+    assert json.loads(outputs["level8"])["include"][0]["stage"] == "s7"
+    assert outputs["level9"] == ""
 
 
 def test_the_bake_invocation_for_a_built_and_a_reused_parent(tmp_path: Path) -> None:
