@@ -85,8 +85,18 @@ def parser(running: str | None) -> tuple[_Parser, ModuleType | None]:
             continue
         module = importlib.import_module(command.module)
         usage = getattr(module, "USAGE", None)
-        module.arguments(commands.add_parser(name, help=command.help, usage=usage))
+        sub = commands.add_parser(name, help=command.help, usage=usage)
+        module.arguments(sub)
+        quiet(sub)
     return top, module
+
+
+def quiet(parser: argparse.ArgumentParser) -> None:
+    """Every command's --quiet: no progress display (tasks/shared/progress.py); notes, warnings,
+    errors and tables print as without it."""
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress display (bars or progress lines)"
+    )
 
 
 def with_flags(settings: Settings, args: argparse.Namespace) -> Settings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from tasks.registry import sbom
 from tasks.reports import charts, cost
 from tasks.reports.cost import Cost, size
 from tasks.settings import Settings
-from tasks.shared import summary
+from tasks.shared import progress, summary
 from tasks.stack.references import TAG
 
 HELP = "what images cost to pull compared with the release: layers, packages, budget"
@@ -71,7 +72,7 @@ def run(context: Context) -> int:
     names = {stage: tags.image_name(settings.registry, stage) for stage in stages}
     refs = {stage: str(name.with_tag(tag)) for stage, name in names.items()}
     for stage, ref in refs.items():  # every image is there before any work starts
-        imagetest.require_local(ref, stage, args.pull, "cost")
+        imagetest.require_local(ref, stage, args.pull, "cost", args.quiet)
     results = []
     for stage, ref in refs.items():
         name = names[stage]
@@ -111,10 +112,15 @@ def run(context: Context) -> int:
             # The release cached by what its tag names: with the containerd image store,
             # the image ID under which push (or an earlier cost) cached that very image.
             key = (release.tag_digest or release.digest) if release else ""
-            (now, _), (before, from_cache) = _together(
-                lambda: sbom.packages(f"docker:{ref}", image.digest),  # noqa: B023
-                lambda: sbom.packages(source, key) if key else (frozenset(), False),  # noqa: B023
-            )
+            # Both scans at once, in one display: the image's and the release's.
+            with progress.Display(args.quiet) as display:
+                scans = display.items(f"{stage}: packages", 2 if key else 1)
+                (now, _), (before, from_cache) = _together(
+                    functools.partial(_scanned, scans, "this image", f"docker:{ref}", image.digest),
+                    functools.partial(_scanned, scans, "the release", source, key)
+                    if key
+                    else _no_packages,
+                )
             if key:
                 where = "the SBOM cache" if from_cache else "a syft scan"
                 note(f"{stage}: the release's packages from {where}")
@@ -144,6 +150,18 @@ def run(context: Context) -> int:
             exit_code=FAILURE,
         )
     return 0
+
+
+def _scanned(
+    scans: progress.Items, what: str, source: str, key: str
+) -> tuple[frozenset[sbom.Package], bool]:
+    """sbom.packages, shown as one item of `scans` while syft reads it (or the cache)."""
+    with scans.item(what):
+        return sbom.packages(source, key)
+
+
+def _no_packages() -> tuple[frozenset[sbom.Package], bool]:
+    return frozenset(), False
 
 
 def _together(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:

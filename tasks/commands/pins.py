@@ -18,4 +18,6 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def run(context: Context) -> int:
     from tasks.pinning import pins_check  # requests
 
-    return pins_check.run(context.settings, context.args.kind, context.args.json)
+    return pins_check.run(
+        context.settings, context.args.kind, context.args.json, context.args.quiet
+    )

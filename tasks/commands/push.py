@@ -39,4 +39,5 @@ def run(context: Context) -> int:
         dry_run=args.dry_run,
         allow_dirty=args.allow_dirty,
         revision=context.tagging,
+        quiet=args.quiet,
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 from tasks.commands.options import image_tag, repo
 from tasks.console import FAILURE, ZoneError, note, out
 from tasks.context import Context
-from tasks.shared import summary
+from tasks.shared import progress, summary
 from tasks.shared.files import write_whole
 
 HELP = "pull cost and package changes of the served images since the last release"
@@ -61,10 +61,14 @@ def run(context: Context) -> int:
         f"release notes for {tag[:12]}: "
         + (f"against {previous.name} ({previous.sha[:12]})" if previous else "a first release")
     )
-    compared = [
-        release_notes.compare(settings, stage, tag, previous, not args.no_packages)
-        for stage in stages
-    ]
+    # Each stage reads two images' packages (a syft scan unless attested): say which.
+    with progress.Display(args.quiet) as display:
+        items = display.items("release notes", len(stages))
+        compared = []
+        for stage in stages:
+            with items.item(stage):
+                found = release_notes.compare(settings, stage, tag, previous, not args.no_packages)
+            compared.append(found)
     text = release_notes.markdown(
         [found for found, _ in compared], [source for _, source in compared], tag, previous
     )

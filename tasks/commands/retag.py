@@ -24,5 +24,11 @@ def run(context: Context) -> int:
 
     args = context.args
     return retag.run(
-        context.settings, context.graph, context.plan, args.images, args.dry_run, context.checkout
+        context.settings,
+        context.graph,
+        context.plan,
+        args.images,
+        args.dry_run,
+        context.checkout,
+        quiet=args.quiet,
     )

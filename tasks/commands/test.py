@@ -32,5 +32,6 @@ def run(context: Context) -> int:
         tag=tag_to_use(context),
         changed=context.plan if args.changed else None,
         pull=args.pull,
+        quiet=args.quiet,
         pytest_args=context.raw,
     )

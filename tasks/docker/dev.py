@@ -219,7 +219,7 @@ def run(settings: Settings, graph: bakefile.BakeGraph, args: argparse.Namespace,
         raise ZoneError(f"--mount {args.mount}: no such folder")
     check_host(args.host)
     token = token_for(args.host, args.token, args.insecure_no_token)
-    imagetest.require_local(ref, stage, args.pull, "dev")
+    imagetest.require_local(ref, stage, args.pull, "dev", args.quiet)
     port = choose_port(args.host, args.port)
     prefix = nb_prefix.rstrip("/")
 

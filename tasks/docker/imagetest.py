@@ -16,8 +16,9 @@ from tasks.console import FAILURE, ZoneError, err, note
 from tasks.docker import engine
 from tasks.planning import plan, tags
 from tasks.settings import Settings
-from tasks.shared import summary
+from tasks.shared import progress, summary
 from tasks.stack import bakefile
+from tasks.stack.references import ImageRef
 
 # JUnit XML, one file per image, when CI is set; ZONE_TEST_RESULTS moves the folder.
 RESULTS = "test-results"
@@ -48,8 +49,9 @@ def select(
     return named
 
 
-def require_local(ref: str, stage: str, pull: bool, command: str) -> None:
-    """The image is in the local engine (pulled first with --pull), or one clear message."""
+def require_local(ref: str, stage: str, pull: bool, command: str, quiet: bool = False) -> None:
+    """The image is in the local engine (pulled first with --pull, its progress shown), or
+    one clear message."""
     client = engine.client()
     try:
         client.images.get(ref)
@@ -60,16 +62,31 @@ def require_local(ref: str, stage: str, pull: bool, command: str) -> None:
         raise ZoneError(f"cannot look up {ref}: {exc.explanation or exc}") from None
     if pull:
         note(f"pulling {ref}")
-        try:
-            client.images.pull(ref)
-            return
-        except docker.errors.APIError as exc:
-            raise ZoneError(f"cannot pull {ref}: {exc.explanation or exc}") from None
+        with progress.Display(quiet) as display:
+            _pull(client, ref, display)
+        return
     raise ZoneError(
         f"{ref} is not in the local Docker engine",
         hint=f"build it: nox -s bake -- {stage}  (same --repo; --extra-tag TAG for another tag), "
         f"or fetch it from the registry: nox -s {command} -- {stage} --pull",
     )
+
+
+def _pull(client: docker.DockerClient, ref: str, display: progress.Display) -> None:
+    """The engine's streamed pull, each message to the display. A failure the registry
+    reports inside the stream (HTTP 200) is an error too, as the SDK's pull makes it."""
+    parsed = ImageRef.parse(ref)
+    transfer = display.transfer(parsed.familiar.rsplit("/", 1)[-1], "received")
+    try:
+        stream = client.api.pull(parsed.name, tag=parsed.tag or "latest", stream=True, decode=True)
+        for message in stream:
+            failure = message.get("error") or (message.get("errorDetail") or {}).get("message")
+            if failure:
+                raise ZoneError(f"cannot pull {ref}: {failure}")
+            transfer.feed(message)
+    except docker.errors.APIError as exc:
+        raise ZoneError(f"cannot pull {ref}: {exc.explanation or exc}") from None
+    transfer.finish()
 
 
 def _results() -> str:
@@ -101,6 +118,7 @@ def run(
     changed: plan.Plan | None,
     pull: bool,
     pytest_args: tuple[str, ...],
+    quiet: bool = False,
 ) -> int:
     stages = select(settings, graph, images, changed)
     if not stages:
@@ -108,7 +126,7 @@ def run(
         return 0
     refs = {stage: tags.image_refs(settings.registry, stage, [tag])[0] for stage in stages}
     for stage, ref in refs.items():
-        require_local(ref, stage, pull, "test")
+        require_local(ref, stage, pull, "test", quiet)
     suites = plan.tested(settings, graph)
     for stage in stages:
         missing = [folder for folder in suites[stage] if not (settings.root / folder).is_dir()]

@@ -29,7 +29,7 @@ from tasks.docker import engine
 from tasks.pinning import fetch, pins
 from tasks.pinning.pins import Pin
 from tasks.settings import Settings
-from tasks.shared import shape
+from tasks.shared import progress, shape
 from tasks.shared.retry import Transient
 
 OK, MISSING, WRONG, UNASKED, SKIPPED = "ok", "missing", "wrong", "could not ask", "skipped"
@@ -76,7 +76,7 @@ class _Unasked(Exception):
     nothing about the pin."""
 
 
-def run(settings: Settings, kinds: list[str], as_json: bool) -> int:
+def run(settings: Settings, kinds: list[str], as_json: bool, quiet: bool = False) -> int:
     """Check every pin (or those of `kinds`); exit 1 when any does not resolve."""
     unknown = sorted(set(kinds) - set(pins.KINDS))
     if unknown:
@@ -89,7 +89,11 @@ def run(settings: Settings, kinds: list[str], as_json: bool) -> int:
         raise ZoneError("no pins to check", hint="pins are `# pin: ...` lines above ARGs")
     services = Services.of(settings)
     note(f"checking {len(chosen)} pins, {WORKERS} at a time")
-    outcomes = check_all(chosen, every, services, on_result=_print_line)
+    # Each pin already has its line as it is answered: the display adds the bar and the
+    # pins being asked (on a terminal), no second line per pin.
+    with progress.Display(quiet) as display:
+        items = display.items("pins", len(chosen), lines=False)
+        outcomes = check_all(chosen, every, services, on_result=_print_line, items=items)
     _print_table(outcomes)
     if as_json:
         out(json.dumps({"pins": [o.to_json() for o in outcomes], "counts": counts(outcomes)}))
@@ -112,12 +116,21 @@ def check_all(
     every: list[Pin],
     services: Services,
     on_result: Callable[[Outcome], None] = lambda outcome: None,
+    items: progress.Items | None = None,
 ) -> list[Outcome]:
-    """Outcomes in the order of `chosen`; `every` gives sha256 pins their url pin."""
+    """Outcomes in the order of `chosen`; `every` gives sha256 pins their url pin; each
+    pin an item of `items` while it is asked."""
     urls = {(p.file, p.arg): p for p in every if p.kind == "url"}
     results: dict[int, Outcome] = {}
+
+    def checked(pin: Pin) -> Outcome:
+        if items is None:
+            return check(pin, services, urls)
+        with items.item(_label(pin)):
+            return check(pin, services, urls)
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        futures = {pool.submit(check, pin, services, urls): i for i, pin in enumerate(chosen)}
+        futures = {pool.submit(checked, pin): i for i, pin in enumerate(chosen)}
         for future in concurrent.futures.as_completed(futures):
             outcome = future.result()
             results[futures[future]] = outcome

@@ -32,6 +32,7 @@ from tasks.planning.tags import Group
 from tasks.registry import sbom, signing
 from tasks.registry.published import Published, show
 from tasks.settings import Settings
+from tasks.shared import progress
 from tasks.shared.retry import Transient, classify, with_retries
 from tasks.stack.bakefile import BakeGraph
 from tasks.stack.references import ImageRef, is_image
@@ -152,13 +153,18 @@ def _never_overwrite(
         )
 
 
-def _push_once(client: docker.DockerClient, name: ImageRef, tag: str) -> str:
+def _push_once(
+    client: docker.DockerClient, name: ImageRef, tag: str, display: progress.Display
+) -> str:
     """Push NAME:TAG once; its digest. The engine reports most registry failures inside a
-    stream that is HTTP 200, which the SDK does not raise for: read every message."""
+    stream that is HTTP 200, which the SDK does not raise for: read every message. The
+    same messages say how far each layer is: the display shows it."""
     registry = name.host
     digest = None
+    transfer = display.transfer(f"{name.path.rsplit('/', 1)[-1]}:{tag}", "sent")
     try:
         for message in client.api.push(name.name, tag=tag, stream=True, decode=True):
+            transfer.feed(message)
             failure = message.get("error") or message.get("errorDetail", {}).get("message")
             if failure:
                 raise classify(failure, registry)
@@ -171,6 +177,7 @@ def _push_once(client: docker.DockerClient, name: ImageRef, tag: str) -> str:
         raise ZoneError(f"lost the Docker engine while pushing: {exc}", exit_code=FAILURE) from None
     if digest is None:
         raise Transient("the engine finished the push without naming a digest")
+    transfer.finish()
     return digest
 
 
@@ -183,6 +190,7 @@ def run(
     dry_run: bool,
     allow_dirty: bool = False,
     revision: tags.Revision,
+    quiet: bool = False,
 ) -> int:
     if allow_dirty and _in_ci():
         raise ZoneError(
@@ -219,18 +227,42 @@ def run(
             "id-token: write); verified reuse will not take these images"
         )
     pushed: list[Published] = []
+    try:
+        with progress.Display(quiet) as display:
+            _push_all(client, plan, found, stage_of, identity, settings, display, pushed)
+    except KeyboardInterrupt:
+        # As every failure does: say what went up (the display has closed by now).
+        note(f"interrupted: pushed before it: {', '.join(str(p.ref) for p in pushed) or 'none'}")
+        raise
+    _verify(pushed, settings)
+    show(pushed, "Pushed (the registry serves these digests)", summary_title="Pushed")
+    return 0
+
+
+def _push_all(
+    client: docker.DockerClient,
+    plan: dict[ImageRef, list[str]],
+    found: dict[ImageRef, Local],
+    stage_of: dict[ImageRef, str],
+    identity: signing.Identity,
+    settings: Settings,
+    display: progress.Display,
+    pushed: list[Published],
+) -> None:
+    """Every tag of the plan, in order, each appended to `pushed` once the registry has it."""
     for name, tag_names in plan.items():
         for position, tag_name in enumerate(tag_names):
             ref = name.with_tag(tag_name)
             note(f"pushing {ref}")
             try:
                 digest = with_retries(
-                    lambda: _push_once(client, name, tag_name),  # noqa: B023 - called at once
+                    lambda: _push_once(client, name, tag_name, display),  # noqa: B023 - at once
                     f"pushing {ref}",
                     settings.push_attempts,
                     settings.push_backoff,
                 )
             except ZoneError as error:
+                display.close()  # the table below the bars, not inside them
                 show(pushed, "Pushed before the failure")
                 raise _unfinished(error, pushed, plan, name, tag_names[position:]) from None
             pushed.append(Published(ref, digest))
@@ -239,11 +271,9 @@ def run(
                 try:
                     _sign(str(name.with_digest(digest)), stage_of[name], found[name], identity)
                 except ZoneError as error:
+                    display.close()
                     show(pushed, "Pushed before the failure (unsigned)")
                     raise _unfinished(error, pushed, plan, name, tag_names[1:]) from None
-    _verify(pushed, settings)
-    show(pushed, "Pushed (the registry serves these digests)", summary_title="Pushed")
-    return 0
 
 
 def _refs(plan: dict[ImageRef, list[str]]) -> list[ImageRef]:

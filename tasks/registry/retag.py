@@ -27,6 +27,7 @@ from tasks.planning.plan import Plan
 from tasks.registry.published import Published, show
 from tasks.registry.reuse import Reuse, Source
 from tasks.settings import Settings
+from tasks.shared import progress
 from tasks.shared.retry import classify
 from tasks.stack.bakefile import BakeGraph
 from tasks.stack.references import ImageRef
@@ -56,6 +57,7 @@ def run(
     images: list[str],
     dry_run: bool,
     checkout: Checkout | None,
+    quiet: bool = False,
 ) -> int:
     stages = select(graph, plan, images)
     if not stages:
@@ -99,7 +101,15 @@ def run(
     # Stages are independent, and each tag is a few small registry requests: side by side.
     written: list[str] = []
     try:
-        done = _side_by_side(lambda job: _retag(settings, *job, written), work)
+        # One display for every worker: a row that counts the stages, each named while it runs.
+        with progress.Display(quiet) as display:
+            items = display.items("retag", len(work))
+
+            def retag(job: tuple[Source, list[str]], name: str) -> list[Published]:
+                with items.item(name):
+                    return _retag(settings, *job, written)
+
+            done = _side_by_side(lambda pair: retag(*pair), list(zip(work, stages, strict=True)))
     except KeyboardInterrupt:
         note(
             f"interrupted: nothing more is tagged; tagged before it: {', '.join(written) or 'none'}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -83,6 +84,11 @@ def test_reused_stages_get_this_commits_tags_without_moving_layers(
     mid = auth_registry.digest(f"{namespace}/mid", master)
     assert any(f"{prefix}/mid" in line and mid in line for line in output.splitlines())
     assert auth_registry.password not in output
+    # One progress display for the four workers: through a pipe, one plain line per stage
+    # as it is done, counted once each, never interleaved mid-line.
+    done = re.findall(r"^retag: (\d)/4 (\S+) \(\d+s\)$", output, re.MULTILINE)
+    assert sorted(count for count, _ in done) == ["1", "2", "3", "4"], output
+    assert {stage for _, stage in done} == {"base", "mid", "sas-kernel", "jupyterlab-cpu"}
 
 
 def test_dry_run_says_what_and_tags_nothing(setup, auth_registry: AuthRegistry) -> None:
