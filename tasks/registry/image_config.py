@@ -19,9 +19,9 @@ from pathlib import Path
 from tasks.console import ZoneError
 from tasks.docker import engine
 from tasks.pinning import fetch
-from tasks.registry import config_blob as registry_blob
-from tasks.registry import layers
+from tasks.registry import config_blob, layers
 from tasks.settings import Settings
+from tasks.shared import files
 from tasks.stack.references import ImageRef, is_image
 
 CACHE_ENV = "ZONE_IMAGE_CONFIG_CACHE"  # the cache folder (tests give each run its own)
@@ -46,10 +46,7 @@ class Unread:
 
 
 def cache_folder() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "zone-kubeflow-containers" / "image-config"
+    return files.cache_folder("image-config", CACHE_ENV)
 
 
 def read(ref: str, settings: Settings) -> ImageConfig | Unread:
@@ -85,7 +82,7 @@ def _fetched(ref: str, digest: str, settings: Settings) -> dict:
     if not isinstance(config_digest, str):
         raise ZoneError(f"it names {digest} but serves no manifest with a config")
     try:
-        document = json.loads(registry_blob.blob(parsed, config_digest))
+        document = json.loads(config_blob.blob(parsed, config_digest))
     except fetch.Unanswered as error:
         raise ZoneError(f"its config blob: {error}") from None
     except ValueError:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tasks.console import FAILURE, ZoneError, warn
-from tasks.shared import shape
+from tasks.shared import files, shape
 from tasks.shared.files import write_whole
 
 CACHE_ENV = "ZONE_SBOM_CACHE"  # another cache folder (the tests use their own)
@@ -42,10 +42,7 @@ class Package:
 
 
 def cache_folder() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "zone-kubeflow-containers" / "sbom"
+    return files.cache_folder("sbom", CACHE_ENV)
 
 
 def _syft() -> str:

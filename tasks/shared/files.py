@@ -22,3 +22,12 @@ def write_whole(path: Path, text: str) -> None:
         if partial is not None:
             partial.unlink(missing_ok=True)
         raise
+
+
+def cache_folder(name: str, override: str = "") -> Path:
+    """The runner's cache folder NAME: the variable `override` names when set, else under
+    $XDG_CACHE_HOME (or ~/.cache), shared by every checkout on the machine."""
+    if override and os.environ.get(override):
+        return Path(os.environ[override])
+    home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(home) / "zone-kubeflow-containers" / name

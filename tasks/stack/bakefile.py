@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tasks.console import ZoneError
+from tasks.shared import files
 from tasks.stack import references
 from tasks.stack.dockerfile import parse as parse_dockerfile
 
@@ -255,7 +256,7 @@ def _hcl(text: str, source: str) -> dict[str, Any]:
     python-hcl2 and lark and running the parser cost more than the rest of a plan."""
     # The entries' format in the folder's name: runners of other releases share the
     # machine's cache (one venv per repository) and never read each other's entries.
-    folder = _cache_folder() / CACHE_FORMAT
+    folder = files.cache_folder(CACHE_FORMAT)
     cached = folder / f"{hashlib.sha256((_parser_stamp() + text).encode()).hexdigest()}.json"
     raw = _read_cached(cached)
     if raw is not None:
@@ -314,11 +315,6 @@ def _parser_stamp() -> str:
     if spec is None or spec.origin is None:
         raise ZoneError("python-hcl2 is not installed", hint="run the runner through nox")
     return f"{spec.origin}:{os.stat(spec.origin).st_mtime_ns}\n"
-
-
-def _cache_folder() -> Path:
-    home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(home) / "zone-kubeflow-containers"
 
 
 def _refuse_unusable(graph: BakeGraph, text: str) -> None:

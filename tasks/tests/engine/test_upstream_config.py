@@ -187,10 +187,10 @@ def test_lint_with_real_hadolint_on_readable_and_unreadable_upstreams(
 
 def test_a_blob_is_what_its_digest_names_or_no_answer(upstreams) -> None:  # type: ignore[no-untyped-def]
     from tasks.pinning import fetch
-    from tasks.registry import config_blob as registry_blob
+    from tasks.registry import config_blob
     from tasks.stack.references import ImageRef
 
     ref = ImageRef.parse(upstreams[0])
     missing = "sha256:" + "0" * 64
     with pytest.raises(fetch.Unanswered, match="answered 404"):
-        registry_blob.blob(ref, missing)
+        config_blob.blob(ref, missing)
