@@ -8,6 +8,7 @@ every repository that uses the runner; below its last session, this repository's
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -48,7 +49,10 @@ def _install(session: nox.Session, *groups: str) -> None:
     if stamp.is_file() and stamp.read_text() == synced.hexdigest():
         return
     chosen = [f"--group={group}" for group in groups]
-    env = {"UV_PROJECT_ENVIRONMENT": str(venv), "UV_COMPILE_BYTECODE": "1"}
+    # Bytecode for every module at install makes a person's first command fast; a CI job's
+    # fresh venv runs a command or two, so it compiles only what they import.
+    compile_all = "0" if os.environ.get("CI") else "1"
+    env = {"UV_PROJECT_ENVIRONMENT": str(venv), "UV_COMPILE_BYTECODE": compile_all}
     # silent: uv's report shown only if it fails (stdout stays for `--json`).
     sync = ["uv", "sync", "--locked", "--all-extras", "--no-default-groups", *chosen]
     if session.run_install(*sync, env=env, external=True, silent=True) is not None:
