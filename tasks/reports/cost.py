@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from tasks.registry.sbom import Diff
 from tasks.reports import charts
-from tasks.shared.sizes import total
+from tasks.shared.sizes import size, total
 
 TableSpec = tuple[str, list[str], list[tuple[object, ...]], bool]  # title, columns, rows, collapsed
 
@@ -169,16 +169,6 @@ def compare(
             )
         )
     return tuple(result)
-
-
-def size(count: int | None) -> str:
-    """Bytes in decimal units, as registries and `docker images` count them."""
-    if count is None:
-        return "unknown"
-    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if count >= scale:
-            return f"{count / scale:.2f} {unit}"
-    return f"{count} B"
 
 
 def layer_size(layer: LayerCost) -> str:

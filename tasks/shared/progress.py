@@ -27,6 +27,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, Tex
 from rich.text import Text
 
 from tasks.console import err, one_line
+from tasks.shared import sizes
 
 LIVE, LINES, OFF = "live", "lines", "off"
 EVERY = 10.0  # seconds between two "still moving" lines of one transfer in lines mode
@@ -48,11 +49,7 @@ def mode(console: Console, quiet: bool) -> str:
 
 
 def size(count: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    raise AssertionError("unreachable")
+    return sizes.size(count, places=1)
 
 
 def _duration(seconds: float) -> str:
