@@ -23,7 +23,11 @@ from tasks.stack.references import ImageRef
 
 SECONDS = 20.0  # one request in all
 LIMIT = 4 * 10**6  # bytes: an image config is tens of kB (its history included)
-_API_HOSTS = {"docker.io": "registry-1.docker.io"}  # where Docker Hub's API answers
+# Where Docker Hub's registry API answers (docker/hub-feedback#1253: "The registry itself
+# is at https://registry-1.docker.io"; Docker's docs list it among Hub's endpoints). The
+# token flow (401 with a Bearer realm, then the token) is docs.docker.com/reference/api/
+# registry/auth; it is untested here, where no public registry is reachable.
+_API_HOSTS = {"docker.io": "registry-1.docker.io"}
 _LOOPBACK = re.compile(r"(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?")
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 

@@ -6,7 +6,8 @@ other test goes on its own to whichever worker is free. The longest files are ha
 first: a worker given a four-minute test near the end keeps the whole run waiting.
 
 pytest-xdist's own `loadgroup` reads `xdist_group` marks through a node id pytest 9 no
-longer lets it change (every test would be sent alone), so the grouping is ours: the
+longer lets it change (every test would be sent alone: pytest-xdist#1386, its fix #1388
+not merged yet), so the grouping is ours: the
 controller that hands out the tests collects none, hence the list of files by name, and
 each worker's collection checks that the list is complete.
 """
