@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 from pathlib import Path
 
@@ -137,8 +136,6 @@ def _store(digest: str, config: dict) -> None:
     folder = cache_folder()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        part = folder / f"{digest}.json.part-{os.getpid()}"
-        part.write_text(json.dumps(config), encoding="utf-8")
-        part.replace(folder / f"{digest}.json")
+        files.write_whole(folder / f"{digest}.json", json.dumps(config))
     except OSError:
         return
