@@ -87,24 +87,47 @@ def stop(driver: webdriver.Chrome, profile: Path) -> None:
     shutil.rmtree(profile, ignore_errors=True)
 
 
-def requests_made(driver: webdriver.Chrome) -> list[Request]:
-    """The requests since the last call (reading Chrome's performance log empties it)."""
-    return _requests(driver.get_log("performance"))
+class Recorder:
+    """The requests a page makes, read from Chrome's performance log. Reading that log
+    empties it, so every read is kept here until `take` hands it out; made, it drops what
+    came before (another test's requests)."""
 
+    def __init__(self, driver: webdriver.Chrome) -> None:
+        self._driver = driver
+        driver.get_log("performance")
+        self._entries: list[dict] = []
+        self._last_sent = time.monotonic()
 
-def settle(driver: webdriver.Chrome, quiet: float, within: float) -> list[Request]:
-    """The requests since the last call, once none has been sent for `quiet` seconds (or
-    `within` seconds have passed): a page's scripts go on loading after its load event."""
-    entries = driver.get_log("performance")
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        time.sleep(quiet)
-        more = driver.get_log("performance")
-        entries += more
-        if not any(SENT in entry["message"] for entry in more):
-            break
-    # One pass over all of it: a response may come in a later read than its request.
-    return _requests(entries)
+    def _read(self) -> None:
+        more = self._driver.get_log("performance")
+        if any(SENT in entry["message"] for entry in more):
+            self._last_sent = time.monotonic()
+        self._entries += more
+
+    def quiet_for(self) -> float:
+        """Seconds since the page last sent a request."""
+        self._read()
+        return time.monotonic() - self._last_sent
+
+    def so_far(self) -> list[Request]:
+        """Every request kept, still kept. One pass over all the entries: a response may
+        come in a later read than its request."""
+        self._read()
+        return _requests(self._entries)
+
+    def take(self) -> list[Request]:
+        """Every request kept, and none kept after."""
+        made = self.so_far()
+        self._entries = []
+        return made
+
+    def settle(self, quiet: float, within: float) -> list[Request]:
+        """`take`, once no request has been sent for `quiet` seconds (or `within` seconds
+        have passed): a page's scripts go on loading after its load event."""
+        deadline = time.monotonic() + within
+        while self.quiet_for() < quiet and time.monotonic() < deadline:
+            time.sleep(min(quiet, 0.25))
+        return self.take()
 
 
 def _requests(entries: list[dict]) -> list[Request]:

@@ -34,14 +34,26 @@ KERNEL_STATUS = ".jp-StatusBar-Widget"  # "Python 3 (ipykernel) | Idle"
 DIALOG = ".jp-Dialog-content"  # e.g. "Error Starting Kernel"
 
 
-def _wait(browser, seconds: float, condition, what: str):
+def _wait(browser, recorder: chromium.Recorder, seconds: float, condition, what: str):
+    """What `condition` found; a failure as soon as a part of the page failed to load and
+    the page has settled (it cannot come then: no waiting out the rest of `seconds`)."""
+
+    def found_or_broken(driver):
+        found = condition(driver)
+        if found or recorder.quiet_for() < QUIET:
+            return found
+        return _failed_parts(recorder.so_far())
+
     try:
-        return WebDriverWait(browser, seconds).until(condition)
+        found = WebDriverWait(browser, seconds).until(found_or_broken)
     except WebDriverException:  # a timeout, or the page went away
-        pass
-    failed = _failed_parts(chromium.requests_made(browser))
+        found = []
+    if not isinstance(found, list):
+        return found
+    failed = _failed_parts(recorder.so_far())
     why = f"; parts of the page failed to load: {_listed(failed)}" if failed else ""
-    pytest.fail(f"{what}: not there within {seconds}s at {browser.current_url}{why}")
+    waited = "" if failed else f" within {seconds}s"
+    pytest.fail(f"{what}: not there{waited} at {browser.current_url}{why}")
 
 
 def _open(browser, url: str) -> None:
@@ -51,8 +63,8 @@ def _open(browser, url: str) -> None:
         pytest.fail(f"{url} did not load ({exc.msg})")
 
 
-def _settled(browser) -> list[chromium.Request]:
-    return chromium.settle(browser, QUIET, SETTLE_WITHIN)
+def _settled(recorder: chromium.Recorder) -> list[chromium.Request]:
+    return recorder.settle(QUIET, SETTLE_WITHIN)
 
 
 def _failed_parts(made: list[chromium.Request]) -> list[chromium.Request]:
@@ -84,21 +96,23 @@ def _python_display_name(lab) -> str:
 
 def test_lab_shows_its_launcher_and_a_notebook_runs_a_cell(browser, lab) -> None:
     card = f'.jp-LauncherCard[data-category="Notebook"][title="{_python_display_name(lab)}"]'
-    chromium.requests_made(browser)  # what came before is another test's
+    recorder = chromium.Recorder(browser)
     # ?reset: the launcher, whatever an earlier visit left open in the workspace.
     _open(browser, f"{lab.url}/lab?reset")
     launcher = _wait(
         browser,
+        recorder,
         LAB_WITHIN,
         expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, card)),
         "the launcher's Python notebook card",
     )
-    _stays_under(lab, f"{lab.url}/lab", browser, _settled(browser))
+    _stays_under(lab, f"{lab.url}/lab", browser, _settled(recorder))
     launcher.click()
     notebook = None
     try:
         editor = _wait(
             browser,
+            recorder,
             NOTEBOOK_WITHIN,
             expected_conditions.element_to_be_clickable(
                 (By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell .cm-content")
@@ -110,6 +124,7 @@ def test_lab_shows_its_launcher_and_a_notebook_runs_a_cell(browser, lab) -> None
         # the kernel to be idle or the lab to say it failed.
         shown = _wait(
             browser,
+            recorder,
             NOTEBOOK_WITHIN,
             expected_conditions.any_of(
                 expected_conditions.text_to_be_present_in_element(
@@ -127,6 +142,7 @@ def test_lab_shows_its_launcher_and_a_notebook_runs_a_cell(browser, lab) -> None
         ).perform()
         _wait(
             browser,
+            recorder,
             NOTEBOOK_WITHIN,
             expected_conditions.text_to_be_present_in_element(
                 (By.CSS_SELECTOR, ".jp-NotebookPanel .jp-OutputArea-output"), OUTPUT
@@ -135,7 +151,7 @@ def test_lab_shows_its_launcher_and_a_notebook_runs_a_cell(browser, lab) -> None
         )
         output = browser.find_element(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-OutputArea-output")
         assert output.text.strip() == OUTPUT
-        _stays_under(lab, f"{lab.url}/lab", browser, _settled(browser))
+        _stays_under(lab, f"{lab.url}/lab", browser, _settled(recorder))
     finally:
         _remove_notebook(lab, notebook)
 
@@ -169,8 +185,8 @@ def test_each_proxied_app_stays_under_the_prefix(browser, lab) -> None:
     if not apps:
         pytest.skip("jupyter-server-proxy serves no app in this image")
     for name, path in sorted(apps.items()):
-        chromium.requests_made(browser)
+        recorder = chromium.Recorder(browser)
         _open(browser, f"{lab.url}/{path}")
-        made = _settled(browser)
+        made = _settled(recorder)
         assert any(r.kind == "Document" for r in made), f"{name}: no page at {lab.url}/{path}"
         _stays_under(lab, f"{lab.url}/{name}/", browser, made)
