@@ -12,7 +12,11 @@ import chromium
 import pytest
 import requests
 from conftest import api_session
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -39,20 +43,23 @@ def _wait(browser, recorder: chromium.Recorder, seconds: float, condition, what:
     the page has settled (it cannot come then: no waiting out the rest of `seconds`)."""
 
     def found_or_broken(driver):
-        found = condition(driver)
+        try:
+            found = condition(driver)
+        except (NoSuchElementException, StaleElementReferenceException):
+            found = False
         if found or recorder.quiet_for() < QUIET:
             return found
         return _failed_parts(recorder.so_far())
 
+    waited = ""
     try:
         found = WebDriverWait(browser, seconds).until(found_or_broken)
+        if not isinstance(found, list):
+            return found
     except WebDriverException:  # a timeout, or the page went away
-        found = []
-    if not isinstance(found, list):
-        return found
+        waited = f" within {seconds}s"
     failed = _failed_parts(recorder.so_far())
     why = f"; parts of the page failed to load: {_listed(failed)}" if failed else ""
-    waited = "" if failed else f" within {seconds}s"
     pytest.fail(f"{what}: not there{waited} at {browser.current_url}{why}")
 
 

@@ -634,12 +634,15 @@ from jupyter_client import BlockingKernelClient
 client = BlockingKernelClient()
 client.load_connection_file(glob.glob(f"/tmp/jupyter-runtime-1000/kernel-{kernel['id']}.json")[0])
 client.start_channels()
-# Until the kernel answers (wait_for_ready gives up after a second without a heartbeat).
+# Until the kernel answers on both channels (wait_for_ready gives up after a second
+# without a heartbeat). IOPub subscribes late: an execute sent before it has, has its
+# output lost, so its status for a kernel_info request must come through first.
 deadline = time.monotonic() + 90
 while True:
     client.kernel_info()
     try:
         if client.get_shell_msg(timeout=2)["msg_type"] == "kernel_info_reply":
+            client.get_iopub_msg(timeout=2)
             break
     except Exception:
         if time.monotonic() > deadline:
