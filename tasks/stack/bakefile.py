@@ -306,14 +306,31 @@ def _checksum(raw: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
 
 
+# The distributions whose code makes the reading: (import name, wheel name).
+_PARSER_CODE = (("hcl2", "python_hcl2"), ("lark", "lark"))
+
+
 def _parser_stamp() -> str:
-    """Which python-hcl2 reads the file: where it is installed and when (another version
-    may read the same text otherwise), found without importing it."""
+    """Which python-hcl2 and lark read the file (others may read the same text otherwise),
+    found without importing them: their files and hashes as their wheels' RECORDs list
+    them. The same in every venv that installed the same wheels, so a fresh venv (each CI
+    job's) reads the cache too and never builds lark's parser tables, 2 s on first use in
+    a venv. (The RECORD's scripts differ by venv: their first line names its Python.)
+    Without RECORDs: where python-hcl2 is installed, and when."""
     from importlib.util import find_spec
 
     spec = find_spec("hcl2")
     if spec is None or spec.origin is None:
         raise ZoneError("python-hcl2 is not installed", hint="run the runner through nox")
+    site = Path(spec.origin).parent.parent
+    listed = []
+    for package, wheel in _PARSER_CODE:
+        for record in site.glob(f"{wheel}-*.dist-info/RECORD"):
+            with contextlib.suppress(OSError):
+                lines = record.read_text(errors="replace").splitlines()
+                listed += [line for line in lines if line.startswith(package + "/")]
+    if listed:
+        return hashlib.sha256("\n".join(sorted(listed)).encode()).hexdigest() + "\n"
     return f"{spec.origin}:{os.stat(spec.origin).st_mtime_ns}\n"
 
 

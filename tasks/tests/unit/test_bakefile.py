@@ -326,3 +326,34 @@ def test_a_damaged_parse_cache_entry_is_made_again(
         n: s.parents for n, s in first.stages.items()
     }
     assert set(json.loads(entry.read_text())) == {"sha256", "hcl"}  # written anew, whole
+
+
+def _site(folder: Path, grammar: str, script: str) -> Path:
+    """A venv's site-packages with python-hcl2 and lark as their wheels install them: a
+    RECORD lists the package's files and the venv's own scripts."""
+    (folder / "hcl2").mkdir(parents=True)
+    (folder / "hcl2" / "__init__.py").write_text("")
+    for wheel, package in (("python_hcl2-8.1.4", "hcl2"), ("lark-1.2.2", "lark")):
+        (folder / f"{wheel}.dist-info").mkdir()
+        (folder / f"{wheel}.dist-info" / "RECORD").write_text(
+            f"../../../bin/tool,sha256={script},299\n"
+            f"{package}/grammar.lark,sha256={grammar},100\n"
+        )
+    return folder
+
+
+def test_the_parse_cache_is_shared_by_venvs_of_the_same_wheels_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh venv (a CI job's) reads what another venv cached; another python-hcl2 or
+    lark (a file of theirs with another hash) reads anew."""
+    import importlib.util
+
+    def stamp(site: Path) -> str:
+        spec = importlib.machinery.ModuleSpec("hcl2", None, origin=str(site / "hcl2/__init__.py"))
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
+        return bakefile._parser_stamp()
+
+    one = stamp(_site(tmp_path / "one", grammar="AAA", script="venv-one"))
+    assert stamp(_site(tmp_path / "two", grammar="AAA", script="venv-two")) == one
+    assert stamp(_site(tmp_path / "three", grammar="BBB", script="venv-one")) != one
