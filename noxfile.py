@@ -166,7 +166,18 @@ def selftest(session: nox.Session) -> None:
     if session.posargs:
         session.run("pytest", "--durations=25", *session.posargs)
         return
-    session.run("pytest", "--durations=25", "-n", "2", "--dist", "loadgroup", "-m", "not serial")
-    # Alone: a test that empties the engine's build cache (it would break a build on the
-    # other worker), and the browser-driven image tests (their waits are for a quiet run).
+    session.run(
+        "pytest",
+        "--durations=25",
+        "-n",
+        "2",
+        "--dist",
+        "loadgroup",
+        "-m",
+        "not quiet and not serial",
+    )
+    # Then the browser-driven image tests, a file on each worker: their waits are sized for a
+    # machine that builds nothing meanwhile. Last, alone, a test that empties the engine's
+    # build cache (it would break a build beside it).
+    session.run("pytest", "--durations=5", "-n", "2", "--dist", "loadgroup", "-m", "quiet")
     session.run("pytest", "--durations=5", "-m", "serial")

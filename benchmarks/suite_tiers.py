@@ -5,10 +5,11 @@
 Runs with the interpreter that runs this script: the selftest venv's
 (`.nox/selftest/bin/python`, which `nox -s selftest -- -q` makes). Each tier is one pytest
 process on its folder (as benchmarks/tiers.py runs it), one after the other. The whole
-selftest is what `nox -s selftest` runs: the tests not marked serial on two workers, then
-the serial ones alone; `--dist loadfile loadgroup` times it once per way of sharing the
-tests between the workers (loadfile: a file per worker, as before tasks/tests/schedule.py;
-loadgroup: the selftest's), one after the other on the same machine.
+selftest is what `nox -s selftest` runs: the tests marked neither quiet nor serial on two
+workers, then the quiet ones on two, then the serial one alone; `--dist loadfile loadgroup`
+times it once per way of sharing the tests between the workers (loadfile: a file per
+worker, as before tasks/tests/schedule.py; loadgroup: the selftest's), one after the other
+on the same machine.
 
 Figures only, no judgement: the machine may be shared (its load is printed beside each).
 """
@@ -45,8 +46,12 @@ def _summary(output: str, code: int) -> str:
 def selftest(dist: str) -> int:
     """The two phases of `nox -s selftest`, with `dist` for the first; prints each."""
     print(f"whole selftest, --dist {dist} ({_load()} at the start)", flush=True)
-    phases = (
-        ("two workers", ["--durations=10", "-n", "2", "--dist", dist, "-m", "not serial"]),
+    phases = (  # as noxfile.py's selftest runs them
+        (
+            "two workers",
+            ["--durations=10", "-n", "2", "--dist", dist, "-m", "not quiet and not serial"],
+        ),
+        ("quiet", ["--durations=5", "-n", "2", "--dist", dist, "-m", "quiet"]),
         ("serial", ["--durations=5", "-m", "serial"]),
     )
     total, worst = 0.0, 0

@@ -27,6 +27,7 @@ TOGETHER = {
     "cli/test_index_answers.py",
     "cli/test_real_shape.py",
     "e2e/test_adoption.py",
+    "e2e/test_broken_images.py",
     "e2e/test_claims.py",
     "e2e/test_image_scripts.py",
     "e2e/test_image_tests.py",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tasks.tests import real_shape
-from tasks.tests.support import clean_env, git, run_tasks
+from tasks.tests.support import clean_env, git, run_in_process, run_tasks
 
 # bake lets same-name environment variables override the bake file's; wide lines, so
 # that findings are never wrapped.
@@ -62,11 +62,18 @@ def test_history_is_long_and_varied() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(real_shape.HISTORY)), ids=_id)
-def test_plan_of_each_commit(history: tuple[Path, list[real_shape.Commit]], index: int) -> None:
+def test_plan_of_each_commit(
+    history: tuple[Path, list[real_shape.Commit]],
+    index: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     repo, commits = history
     commit = commits[index]
     git(repo, "checkout", "-q", commit.sha)
-    result = run_tasks(repo, "plan", "--base", commit.parent, "--json", env=ENV)
+    # In this process: what is tested is the plan, not the exit path (test_plan_cli.py).
+    argv = ("plan", "--base", commit.parent, "--json")
+    result = run_in_process(repo, *argv, env=ENV, monkeypatch=monkeypatch, capsys=capsys)
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     planned = (set(plan["build"]), set(plan["test"]))

@@ -248,7 +248,7 @@ def test_changed_parent_built_from_this_commit_comes_from_the_registry(
     remove_images(engine, registry)
 
 
-@pytest.mark.serial  # it prunes the engine's whole build cache: nothing may build meanwhile
+@pytest.mark.serial  # it prunes the engine's whole build cache: nothing may run meanwhile
 def test_registry_cache_serves_a_fresh_builder(engine, registry: str, repo: Path, env) -> None:
     """As in CI: a stage built alone on its parent's image from the registry."""
     master = run_tasks(repo, "bake", "sas", "--push", "--repo", registry, env=env)
