@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tasks.tests.support import UPSTREAM, clean_env, commit_all, git, run_nox, run_tasks, write
+from tasks.tests.support import (
+    UPSTREAM,
+    clean_env,
+    commit_all,
+    git,
+    run_in_process,
+    run_nox,
+    run_tasks,
+    write,
+)
 from tasks.tests.unit.test_plan import (
     ALL,
     SERVED,
@@ -69,13 +78,21 @@ SCENARIOS = {
 
 @pytest.mark.parametrize("committed", [True, False], ids=["committed", "uncommitted"])
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_scenarios(stack: Path, scenario: str, committed: bool) -> None:
+def test_scenarios(
+    stack: Path,
+    scenario: str,
+    committed: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     change, build, test = SCENARIOS[scenario]
     on_branch(stack)
     change(stack)
     if committed:
         commit_all(stack)
-    result = run_tasks(stack, "plan", "--json", "--base", "master")
+    # The JSON of each scenario, in this process; a process of its own prints it below.
+    argv = ("plan", "--json", "--base", "master")
+    result = run_in_process(stack, *argv, monkeypatch=monkeypatch, capsys=capsys)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["build"] == build
