@@ -336,8 +336,7 @@ def _site(folder: Path, grammar: str, script: str) -> Path:
     for wheel, package in (("python_hcl2-8.1.4", "hcl2"), ("lark-1.2.2", "lark")):
         (folder / f"{wheel}.dist-info").mkdir()
         (folder / f"{wheel}.dist-info" / "RECORD").write_text(
-            f"../../../bin/tool,sha256={script},299\n"
-            f"{package}/grammar.lark,sha256={grammar},100\n"
+            f"../../../bin/tool,sha256={script},299\n{package}/grammar.lark,sha256={grammar},100\n"
         )
     return folder
 
