@@ -27,7 +27,9 @@ def test_every_tag_under_the_prefix_goes_at_any_depth_and_nothing_else(
     beside = f"{prefix}x"  # starts like the prefix: not under it
     for tags in ([f"{prefix}/a:1", f"{prefix}/a:2"], [f"{prefix}/deep/b:1", f"{beside}/c:1"]):
         dockerfile = f"FROM {upstream}\nRUN echo {uuid.uuid4().hex} > /made\n"
-        image, _ = engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tags[0])
+        image, _ = engine.images.build(
+            fileobj=io.BytesIO(dockerfile.encode()), tag=tags[0], rm=True
+        )
         for tag in tags[1:]:
             image.tag(tag)
     engine.images.get(upstream).tag(f"{prefix}/up:1")  # an image that keeps another name
